@@ -1,0 +1,62 @@
+"""Truncated-BPTT batches: B parallel streams of T steps, each stream a contiguous slice of text.
+
+The train split is cut into `global_batch` equal contiguous streams. Batch i holds, for every
+stream k, characters [i*T, (i+1)*T] of stream k, so stream k of batch i+1 continues exactly where
+stream k of batch i stopped and the model's hidden state can be carried across batches
+(torch-rnn's "remember states"; pytorch/examples' `repackage_hidden`). Under DDP each rank takes a
+disjoint block of streams, so N ranks with B streams each see what one process with N*B streams
+sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import CharwiseError
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the batch stream stands: `step` batches into epoch `epoch`."""
+
+    epoch: int = 0
+    step: int = 0
+
+
+class StreamBatcher:
+    """Serves (x, y) batches of shape (B, T) int64 from a (N,) id array (memory-mapped is fine).
+
+    `rank`/`world` select this process's streams out of `batch_size * world` global streams.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, rank: int = 0, world: int = 1,
+                 option_hint: str = "--batch-size or --seq-len"):
+        self.B, self.T = batch_size, seq_len
+        n_streams = batch_size * world
+        self.stream_len = len(ids) // n_streams
+        self.steps_per_epoch = (self.stream_len - 1) // seq_len
+        if self.steps_per_epoch < 1:
+            need = n_streams * (seq_len + 1)
+            raise CharwiseError(
+                f"the training text is too short for {n_streams} streams of {seq_len} steps: it has "
+                f"{len(ids):,} characters and needs at least {need:,}; lower {option_hint}")
+        # (n_streams, stream_len) view, then this rank's rows: no copy of the corpus.
+        grid = ids[: n_streams * self.stream_len].reshape(n_streams, self.stream_len)
+        self.streams = grid[rank * batch_size: (rank + 1) * batch_size]
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch `step` of an epoch: x, y (B, T) int64, y being x shifted one character on."""
+        t0 = step * self.T
+        block = np.asarray(self.streams[:, t0: t0 + self.T + 1], dtype=np.int64)
+        block = torch.from_numpy(block)
+        return block[:, :-1], block[:, 1:]
+
+    def __iter__(self):
+        for i in range(self.steps_per_epoch):
+            yield self.batch(i)
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch

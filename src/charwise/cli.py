@@ -1,0 +1,66 @@
+"""The command line: a thin layer that parses, calls library functions and prints.
+
+Each command lives in charwise/commands/<name>.py with `register(subparsers)`, which adds its
+parser and sets `func(args) -> int`. Errors the user can fix print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import CharwiseError
+
+COMMANDS = ["train", "sample", "evaluate", "info", "corpora", "inspect", "serve", "ngram", "compare",
+            "reference"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="charwise",
+        description="Character-level language models: train on any text, sample, evaluate, look inside.")
+    p.add_argument("--version", action="version", version=f"charwise {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith(f"{__package__}.commands."):
+                continue  # a command not part of this build
+            raise
+        mod.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CharwiseError as e:
+        print(f"charwise: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("charwise: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `charwise sample ... | head`
+        return 0
+    except MemoryError:
+        print("charwise: error: out of memory; lower --batch-size, --seq-len or --hidden", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"charwise: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        if "out of memory" in str(e).lower():
+            print("charwise: error: out of (GPU) memory; lower --batch-size, --seq-len or --hidden",
+                  file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`charwise eval RUN_DIR FILE...`: bits and nats per character and perplexity over any text."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..checkpoint import load
+from ..config import RunConfig
+from ..corpus import load_corpus, split_ids
+from ..errors import CharwiseError
+from ..evaluate import evaluate, evaluate_text
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="bits per character of a run on any text",
+                       description="Evaluate a run: loss over text, with the hidden state carried.")
+    p.add_argument("run_dir")
+    p.add_argument("files", nargs="*", help="text files (or use --split)")
+    p.add_argument("--split", choices=["train", "val", "test"],
+                   help="evaluate on this split of the run's own training data")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    r = load(args.run_dir, device=args.device)
+    if bool(args.files) == bool(args.split):
+        raise CharwiseError("give text files to evaluate on, or --split val|test|train")
+    if args.split:
+        data = RunConfig.from_dict(r.config).data if r.kind != "ngram" else r.model.data_config
+        corpus = load_corpus(data, vocab=r.vocab)
+        ids = getattr(split_ids(corpus.ids, data.split), args.split)
+        res = evaluate(r, np.asarray(ids))
+    else:
+        res = evaluate_text(r, args.files)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+        return 0
+    print(f"bits/char   {res.bits_per_char:.4f}\nnats/char   {res.nats_per_char:.4f}\n"
+          f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}")
+    if res.unknown_chars:
+        print(f"skipped     {res.unknown_chars:,} characters outside the vocabulary: {res.unknown}")
+    return 0

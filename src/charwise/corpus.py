@@ -1,0 +1,198 @@
+"""Text files -> one cached, memory-mapped id array -> contiguous train / val / test splits.
+
+Encoding streams each file in fixed-size chunks, so peak memory stays at a few chunks
+whatever the corpus size (char-rnn held the whole file as Lua tables). The result is cached
+on disk under a key made of the files' content hash and the encoding options, and opened with
+`np.load(mmap_mode="r")`: a 500 MB corpus trains without 500 MB of anything in RAM.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import DataConfig
+from .errors import CharwiseError
+from .vocab import Vocab
+
+CHUNK_BYTES = 8 << 20  # 8 MiB of input per step of the streaming encoder
+CACHE_VERSION = "1"
+N_CODEPOINTS = 0x110000
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """ids: (N,) memory-mapped array of vocabulary ids; `unknown`: characters outside the vocabulary
+    (only when a fixed vocabulary without <unk> was given; they are left out of `ids`)."""
+
+    ids: np.ndarray
+    vocab: Vocab
+    files: tuple[str, ...]
+    unknown: int = 0
+    unknown_chars: str = ""
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def default_cache_dir() -> Path:
+    """$CHARWISE_CACHE, else ~/.cache/charwise (XDG), else a temporary folder."""
+    env = os.environ.get("CHARWISE_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "charwise"
+
+
+def resolve_files(sources: tuple[str, ...] | list[str], glob: str = "*") -> list[Path]:
+    """Files and directories (searched recursively for `glob`) -> sorted list of files."""
+    files: list[Path] = []
+    for src in sources:
+        p = Path(src)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob(glob) if f.is_file()
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if not found:
+                raise CharwiseError(f"no files matching {glob!r} in directory {src}")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        elif p.exists():
+            raise CharwiseError(f"not a regular file: {src}")
+        else:
+            raise CharwiseError(f"no such file or directory: {src}")
+    for f in files:
+        if f.stat().st_size == 0:
+            raise CharwiseError(f"file is empty: {f}")
+    return files
+
+
+def _content_key(files: list[Path], extra: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"charwise-cache-{CACHE_VERSION}|{extra}|".encode())
+    for f in files:
+        h.update(f"{f.stat().st_size}|".encode())
+        with open(f, "rb") as fh:
+            while chunk := fh.read(CHUNK_BYTES):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def iter_symbols(files: list[Path], bytes_mode: bool):
+    """Yield (M,) uint32 arrays of code points (or byte values), file after file, chunk by chunk."""
+    for f in files:
+        dec = None if bytes_mode else codecs.getincrementaldecoder("utf-8")("strict")
+        offset = 0
+        with open(f, "rb") as fh:
+            while True:
+                raw = fh.read(CHUNK_BYTES)
+                final = not raw
+                if bytes_mode:
+                    if final:
+                        break
+                    yield np.frombuffer(raw, dtype=np.uint8).astype(np.uint32)
+                    continue
+                try:
+                    text = dec.decode(raw, final=final)
+                except UnicodeDecodeError as e:
+                    raise CharwiseError(
+                        f"{f} is not valid UTF-8 (byte {offset + e.start}); "
+                        "train on raw bytes with --bytes") from None
+                offset += len(raw)
+                if text:
+                    # surrogatepass: lone surrogates cannot come from strict UTF-8, but be safe.
+                    yield np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+                if final:
+                    break
+
+
+def count_symbols(files: list[Path], bytes_mode: bool) -> np.ndarray:
+    """Streamed histogram: (0x110000,) or (256,) int64 counts of every symbol."""
+    n = 256 if bytes_mode else N_CODEPOINTS
+    counts = np.zeros(n, dtype=np.int64)
+    for syms in iter_symbols(files, bytes_mode):
+        counts += np.bincount(syms, minlength=n)[:n]
+    return counts
+
+
+def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) -> tuple[int, str]:
+    """Stream-encode `files` into an .npy of `total` ids. Symbols outside a vocabulary without
+    <unk> are dropped; returns (how many, a description of them)."""
+    arr = np.lib.format.open_memmap(out_path, mode="w+", dtype=vocab.dtype, shape=(total,))
+    pos, dropped, unknown_syms = 0, 0, set()
+    for syms in iter_symbols(files, vocab.bytes_mode):
+        ids, unknown = vocab.encode_array(syms, strict=False)
+        if unknown.any() and not vocab.has_unk:
+            dropped += int(unknown.sum())
+            if len(unknown_syms) < 50:
+                unknown_syms.update(np.unique(syms[unknown]).tolist())
+            ids = ids[~unknown]
+        arr[pos: pos + len(ids)] = ids
+        pos += len(ids)
+    arr.flush()
+    del arr
+    if dropped:  # shrink the file to what was written
+        tmp = np.load(out_path, mmap_mode="r")[:pos].copy()
+        np.save(out_path, tmp)
+    return dropped, vocab.describe_unknown(unknown_syms) if dropped else ""
+
+
+def load_corpus(data: DataConfig, vocab: Vocab | None = None,
+                cache_dir: Path | None = None) -> Corpus:
+    """Resolve, (stream-)encode and cache the text `data` names; reuse the cache when it exists.
+
+    With `vocab` given (fine-tuning, evaluation), the text is encoded with it; otherwise the
+    vocabulary is discovered from the text (optionally capped by data.max_vocab).
+    """
+    from .corpora import corpus_files
+
+    files = corpus_files(data.corpus, cache_dir) if data.corpus else resolve_files(data.sources, data.glob)
+    extra = f"bytes={data.bytes_mode}|max_vocab={data.max_vocab}|vocab={vocab.to_json() if vocab else ''}"
+    key = _content_key(files, extra)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    entry = cache / key
+    names = tuple(str(f) for f in files)
+    if (entry / "ids.npy").exists() and (entry / "vocab.json").exists():
+        meta = (entry / "unknown.txt").read_text(encoding="utf-8").split("\n", 1)
+        return Corpus(np.load(entry / "ids.npy", mmap_mode="r"),
+                      Vocab.from_json((entry / "vocab.json").read_text(encoding="utf-8")),
+                      names, int(meta[0]), meta[1] if len(meta) > 1 else "")
+    counts = count_symbols(files, data.bytes_mode)
+    total = int(counts.sum())
+    if total == 0:
+        raise CharwiseError("the text is empty")
+    if vocab is None:
+        present = np.nonzero(counts)[0]
+        vocab = Vocab.from_counts(dict(zip(present.tolist(), counts[present].tolist())),
+                                  bytes_mode=data.bytes_mode, max_vocab=data.max_vocab)
+    try:
+        entry.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        entry = Path(tempfile.mkdtemp(prefix="charwise-"))
+    # Write under temporary names, then rename: a crash never leaves a half-written cache entry.
+    tmp_ids = entry / f"ids.{os.getpid()}.tmp.npy"
+    dropped, desc = encode_files(files, vocab, tmp_ids, total)
+    (entry / "unknown.txt").write_text(f"{dropped}\n{desc}", encoding="utf-8")
+    tmp_vocab = entry / f"vocab.{os.getpid()}.tmp"
+    tmp_vocab.write_text(vocab.to_json(), encoding="utf-8")
+    os.replace(tmp_ids, entry / "ids.npy")
+    os.replace(tmp_vocab, entry / "vocab.json")
+    return Corpus(np.load(entry / "ids.npy", mmap_mode="r"), vocab, names, dropped, desc)
+
+
+def split_ids(ids: np.ndarray, fractions: tuple[float, float, float]) -> Splits:
+    """(N,) ids -> contiguous train / val / test views (no copies) of the given fractions."""
+    n = len(ids)
+    n_train = int(round(n * fractions[0]))
+    n_val = int(round(n * fractions[1]))
+    return Splits(ids[:n_train], ids[n_train: n_train + n_val], ids[n_train + n_val:])

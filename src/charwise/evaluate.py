@@ -1,0 +1,89 @@
+"""Loss over any text, state carried: nats and bits per character, perplexity.
+
+The text's (input, target) pairs are cut into `streams` contiguous pieces run side by side; each
+piece carries its hidden state from window to window, so every character is predicted with all of
+its piece's preceding context (up to where the piece began). Every target is counted once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import CharwiseError
+from .model import CharRNN
+
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    nats_per_char: float
+    bits_per_char: float
+    perplexity: float
+    chars: int  # characters predicted
+    unknown_chars: int = 0  # characters outside the vocabulary, left out of the text
+    unknown: str = ""  # which ones
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def result_from_nats(nats_total: float, n: int, unknown: int = 0, desc: str = "") -> EvalResult:
+    npc = nats_total / max(n, 1)
+    return EvalResult(npc, npc / LN2, math.exp(min(npc, 700.0)), n, unknown, desc)
+
+
+@torch.inference_mode()
+def loss_over_ids(model: CharRNN, ids: np.ndarray, streams: int = 32, window: int = 256,
+                  device: torch.device | str | None = None, amp_dtype=None) -> tuple[float, int]:
+    """(N,) ids -> (total nats over the N-1 predicted characters, N-1)."""
+    n = len(ids) - 1
+    if n < 1:
+        raise CharwiseError("the text is too short to evaluate: it needs at least 2 characters")
+    device = device or model.head.weight.device
+    streams = max(1, min(streams, n // 64 or 1))  # short texts: fewer, longer pieces
+    piece = -(-n // streams)  # ceil
+    x = np.zeros(streams * piece, dtype=np.int64)
+    y = np.full(streams * piece, -100, dtype=np.int64)  # -100: padding, ignored by the loss
+    x[:n] = ids[:-1]
+    y[:n] = ids[1:]
+    x = torch.from_numpy(x.reshape(streams, piece)).to(device)
+    y = torch.from_numpy(y.reshape(streams, piece)).to(device)
+    was_training = model.training
+    model.eval()
+    state, total = None, 0.0
+    for t0 in range(0, piece, window):
+        with torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype,
+                            enabled=amp_dtype is not None):
+            logits, state = model(x[:, t0: t0 + window], state)
+        total += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                 y[:, t0: t0 + window].reshape(-1), ignore_index=-100,
+                                 reduction="sum").item()
+    model.train(was_training)
+    return total, n
+
+
+def evaluate(run, ids: np.ndarray, unknown: int = 0, unknown_desc: str = "") -> EvalResult:
+    """Evaluate a loaded run (RNN or n-gram) on (N,) ids."""
+    if run.kind == "ngram":
+        total, n = run.model.loss_over_ids(ids)
+    else:
+        total, n = loss_over_ids(run.model, ids)
+    return result_from_nats(total, n, unknown, unknown_desc)
+
+
+def evaluate_text(run, files: list[str | Path]) -> EvalResult:
+    """Evaluate a loaded run on text files; characters outside its vocabulary are left out and
+    counted (they cannot be predicted)."""
+    from .config import DataConfig
+    from .corpus import load_corpus
+
+    data = DataConfig(sources=tuple(str(f) for f in files), bytes_mode=run.vocab.bytes_mode)
+    corpus = load_corpus(data, vocab=run.vocab)
+    return evaluate(run, np.asarray(corpus.ids), corpus.unknown, corpus.unknown_chars)

@@ -1,0 +1,37 @@
+"""Learning-rate schedules: linear warm-up, then cosine decay (default) or char-rnn's per-epoch
+exponential decay, or constant.
+
+The cosine runs over training *progress* in [0, 1], the furthest along of the active limits
+(steps / max_steps, seconds / max_time, epochs / epochs). A run stopped by --max-time therefore
+still anneals to its minimum at the end of its budget, which is worth ~0.03 nats on a short run.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .config import TrainConfig
+
+
+def progress(cfg: TrainConfig, step: int, elapsed: float, epoch_float: float) -> float:
+    """How far along training is, in [0, 1], by the limit closest to being reached."""
+    fracs = []
+    if cfg.max_steps:
+        fracs.append(step / cfg.max_steps)
+    if cfg.max_time:
+        fracs.append(elapsed / cfg.max_time)
+    if cfg.epochs:
+        fracs.append(epoch_float / cfg.epochs)
+    return min(1.0, max(fracs)) if fracs else 0.0
+
+
+def learning_rate(cfg: TrainConfig, step: int, prog: float, epoch: int) -> float:
+    """The learning rate for optimizer step `step` (0-based)."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "exp":
+        return cfg.lr * cfg.decay_rate ** max(0, epoch - cfg.decay_start + 1)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * prog))

@@ -1,0 +1,79 @@
+"""Resumable training state in one safetensors file (no pickle), written atomically.
+
+Tensors: `model.*` (latest weights), `opt.<param>.<name>` (optimizer moments), `rng.cpu` /
+`rng.cuda` (generator states), `hidden.<i>` (the carried TBPTT state, all streams).
+metadata["trainer"]: JSON with step, data position, best loss, patience, elapsed time,
+optimizer param groups and the global batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import load_tensors, save_tensors
+from .errors import CharwiseError
+
+STATE_FILE = "state.safetensors"
+
+
+def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """optimizer.state_dict() -> (tensors, JSON-able rest)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"opt.{pid}.{k}"] = v
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                        rest: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    for key, v in rest.get("scalars", {}).items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    groups = rest["param_groups"]
+    for g in groups:
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError) as e:
+        raise CharwiseError(f"the saved optimizer state does not fit this optimizer ({e})") from None
+
+
+def save_train_state(run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                     hidden: tuple[torch.Tensor, ...] | None, trainer: dict[str, Any]) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_t, opt_rest = optimizer_to_flat(opt)
+    tensors.update(opt_t)
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    for i, h in enumerate(hidden or ()):
+        tensors[f"hidden.{i}"] = h
+    body = {**trainer, "optimizer": opt_rest}
+    save_tensors(Path(run_dir) / STATE_FILE, tensors, {"trainer": json.dumps(body)})
+
+
+def load_train_state(run_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    path = Path(run_dir) / STATE_FILE
+    if not path.exists():
+        raise CharwiseError(f"{run_dir} has no resumable state ({STATE_FILE}); it cannot be resumed")
+    tensors, meta = load_tensors(path)
+    try:
+        trainer = json.loads(meta["trainer"])
+    except (KeyError, json.JSONDecodeError):
+        raise CharwiseError(f"{path} has no readable trainer state") from None
+    return tensors, trainer

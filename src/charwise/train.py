@@ -1,0 +1,396 @@
+"""The training loop: truncated BPTT with carried state, AdamW + warm-up/cosine, clipping,
+periodic validation / samples / resumable saves, time budget, Ctrl-C safety, torchrun/DDP.
+
+Only rank 0 logs, validates, samples and writes files; every rank runs the same loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import distributed as ddp
+from .batches import StreamBatcher
+from .checkpoint import load, read_config, read_vocab, save_config, save_model
+from .config import RunConfig, TrainConfig
+from .corpus import Corpus, load_corpus, split_ids
+from .errors import CharwiseError
+from .evaluate import LN2, loss_over_ids
+from .model import CharRNN, detach_state
+from .novelty import save_line_hashes
+from .sampling import SampleOptions, generate
+from .schedule import learning_rate, progress
+from .state import load_train_state, optimizer_from_flat, save_train_state
+
+DEFAULT_EPOCHS = 10  # when no limit is given at all
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    epochs: float
+    best_val_loss: float | None
+    elapsed: float
+    stopped: str  # "max_steps" | "max_time" | "epochs" | "patience" | "interrupted"
+
+
+class Callbacks:
+    """Hooks the CLI uses to show progress; the library itself never prints."""
+
+    def on_start(self, info: dict[str, Any]) -> None: ...
+    def on_step(self, rec: dict[str, Any]) -> None: ...
+    def on_eval(self, rec: dict[str, Any]) -> None: ...
+    def on_sample(self, rec: dict[str, Any]) -> None: ...
+    def on_end(self, result: TrainResult) -> None: ...
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CharwiseError("--device cuda: no CUDA GPU is available (try --device auto or cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise CharwiseError("--device mps: Apple's MPS backend is not available")
+    return torch.device(name)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # Decay matrices only: biases, embeddings' scale and gains should not be pulled to zero.
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
+    other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": other, "weight_decay": 0.0}]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+    if cfg.optimizer == "rmsprop":  # char-rnn's: alpha 0.95
+        return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=0.95)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9)
+
+
+class _Interrupt:
+    """First Ctrl-C: finish the current step, save, stop. Second: stop at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: Path, corpus: Corpus, callbacks: Callbacks,
+                 init_weights: dict[str, torch.Tensor] | None = None):
+        self.cfg, self.tc, self.run_dir, self.cb = cfg, cfg.train, Path(run_dir), callbacks
+        self.device = pick_device(self.tc.device)
+        self.dist = ddp.setup(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        if self.tc.batch_size % self.dist.world:
+            raise CharwiseError(f"--batch-size {self.tc.batch_size} (the global batch) must be divisible "
+                                f"by the number of processes ({self.dist.world})")
+        if self.tc.threads and self.device.type == "cpu":
+            torch.set_num_threads(self.tc.threads)
+        torch.manual_seed(self.tc.seed + self.dist.rank)
+        self.vocab = corpus.vocab
+        self.splits = split_ids(corpus.ids, cfg.data.split)
+        self.batches = StreamBatcher(self.splits.train, self.tc.batch_size // self.dist.world,
+                                     self.tc.seq_len, self.dist.rank, self.dist.world)
+        self.model = CharRNN(cfg.model).to(self.device)
+        if init_weights is not None:
+            self.model.load_state_dict(init_weights)
+        self.opt = make_optimizer(self.model, self.tc)
+        self.net = self.model
+        if self.tc.compile:
+            self.net = torch.compile(self.net)
+        if self.dist.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.amp = self.tc.amp and self.device.type == "cuda"
+        # progress counters (all restored on resume)
+        self.step, self.epoch, self.pos = 0, 0, 0
+        self.elapsed, self.best, self.bad_evals = 0.0, math.inf, 0
+        self.hidden = None
+
+    # -- persistence --------------------------------------------------------------------------
+    def trainer_state(self) -> dict[str, Any]:
+        return {"step": self.step, "epoch": self.epoch, "pos": self.pos, "elapsed": self.elapsed,
+                "best_val_loss": None if math.isinf(self.best) else self.best,
+                "bad_evals": self.bad_evals, "global_batch": self.tc.batch_size,
+                "chars_seen": self.step * self.tc.batch_size * self.tc.seq_len}
+
+    def save_state(self) -> None:
+        hidden = ddp.gather_streams(self.dist, self.hidden) if self.hidden is not None else None
+        if self.dist.is_main:
+            save_train_state(self.run_dir, self.model, self.opt, hidden, self.trainer_state())
+        ddp.barrier(self.dist)
+
+    def restore(self) -> None:
+        tensors, st = load_train_state(self.run_dir)
+        if st.get("global_batch", self.tc.batch_size) != self.tc.batch_size:
+            raise CharwiseError("the saved state was trained with a different --batch-size")
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        optimizer_from_flat(self.opt, {k: v.to(self.device) if not k.endswith(".step") else v
+                                       for k, v in tensors.items()}, st["optimizer"])
+        torch.set_rng_state(tensors["rng.cpu"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        if "hidden.0" in tensors:
+            b = self.batches.B
+            sl = slice(self.dist.rank * b, (self.dist.rank + 1) * b)
+            n = sum(1 for k in tensors if k.startswith("hidden."))
+            self.hidden = tuple(tensors[f"hidden.{i}"][:, sl].to(self.device) for i in range(n))
+        self.step, self.epoch, self.pos = st["step"], st["epoch"], st["pos"]
+        self.elapsed, self.bad_evals = st["elapsed"], st["bad_evals"]
+        self.best = st["best_val_loss"] if st["best_val_loss"] is not None else math.inf
+        if self.dist.is_main:
+            _truncate_jsonl(self.run_dir / "log.jsonl", self.step)
+            _truncate_jsonl(self.run_dir / "samples.jsonl", self.step)
+
+    def log(self, rec: dict[str, Any], file: str = "log.jsonl") -> None:
+        with open(self.run_dir / file, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+    # -- one optimisation step ---------------------------------------------------------------
+    def train_step(self, lr: float) -> torch.Tensor:
+        x, y = self.batches.batch(self.pos)
+        if self.device.type == "cuda":
+            x, y = x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
+        elif self.device.type != "cpu":
+            x, y = x.to(self.device), y.to(self.device)
+        if self.pos == 0 or self.hidden is None:  # epoch boundary: streams restart, so does state
+            self.hidden = self.model.init_state(self.batches.B, self.device)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits, hidden = self.net(x, self.hidden)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.opt.step()
+        # Keep the values, cut the graph: gradients stop at the window edge (truncated BPTT).
+        self.hidden = detach_state(hidden)
+        return loss.detach()
+
+    # -- evaluation and samples (rank 0) ---------------------------------------------------------
+    def validate(self) -> dict[str, Any] | None:
+        if len(self.splits.val) < 2:
+            return None
+        amp_dtype = torch.bfloat16 if self.amp else None
+        total, n = loss_over_ids(self.model, np.asarray(self.splits.val), device=self.device,
+                                 amp_dtype=amp_dtype)
+        return {"event": "val", "step": self.step, "epoch": round(self.epoch_float, 4),
+                "val_loss": total / n, "val_bpc": total / n / LN2, "elapsed": round(self.elapsed, 2)}
+
+    def write_sample(self) -> None:
+        opts = SampleOptions(length=self.tc.sample_length, temperature=0.8, seed=self.tc.seed + self.step)
+        text = generate(self.model, self.vocab, opts)[0]
+        self.model.train()
+        rec = {"step": self.step, "elapsed": round(self.elapsed, 2), "temperature": 0.8, "text": text}
+        self.log(rec, "samples.jsonl")
+        self.cb.on_sample(rec)
+
+    @property
+    def epoch_float(self) -> float:
+        return self.epoch + self.pos / self.batches.steps_per_epoch
+
+    # -- the loop --------------------------------------------------------------------------------
+    def stop_reason(self) -> str | None:
+        tc = self.tc
+        if tc.max_steps and self.step >= tc.max_steps:
+            return "max_steps"
+        if tc.epochs and self.epoch_float >= tc.epochs - 1e-9:
+            return "epochs"
+        if tc.max_time and self.elapsed >= tc.max_time:
+            return "max_time"
+        return None
+
+    def run(self) -> TrainResult:
+        tc, main = self.tc, self.dist.is_main
+        self.model.train()
+        self.cb.on_start({"params": self.model.num_params, "device": str(self.device),
+                          "world": self.dist.world, "steps_per_epoch": self.batches.steps_per_epoch,
+                          "train_chars": len(self.splits.train), "val_chars": len(self.splits.val),
+                          "step": self.step, "vocab_size": self.vocab.size})
+        stopped, window_loss, window_steps = None, torch.zeros((), device=self.device), 0
+        t_last, window_time = time.perf_counter(), 0.0
+        with _Interrupt() as intr:
+            while True:
+                stopped = self.stop_reason()
+                if stopped or ddp.any_flag(self.dist, intr.requested, self.device):
+                    stopped = stopped or "interrupted"
+                    break
+                prog = progress(tc, self.step, self.elapsed, self.epoch_float)
+                lr = learning_rate(tc, self.step, prog, self.epoch)
+                t0 = time.perf_counter()
+                window_loss += self.train_step(lr)
+                window_time += time.perf_counter() - t0
+                window_steps += 1
+                self.step += 1
+                self.pos += 1
+                if self.pos >= self.batches.steps_per_epoch:
+                    self.epoch, self.pos = self.epoch + 1, 0
+                now = time.perf_counter()
+                self.elapsed += ddp.broadcast_float(self.dist, now - t_last, self.device)
+                t_last = now
+                if self.step % tc.log_every == 0 or self.stop_reason():
+                    t0 = time.perf_counter()
+                    loss = float(window_loss / window_steps)  # one host sync per log window
+                    window_time += time.perf_counter() - t0
+                    chars = window_steps * tc.batch_size * tc.seq_len
+                    self.after_window(loss, chars / max(window_time, 1e-9), lr)
+                    window_loss.zero_()
+                    window_steps, window_time = 0, 0.0
+                if self.step % tc.eval_every == 0 and self.evaluate_and_check():
+                    stopped = "patience"
+                    break
+                if main and self.step % tc.sample_every == 0:
+                    self.write_sample()
+                if self.step % tc.save_every == 0:
+                    self.save_state()
+        if stopped != "patience" and (self.step % tc.eval_every != 0):
+            self.evaluate_and_check()
+        if main and self.step % tc.sample_every != 0:
+            self.write_sample()
+        self.save_state()
+        ddp.teardown(self.dist)
+        res = TrainResult(self.run_dir, self.step, self.epoch_float,
+                          None if math.isinf(self.best) else self.best, self.elapsed, stopped)
+        self.cb.on_end(res)
+        return res
+
+    def after_window(self, loss: float, chars_per_s: float, lr: float) -> None:
+        if not math.isfinite(loss) or loss > self.tc.max_loss:
+            raise CharwiseError(
+                f"training diverged at step {self.step} (loss {loss:.4g}); the last good checkpoint "
+                f"is intact in {self.run_dir}. Lower --lr (now {self.tc.lr:g}) or --grad-clip and "
+                f"resume or start again")
+        rec = {"event": "train", "step": self.step, "epoch": round(self.epoch_float, 4),
+               "loss": loss, "bpc": loss / LN2, "lr": lr, "chars_per_s": round(chars_per_s, 1),
+               "elapsed": round(self.elapsed, 2)}
+        self.cb.on_step(rec)
+        if self.dist.is_main:
+            self.log(rec)
+
+    def evaluate_and_check(self) -> bool:
+        """Validate (rank 0), keep the best weights, and say whether patience has run out."""
+        stop = False
+        if self.dist.is_main:
+            rec = self.validate()
+            if rec is None:  # no validation split: the latest weights are the model
+                save_model(self.run_dir / "model.safetensors", self.model, {"step": self.step})
+            else:
+                improved = rec["val_loss"] < self.best
+                if improved:
+                    self.best, self.bad_evals = rec["val_loss"], 0
+                    save_model(self.run_dir / "model.safetensors", self.model,
+                               {"step": self.step, "val_loss": self.best, "elapsed": self.elapsed})
+                else:
+                    self.bad_evals += 1
+                rec["best_val_loss"] = self.best
+                self.log(rec)
+                self.cb.on_eval(rec)
+                stop = bool(self.tc.patience and self.bad_evals >= self.tc.patience)
+        return ddp.any_flag(self.dist, stop, self.device)
+
+
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop records past `step` (written after the last state save, before a crash)."""
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+            if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
+
+
+def _with_default_limit(cfg: RunConfig) -> RunConfig:
+    tc = cfg.train
+    if tc.max_steps is None and tc.max_time is None and tc.epochs is None:
+        return replace(cfg, train=replace(tc, epochs=DEFAULT_EPOCHS))
+    return cfg
+
+
+def train(cfg: RunConfig, out: str | Path, callbacks: Callbacks | None = None,
+          init_from: str | Path | None = None, cache_dir: Path | None = None) -> TrainResult:
+    """Train a new model on cfg.data into run directory `out`. With `init_from`, start from that
+    run's weights (fine-tuning): its architecture and vocabulary are kept."""
+    out = Path(out)
+    if (out / "state.safetensors").exists() or (out / "model.safetensors").exists():
+        raise CharwiseError(f"{out} already holds a run; resume it with --resume {out} "
+                            "or choose another --out")
+    cfg = _with_default_limit(cfg)
+    init_weights = None
+    if init_from is not None:
+        base = load(init_from)
+        if base.kind == "ngram":
+            raise CharwiseError("--init-from needs an RNN run, not an n-gram run")
+        try:
+            corpus = load_corpus(cfg.data, vocab=base.vocab, cache_dir=cache_dir)
+        except CharwiseError as e:
+            raise CharwiseError(f"vocabulary mismatch with {init_from}: {e}") from None
+        if corpus.unknown:
+            raise CharwiseError(f"vocabulary mismatch: the new text has characters the model in "
+                                f"{init_from} does not know: {corpus.unknown_chars}")
+        cfg = replace(cfg, model=base.model.cfg)
+        init_weights = base.model.state_dict()
+    else:
+        corpus = load_corpus(cfg.data, cache_dir=cache_dir)
+        cfg = replace(cfg, model=replace(cfg.model, vocab_size=corpus.vocab.size))
+    trainer = Trainer(cfg, out, corpus, callbacks or Callbacks(), init_weights)
+    if trainer.dist.is_main:
+        save_config(out, cfg, corpus.vocab, {"sources": list(corpus.files),
+                                             "params": trainer.model.num_params})
+        save_line_hashes(out, np.asarray(trainer.splits.train), corpus.vocab)
+    ddp.barrier(trainer.dist)
+    return trainer.run()
+
+
+def resume(run_dir: str | Path, callbacks: Callbacks | None = None,
+           overrides: dict[str, Any] | None = None, cache_dir: Path | None = None) -> TrainResult:
+    """Continue an interrupted (or finished) run where it stopped. `overrides` may change the
+    stopping limits and how often things happen, not the model or the data."""
+    run_dir = Path(run_dir)
+    cfg = RunConfig.from_dict(read_config(run_dir))
+    allowed = {"max_steps", "max_time", "epochs", "patience", "eval_every", "sample_every",
+               "save_every", "log_every", "device", "threads", "compile"}
+    bad = set(overrides or {}) - allowed
+    if bad:
+        raise CharwiseError(f"these settings cannot change on --resume: {', '.join(sorted(bad))}")
+    cfg = replace(cfg, train=replace(cfg.train, **(overrides or {})))
+    vocab = read_vocab(run_dir)
+    corpus = load_corpus(cfg.data, vocab=vocab, cache_dir=cache_dir)
+    trainer = Trainer(cfg, run_dir, corpus, callbacks or Callbacks())
+    trainer.restore()
+    if overrides and trainer.dist.is_main:
+        save_config(run_dir, cfg, vocab, {k: v for k, v in read_config(run_dir).items()
+                                          if k in ("sources", "params")})
+    return trainer.run()
