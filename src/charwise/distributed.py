@@ -1,23 +1,38 @@
 """torchrun / DDP plumbing: one code path for 1 process, N GPUs or N CPU processes (gloo).
 
-torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; without them this is a single process and every
-helper here is a no-op.
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK (and the rendezvous address); without them this is
+a single process and every helper here is a no-op, so the training loop never branches on it.
+
+Two kinds of traffic go between ranks:
+- tensors that live on the training device (the loss for the log, the carried hidden state when
+  saving, DDP's gradient all-reduce): the default group, NCCL on CUDA, gloo on CPU;
+- small host-side values (stop flags, the clock, barriers): a gloo group on CPU tensors. On CUDA
+  this keeps them off the GPU stream, so checking them every step never makes the host wait for
+  the GPU (no per-step host sync).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from .errors import CharwiseError
+
 
 @dataclass(frozen=True)
 class Dist:
+    """This process's place in the job: global `rank` of `world`, `local_rank` on its node."""
+
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    # gloo group for host-side collectives; None means the default group (already gloo on CPU).
+    cpu_group: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_main(self) -> bool:
@@ -29,13 +44,25 @@ class Dist:
 
 
 def setup(device_type: str) -> Dist:
-    """Join the process group torchrun describes (NCCL on CUDA, gloo on CPU), if any."""
+    """Join the process group torchrun describes (NCCL on CUDA, gloo otherwise), if any.
+
+    On CUDA each process is pinned to GPU LOCAL_RANK before the group starts, so NCCL binds
+    each rank to its own card.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_type == "cuda":
+        n = torch.cuda.device_count()
+        if local_rank >= n:
+            raise CharwiseError(f"torchrun started more processes on this node than it has GPUs "
+                                f"({n}); use --nproc_per_node {n} or fewer")
+        torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    cpu_group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
+    return Dist(dist.get_rank(), dist.get_world_size(), local_rank, cpu_group)
 
 
 def teardown(d: Dist) -> None:
@@ -43,26 +70,39 @@ def teardown(d: Dist) -> None:
         dist.destroy_process_group()
 
 
-def any_flag(d: Dist, flag: bool, device: torch.device) -> bool:
+def any_flag(d: Dist, flag: bool) -> bool:
     """True on every rank if it is True on any rank (so all ranks stop at the same step)."""
     if not d.enabled:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=d.cpu_group)
     return bool(t.item())
 
 
-def broadcast_float(d: Dist, value: float, device: torch.device) -> float:
+def broadcast_float(d: Dist, value: float) -> float:
     """Rank 0's value on every rank (wall-clock time, so the LR schedule agrees everywhere)."""
     if not d.enabled:
         return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.broadcast(t, src=0)
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(t, src=0, group=d.cpu_group)
     return float(t.item())
 
 
+def mean(d: Dist, t: torch.Tensor) -> torch.Tensor:
+    """The average over ranks of a device tensor (e.g. each rank's mean loss -> the global mean,
+    which is what one process with the whole global batch would have computed)."""
+    if not d.enabled:
+        return t
+    t = t.detach().clone()
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)  # gloo has no AVG
+    return t / d.world
+
+
 def gather_streams(d: Dist, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """Each rank's (L, B/world, H) carried state -> the global (L, B, H) state, on every rank."""
+    """Each rank's (L, B/world, H) carried state -> the global (L, B, H) state, on every rank.
+
+    Rank r holds global streams [r*B/world, (r+1)*B/world), so concatenating in rank order
+    restores the global stream order (see batches.StreamBatcher)."""
     if not d.enabled:
         return state
     out = []
@@ -75,4 +115,19 @@ def gather_streams(d: Dist, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tens
 
 def barrier(d: Dist) -> None:
     if d.enabled:
-        dist.barrier()
+        dist.barrier(group=d.cpu_group)
+
+
+@contextmanager
+def local_first(d: Dist):
+    """Run the body on local rank 0 of every node first, then on the other ranks.
+
+    For work that fills a per-node cache (encoding the corpus): one process per node does it,
+    the others then find it cached instead of all encoding the same text at once."""
+    if d.enabled and d.local_rank != 0:
+        barrier(d)
+    try:
+        yield
+    finally:
+        if d.enabled and d.local_rank == 0:
+            barrier(d)

@@ -76,7 +76,9 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     groups = [{"params": decay, "weight_decay": cfg.weight_decay},
               {"params": other, "weight_decay": 0.0}]
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+        # Fused on CUDA: one kernel for all parameters, and GradScaler's inf check stays on the GPU.
+        fused = next(model.parameters()).is_cuda or None
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=fused)
     if cfg.optimizer == "rmsprop":  # char-rnn's: alpha 0.95
         return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=0.95)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9)
@@ -106,10 +108,12 @@ class _Interrupt:
 
 class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, corpus: Corpus, callbacks: Callbacks,
-                 init_weights: dict[str, torch.Tensor] | None = None):
+                 init_weights: dict[str, torch.Tensor] | None = None, dist: ddp.Dist | None = None):
         self.cfg, self.tc, self.run_dir, self.cb = cfg, cfg.train, Path(run_dir), callbacks
         self.device = pick_device(self.tc.device)
-        self.dist = ddp.setup(self.device.type)
+        self.dist = dist if dist is not None else ddp.setup(self.device.type)
+        if not self.dist.is_main:
+            self.cb = Callbacks()  # only rank 0 reports progress
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
@@ -127,13 +131,19 @@ class Trainer:
         if init_weights is not None:
             self.model.load_state_dict(init_weights)
         self.opt = make_optimizer(self.model, self.tc)
+        # self.net is what the step calls (DDP-wrapped, compiled); self.model stays the plain
+        # module that validation, sampling and saving use (no `module.` / `_orig_mod.` keys).
         self.net = self.model
-        if self.tc.compile:
-            self.net = torch.compile(self.net)
         if self.dist.enabled:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.tc.compile:  # after DDP, as PyTorch recommends (DDP-aware graph splitting)
+            self.net = torch.compile(self.net)
         self.amp = self.tc.amp and self.device.type == "cuda"
+        # Under autocast PyTorch runs cuDNN RNNs in float16 whatever the autocast dtype (only the
+        # embedding and head use bf16), so the loss is scaled against fp16 gradient underflow.
+        # With fused AdamW the scaler skips overflowing steps on the GPU, without a host sync.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
         # progress counters (all restored on resume)
         self.step, self.epoch, self.pos = 0, 0, 0
         self.elapsed, self.best, self.bad_evals = 0.0, math.inf, 0
@@ -144,7 +154,8 @@ class Trainer:
         return {"step": self.step, "epoch": self.epoch, "pos": self.pos, "elapsed": self.elapsed,
                 "best_val_loss": None if math.isinf(self.best) else self.best,
                 "bad_evals": self.bad_evals, "global_batch": self.tc.batch_size,
-                "chars_seen": self.step * self.tc.batch_size * self.tc.seq_len}
+                "chars_seen": self.step * self.tc.batch_size * self.tc.seq_len,
+                "grad_scale": self.scaler.get_scale() if self.amp else None}
 
     def save_state(self) -> None:
         hidden = ddp.gather_streams(self.dist, self.hidden) if self.hidden is not None else None
@@ -162,6 +173,10 @@ class Trainer:
         torch.set_rng_state(tensors["rng.cpu"])
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"])
+        if self.amp and st.get("grad_scale"):  # no warm-up of the loss scale after a resume
+            self.scaler = torch.amp.GradScaler(self.device.type, init_scale=st["grad_scale"])
+        if self.dist.rank > 0:  # the state holds rank 0's generators: other ranks draw their own
+            torch.manual_seed(self.tc.seed + self.dist.rank + 7919 * st["step"])
         if "hidden.0" in tensors:
             b = self.batches.B
             sl = slice(self.dist.rank * b, (self.dist.rank + 1) * b)
@@ -181,10 +196,15 @@ class Trainer:
     # -- one optimisation step ---------------------------------------------------------------
     def train_step(self, lr: float) -> torch.Tensor:
         x, y = self.batches.batch(self.pos)
-        if self.device.type == "cuda":
-            x, y = x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
-        elif self.device.type != "cpu":
-            x, y = x.to(self.device), y.to(self.device)
+        if self.device.type != "cpu":
+            # One (B, T+1) block, y being x shifted by one: a single copy to the device, from
+            # pinned memory so it runs asynchronously while the host prepares the next step.
+            block = torch.empty((x.shape[0], x.shape[1] + 1), dtype=x.dtype,
+                                pin_memory=self.device.type == "cuda")
+            block[:, :-1] = x
+            block[:, -1] = y[:, -1]
+            block = block.to(self.device, non_blocking=True)
+            x, y = block[:, :-1], block[:, 1:]
         if self.pos == 0 or self.hidden is None:  # epoch boundary: streams restart, so does state
             self.hidden = self.model.init_state(self.batches.B, self.device)
         for g in self.opt.param_groups:
@@ -193,12 +213,15 @@ class Trainer:
             logits, hidden = self.net(x, self.hidden)
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if self.tc.grad_clip > 0:
+            self.scaler.unscale_(self.opt)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
-        self.opt.step()
+        self.scaler.step(self.opt)
+        self.scaler.update()
         # Keep the values, cut the graph: gradients stop at the window edge (truncated BPTT).
-        self.hidden = detach_state(hidden)
+        # float(): under autocast the cuDNN state comes back fp16; carry and save it as fp32.
+        self.hidden = tuple(s.float() for s in detach_state(hidden))
         return loss.detach()
 
     # -- evaluation and samples (rank 0) ---------------------------------------------------------
@@ -246,7 +269,7 @@ class Trainer:
         with _Interrupt() as intr:
             while True:
                 stopped = self.stop_reason()
-                if stopped or ddp.any_flag(self.dist, intr.requested, self.device):
+                if stopped or ddp.any_flag(self.dist, intr.requested):
                     stopped = stopped or "interrupted"
                     break
                 prog = progress(tc, self.step, self.elapsed, self.epoch_float)
@@ -260,11 +283,12 @@ class Trainer:
                 if self.pos >= self.batches.steps_per_epoch:
                     self.epoch, self.pos = self.epoch + 1, 0
                 now = time.perf_counter()
-                self.elapsed += ddp.broadcast_float(self.dist, now - t_last, self.device)
+                self.elapsed += ddp.broadcast_float(self.dist, now - t_last)
                 t_last = now
                 if self.step % tc.log_every == 0 or self.stop_reason():
                     t0 = time.perf_counter()
-                    loss = float(window_loss / window_steps)  # one host sync per log window
+                    # The global batch's mean loss; one host sync per log window.
+                    loss = float(ddp.mean(self.dist, window_loss) / window_steps)
                     window_time += time.perf_counter() - t0
                     chars = window_steps * tc.batch_size * tc.seq_len
                     self.after_window(loss, chars / max(window_time, 1e-9), lr)
@@ -320,7 +344,7 @@ class Trainer:
                 self.log(rec)
                 self.cb.on_eval(rec)
                 stop = bool(self.tc.patience and self.bad_evals >= self.tc.patience)
-        return ddp.any_flag(self.dist, stop, self.device)
+        return ddp.any_flag(self.dist, stop)
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:
@@ -348,13 +372,15 @@ def train(cfg: RunConfig, out: str | Path, callbacks: Callbacks | None = None,
         raise CharwiseError(f"{out} already holds a run; resume it with --resume {out} "
                             "or choose another --out")
     cfg = _with_default_limit(cfg)
+    dist = ddp.setup(pick_device(cfg.train.device).type)
     init_weights = None
     if init_from is not None:
         base = load(init_from)
         if base.kind == "ngram":
             raise CharwiseError("--init-from needs an RNN run, not an n-gram run")
         try:
-            corpus = load_corpus(cfg.data, vocab=base.vocab, cache_dir=cache_dir)
+            with ddp.local_first(dist):
+                corpus = load_corpus(cfg.data, vocab=base.vocab, cache_dir=cache_dir)
         except CharwiseError as e:
             raise CharwiseError(f"vocabulary mismatch with {init_from}: {e}") from None
         if corpus.unknown:
@@ -363,9 +389,10 @@ def train(cfg: RunConfig, out: str | Path, callbacks: Callbacks | None = None,
         cfg = replace(cfg, model=base.model.cfg)
         init_weights = base.model.state_dict()
     else:
-        corpus = load_corpus(cfg.data, cache_dir=cache_dir)
+        with ddp.local_first(dist):
+            corpus = load_corpus(cfg.data, cache_dir=cache_dir)
         cfg = replace(cfg, model=replace(cfg.model, vocab_size=corpus.vocab.size))
-    trainer = Trainer(cfg, out, corpus, callbacks or Callbacks(), init_weights)
+    trainer = Trainer(cfg, out, corpus, callbacks or Callbacks(), init_weights, dist)
     if trainer.dist.is_main:
         save_config(out, cfg, corpus.vocab, {"sources": list(corpus.files),
                                              "params": trainer.model.num_params})
@@ -387,8 +414,10 @@ def resume(run_dir: str | Path, callbacks: Callbacks | None = None,
         raise CharwiseError(f"these settings cannot change on --resume: {', '.join(sorted(bad))}")
     cfg = replace(cfg, train=replace(cfg.train, **(overrides or {})))
     vocab = read_vocab(run_dir)
-    corpus = load_corpus(cfg.data, vocab=vocab, cache_dir=cache_dir)
-    trainer = Trainer(cfg, run_dir, corpus, callbacks or Callbacks())
+    dist = ddp.setup(pick_device(cfg.train.device).type)
+    with ddp.local_first(dist):
+        corpus = load_corpus(cfg.data, vocab=vocab, cache_dir=cache_dir)
+    trainer = Trainer(cfg, run_dir, corpus, callbacks or Callbacks(), dist=dist)
     trainer.restore()
     if overrides and trainer.dist.is_main:
         save_config(run_dir, cfg, vocab, {k: v for k, v in read_config(run_dir).items()

@@ -1,0 +1,150 @@
+"""torchrun / DDP on CPU (gloo, 2 processes on this machine): the 2-process loss curve equals a
+1-process run with the same global batch, its checkpoint loads and samples in one process, and a
+run resumes with a different world size exactly where it stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import charwise
+from charwise.cli import main as cli_main
+from charwise.state import STATE_FILE, load_train_state
+
+# Tiny model, dropout 0, constant LR after a step-based warm-up: the trajectory depends only on
+# the step, so a run stopped at step 10 and resumed to 20 must retrace a straight 20-step run.
+ARGS = ["--device", "cpu", "--threads", "1", "--model", "lstm", "--layers", "2", "--hidden", "32",
+        "--embed", "8", "--dropout", "0", "--batch-size", "8", "--seq-len", "32", "--lr", "0.01",
+        "--schedule", "constant", "--warmup", "5", "--log-every", "1", "--eval-every", "5",
+        "--save-every", "5", "--sample-every", "10", "--sample-length", "20", "--quiet"]
+TOL = 1e-4  # observed differences are ~1e-6 (float32 sums in another order)
+
+
+def _text(path: Path) -> Path:
+    rnd = random.Random(0)
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "naïve", "café",
+             "(x)", "[y]", "{z}", "1234", "—", "«ok»"]
+    lines = [" ".join(rnd.choice(words) for _ in range(rnd.randint(3, 12))) for _ in range(600)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _torchrun(args: list[str], cache: Path, nproc: int = 2) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CHARWISE_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={nproc}", "-m", "charwise", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _losses(run: Path) -> dict[int, float]:
+    recs = [json.loads(ln) for ln in (run / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+    train = [r for r in recs if r.get("event") == "train"]
+    steps = [r["step"] for r in train]
+    assert len(steps) == len(set(steps)), f"duplicate records (two ranks logging?): {steps}"
+    return {r["step"]: r["loss"] for r in train}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """ref: 1 process, 20 steps. r21: 2 processes to step 10, then 1 process to 20.
+    r12: 1 process to step 10, then 2 processes to 20."""
+    base = tmp_path_factory.mktemp("ddp")
+    cache = base / "cache"
+    text = str(_text(base / "text.txt"))
+    old = os.environ.get("CHARWISE_CACHE")
+    os.environ["CHARWISE_CACHE"] = str(cache)
+    try:
+        out = {k: base / k for k in ("ref", "r21", "r12")}
+        assert cli_main(["train", text, "--out", str(out["ref"]), "--max-steps", "20", *ARGS]) == 0
+
+        p = _torchrun(["train", text, "--out", str(out["r21"]), "--max-steps", "10", *ARGS], cache)
+        assert p.returncode == 0, p.stderr[-3000:]
+        out["r21_half"] = base / "r21_half"  # the DDP run as it was at step 10
+        shutil.copytree(out["r21"], out["r21_half"])
+        assert cli_main(["train", "--resume", str(out["r21"]), "--max-steps", "20", "--quiet"]) == 0
+
+        assert cli_main(["train", text, "--out", str(out["r12"]), "--max-steps", "10", *ARGS]) == 0
+        # Not --quiet: the progress report must come from rank 0 alone.
+        p = _torchrun(["train", "--resume", str(out["r12"]), "--max-steps", "20"], cache)
+        assert p.returncode == 0, p.stderr[-3000:]
+        out["r12_log"] = p.stderr
+        yield out
+    finally:
+        if old is None:
+            os.environ.pop("CHARWISE_CACHE", None)
+        else:
+            os.environ["CHARWISE_CACHE"] = old
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(runs):
+    ref, ddp = _losses(runs["ref"]), _losses(runs["r21_half"])
+    assert sorted(ddp) == list(range(1, 11))
+    for step, loss in ddp.items():
+        assert loss == pytest.approx(ref[step], abs=TOL), step
+    assert ref[20] < ref[1] - 0.3, "the reference run did not learn; the comparison would be empty"
+
+
+def test_resume_two_processes_to_one(runs):
+    ref, got = _losses(runs["ref"]), _losses(runs["r21"])
+    # The DDP half, then the resumed half: no gap, no repeat.
+    assert sorted(got) == list(range(1, 21))
+    for step in range(11, 21):
+        assert got[step] == pytest.approx(ref[step], abs=TOL), step
+    _, st = load_train_state(runs["r21"])
+    assert st["step"] == 20
+
+
+def test_resume_one_process_to_two(runs):
+    ref, got = _losses(runs["ref"]), _losses(runs["r12"])
+    assert sorted(got) == list(range(1, 21))
+    for step in range(11, 21):
+        assert got[step] == pytest.approx(ref[step], abs=TOL), step
+    _, st = load_train_state(runs["r12"])
+    assert st["step"] == 20
+
+
+def test_ddp_checkpoint_loads_in_one_process_on_cpu_and_samples(runs):
+    for weights in ("best", "last"):
+        run = charwise.load(runs["r21_half"], device="cpu", weights=weights)
+        assert next(run.model.parameters()).device.type == "cpu"
+        text = charwise.sample(run, length=40, seed=1)
+        assert len(text) == 40 and set(text) <= set(run.vocab._chars)
+    tensors, st = load_train_state(runs["r21_half"])
+    assert st["step"] == 10 and st["global_batch"] == 8
+    # Saved from the plain module: no DDP `module.` or torch.compile `_orig_mod.` prefixes.
+    assert not any(".module." in k or "_orig_mod" in k for k in tensors)
+    # The carried state of all 8 global streams was gathered from both ranks.
+    assert tensors["hidden.0"].shape == (2, 8, 32)
+    # The ranks hold different streams, so the gathered halves differ.
+    h = tensors["hidden.0"]
+    assert not h[:, :4].allclose(h[:, 4:])
+
+
+def test_only_rank_zero_writes(runs):
+    # Rank 1 writes no temporary or extra files into the run directory.
+    names = {p.name for p in runs["r12"].iterdir()}
+    assert STATE_FILE in names and "model.safetensors" in names
+    assert not [n for n in names if n.endswith(".tmp")]
+    # One progress report, from rank 0, not one per rank.
+    assert runs["r12_log"].count("charwise: stopped (max_steps) after 20 steps") == 1
+    assert runs["r12_log"].count(", 2 processes") == 1
+
+
+def test_global_batch_must_divide_over_processes(tmp_path):
+    text = _text(tmp_path / "t.txt")
+    i = ARGS.index("--batch-size")
+    args = ARGS[: i + 1] + ["7"] + ARGS[i + 2:]  # a global batch of 7 over 2 processes
+    p = _torchrun(["train", str(text), "--out", str(tmp_path / "run"), "--max-steps", "2", *args],
+                  tmp_path / "cache")
+    assert p.returncode != 0
+    assert "charwise: error: --batch-size 7 (the global batch) must be divisible" in p.stderr
+    assert "raise CharwiseError" not in p.stderr  # a one-line error per rank, no traceback
