@@ -23,3 +23,44 @@ def small_text(tmp_path):
     p = tmp_path / "small.txt"
     p.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return p
+
+
+# -- tiny runs shared by the core tests --------------------------------------------------------
+OVERFIT_TEXT = "the cat sat; the dog ran far.\n"  # 30 characters, 16 distinct
+
+
+def tiny_config(sources, model: dict | None = None, data: dict | None = None, **train):
+    """A RunConfig for a 2-layer, 32-wide model with batch 4, seq 8 on CPU (overridable)."""
+    from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+    m = {"vocab_size": 1, "layers": 2, "hidden": 32, "embed": 8, **(model or {})}
+    d = {"sources": tuple(str(s) for s in sources), **(data or {})}
+    t = {"batch_size": 4, "seq_len": 8, "max_steps": 6, "warmup": 2, "eval_every": 1000,
+         "sample_every": 1000, "save_every": 1000, "log_every": 1, "sample_length": 20,
+         "device": "cpu", "seed": 0, **train}
+    return RunConfig(ModelConfig(**m), DataConfig(**d), TrainConfig(**t))
+
+
+@pytest.fixture
+def make_config():
+    """tiny_config as a fixture: make_config([path], model={...}, data={...}, **train)."""
+    return tiny_config
+
+
+@pytest.fixture(scope="session")
+def overfit_run(tmp_path_factory):
+    """A run that has memorised OVERFIT_TEXT (one stream of 7-step windows, all of it train).
+
+    Returns (run_dir, text). Trained once per session (~0.5 s) and shared: tests must not write
+    into it.
+    """
+    from charwise.train import train
+
+    torch.set_num_threads(1)
+    base = tmp_path_factory.mktemp("overfit")
+    src = base / "text.txt"
+    src.write_text(OVERFIT_TEXT, encoding="utf-8")
+    cfg = tiny_config([src], data={"split": (1.0, 0.0, 0.0)}, batch_size=1, seq_len=7, lr=1e-2,
+                      warmup=5, schedule="constant", max_steps=200, log_every=10)
+    train(cfg, base / "run", cache_dir=base / "cache")
+    return base / "run", OVERFIT_TEXT

@@ -1,0 +1,124 @@
+"""CharRNN: shapes, the one-step API against the fused kernel, initialisation, carried state."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from charwise import cells
+from charwise.config import ModelConfig
+from charwise.model import CharRNN, detach_state
+
+V, L, H, E, B, T = 11, 2, 16, 6, 4, 8
+KINDS = ["lstm", "gru", "rnn"]
+
+
+def _model(kind: str, **kw) -> CharRNN:
+    torch.manual_seed(0)
+    return CharRNN(ModelConfig(vocab_size=V, kind=kind, layers=L, hidden=H, embed=E, **kw)).eval()
+
+
+def _random_state(m: CharRNN, batch: int):
+    g = torch.Generator().manual_seed(1)
+    return tuple(0.5 * torch.randn(s.shape, generator=g) for s in m.init_state(batch))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_shapes(kind):
+    m = _model(kind)
+    x = torch.randint(V, (B, T))
+    logits, state = m(x)
+    assert logits.shape == (B, T, V)
+    assert len(state) == (2 if kind == "lstm" else 1)
+    assert all(s.shape == (L, B, H) for s in state)
+    logits, state, hidden = m(x, state, return_hidden=True)
+    assert hidden.shape == (B, T, H)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_init_state_is_zero_with_the_right_shapes(kind):
+    m = _model(kind)
+    st = m.init_state(3)
+    assert len(st) == (2 if kind == "lstm" else 1)
+    assert all(s.shape == (L, 3, H) and not s.any() for s in st)
+    # A zero state and no state are the same thing.
+    x = torch.randint(V, (3, 5))
+    assert torch.equal(m(x)[0], m(x, st)[0])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_step_equals_forward_one_character_at_a_time(kind):
+    m = _model(kind)
+    x = torch.randint(V, (B, T))
+    state0 = _random_state(m, B)
+    with torch.no_grad():
+        ref, ref_state = m(x, state0)
+        state, outs = state0, []
+        for t in range(T):
+            logits, state = m.step(x[:, t], state)
+            outs.append(logits)
+    got = torch.stack(outs, 1)
+    assert got.shape == (B, T, V)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
+    for a, b in zip(state, ref_state, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_step_takes_a_python_int_and_no_state():
+    m = _model("lstm")
+    logits, state = m.step(3)
+    ref, _ = m(torch.tensor([[3]]))
+    torch.testing.assert_close(logits, ref[:, 0], atol=1e-5, rtol=0)
+    assert state[0].shape == (L, 1, H)
+
+
+def test_lstm_forget_gate_bias_is_one():
+    m = _model("lstm")
+    for k in range(L):
+        _, _, b_ih, b_hh = m.layer_weights(k)
+        total = (b_ih + b_hh).detach()
+        torch.testing.assert_close(total[H: 2 * H], torch.ones(H))  # PyTorch order i, f, g, o
+        # The other gates keep PyTorch's small random init.
+        assert not torch.allclose(total[:H], torch.ones(H))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_state_carried_across_windows_equals_one_long_window(kind):
+    m = _model(kind)
+    x = torch.randint(V, (B, 2 * T))
+    with torch.no_grad():
+        whole, _ = m(x)
+        a, st = m(x[:, :T])
+        b, _ = m(x[:, T:], detach_state(st))
+    torch.testing.assert_close(torch.cat([a, b], 1), whole, atol=1e-5, rtol=0)
+
+
+def test_written_out_lstm_cell_gates_match_formula():
+    m = _model("lstm")
+    w_ih, w_hh, b_ih, b_hh = (t.detach() for t in m.layer_weights(0))
+    x = m.embed.weight[:B].detach()
+    h0, c0 = (s[0] for s in _random_state(m, B))
+    h, c, gates = cells.lstm_cell(x @ w_ih.T + b_ih, h0, c0, w_hh, b_hh)
+    oracle = torch.nn.LSTMCell(E, H).requires_grad_(False)
+    for name, w in (("weight_ih", w_ih), ("weight_hh", w_hh), ("bias_ih", b_ih), ("bias_hh", b_hh)):
+        getattr(oracle, name).copy_(w)
+    ref_h, ref_c = oracle(x, (h0, c0))
+    torch.testing.assert_close(h, ref_h, atol=1e-6, rtol=0)
+    torch.testing.assert_close(c, ref_c, atol=1e-6, rtol=0)
+    assert set(gates) == {"input", "forget", "cell", "output"}
+
+
+def test_dropout_only_in_training():
+    m = _model("lstm", dropout=0.5)
+    x = torch.randint(V, (B, T))
+    with torch.no_grad():
+        assert torch.equal(m(x)[0], m(x)[0])  # eval: deterministic
+        m.train()
+        assert not torch.equal(m(x)[0], m(x)[0])
+
+
+def test_num_params_counts_everything():
+    m = _model("lstm")
+    G = 4
+    expected = V * E + (G * H * E + G * H * H + 2 * G * H) + (G * H * H * 2 + 2 * G * H) + H * V + V
+    assert m.num_params == expected

@@ -1,0 +1,229 @@
+"""Training: overfitting, determinism, resume == uninterrupted, stopping rules, divergence,
+fine-tuning, and the hidden state carried from batch to batch."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from charwise.checkpoint import load, read_config
+from charwise.corpus import load_corpus
+from charwise.errors import CharwiseError
+from charwise.train import Callbacks, Trainer, resume, train
+
+# ~260 characters: with batch 4 x seq 8 an epoch is 7 steps, so short runs cross epoch boundaries.
+SHORT_TEXT = ("It was the best of times, it was the worst of times; it was the age of wisdom, "
+              "it was the age of foolishness. Über naïve café — 日本! ") * 2
+
+
+def _records(run_dir, event="train"):
+    lines = (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    return [r for r in map(json.loads, lines) if r.get("event") == event]
+
+
+def _samples(run_dir):
+    lines = (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(ln) for ln in lines]
+
+
+def _last_weights(run_dir):
+    t = load_file(str(run_dir / "state.safetensors"))
+    return {k: v for k, v in t.items() if k.startswith("model.")}
+
+
+@pytest.fixture
+def short_text(tmp_path):
+    p = tmp_path / "short.txt"
+    p.write_text(SHORT_TEXT, encoding="utf-8")
+    return p
+
+
+class InterruptAt(Callbacks):
+    """Sends this process a real SIGINT after step `at`: the trainer's Ctrl-C handler sets its
+    flag and the loop saves and stops at the next step boundary."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_step(self, rec) -> None:
+        if rec["step"] == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_tiny_model_overfits_a_30_character_text(overfit_run):
+    run_dir, text = overfit_run
+    assert len(text) == 30
+    losses = [r["loss"] for r in _records(run_dir)]
+    assert losses[0] > 2.0  # ~ln(16) at the start
+    assert losses[-1] < 0.1
+    for r in _records(run_dir):
+        assert math.isclose(r["bpc"], r["loss"] / math.log(2))
+
+
+def test_log_records_every_figure(tmp_path, short_text, make_config):
+    cfg = make_config([short_text], max_steps=4, eval_every=2, sample_every=2)
+    res = train(cfg, tmp_path / "r")
+    assert res.steps == 4 and res.stopped == "max_steps"
+    rec = _records(tmp_path / "r")[0]
+    assert {"step", "epoch", "loss", "bpc", "lr", "chars_per_s", "elapsed"} <= set(rec)
+    vals = _records(tmp_path / "r", "val")
+    assert [v["step"] for v in vals] == [2, 4]
+    assert {"val_loss", "val_bpc", "best_val_loss"} <= set(vals[0])
+    assert [s["step"] for s in _samples(tmp_path / "r")] == [2, 4]
+    assert res.best_val_loss == min(v["val_loss"] for v in vals)
+    assert load(tmp_path / "r").info["val_loss"] == res.best_val_loss
+
+
+def test_same_seed_same_losses_and_samples(tmp_path, short_text, make_config):
+    cfg = make_config([short_text], model={"dropout": 0.2}, max_steps=8, sample_every=4)
+    train(cfg, tmp_path / "a")
+    train(cfg, tmp_path / "b")
+    la, lb = _records(tmp_path / "a"), _records(tmp_path / "b")
+    assert [r["loss"] for r in la] == [r["loss"] for r in lb]
+    sa, sb = _samples(tmp_path / "a"), _samples(tmp_path / "b")
+    assert len(sa) == 2 and [s["text"] for s in sa] == [s["text"] for s in sb]
+    # The seed matters.
+    train(make_config([short_text], model={"dropout": 0.2}, max_steps=8, sample_every=4, seed=1),
+          tmp_path / "c")
+    assert [r["loss"] for r in _records(tmp_path / "c")] != [r["loss"] for r in la]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, short_text, make_config, kind):
+    # Dropout uses the RNG, the cosine schedule the step; 15 steps cross two epoch boundaries
+    # (7 steps per epoch); the interruption falls mid-epoch, so the carried state matters.
+    cfg = make_config([short_text], model={"kind": kind, "dropout": 0.2}, max_steps=15,
+                      warmup=3, sample_every=1000)
+    full = train(cfg, tmp_path / "full")
+    assert full.stopped == "max_steps" and full.steps == 15
+
+    part = train(cfg, tmp_path / "part", callbacks=InterruptAt(5))
+    assert part.stopped == "interrupted" and part.steps == 5
+    # Ctrl-C restores the previous handler afterwards.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    done = resume(tmp_path / "part")
+    assert done.stopped == "max_steps" and done.steps == 15
+
+    a = {r["step"]: r for r in _records(tmp_path / "full")}
+    b = {r["step"]: r for r in _records(tmp_path / "part")}
+    assert sorted(b) == list(range(1, 16))  # no step lost, none repeated
+    for step in range(1, 16):
+        assert (b[step]["loss"], b[step]["lr"]) == (a[step]["loss"], a[step]["lr"]), step
+    wa, wb = _last_weights(tmp_path / "full"), _last_weights(tmp_path / "part")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert _samples(tmp_path / "full")[-1]["text"] == _samples(tmp_path / "part")[-1]["text"]
+
+
+def test_resume_rejects_changes_to_the_model_or_data(tmp_path, short_text, make_config):
+    train(make_config([short_text], max_steps=2), tmp_path / "r")
+    with pytest.raises(CharwiseError, match="cannot change on --resume: lr"):
+        resume(tmp_path / "r", overrides={"lr": 0.1})
+    # Limits can change: continue a finished run for two more steps.
+    assert resume(tmp_path / "r", overrides={"max_steps": 4}).steps == 4
+    with pytest.raises(CharwiseError, match="already holds a run"):
+        train(make_config([short_text], max_steps=2), tmp_path / "r")
+
+
+def test_patience_stops_when_validation_stops_improving(tmp_path, short_text, make_config):
+    # An update of 1e-30 cannot change float32 weights, so the val loss never improves.
+    cfg = make_config([short_text], optimizer="sgd", lr=1e-30, warmup=0, schedule="constant",
+                      eval_every=1, patience=2, max_steps=50)
+    res = train(cfg, tmp_path / "r")
+    assert res.stopped == "patience"
+    assert res.steps == 3  # the first evaluation sets the best, two more fail to beat it
+    vals = _records(tmp_path / "r", "val")
+    assert len(vals) == 3 and len({v["val_loss"] for v in vals}) == 1
+
+
+def test_epochs_limit(tmp_path, short_text, make_config):
+    res = train(make_config([short_text], max_steps=None, epochs=2), tmp_path / "r")
+    assert res.stopped == "epochs"
+    per_epoch = (round(len(SHORT_TEXT) * 0.9) // 4 - 1) // 8  # 4 streams of 8-step windows
+    assert res.steps == 2 * per_epoch and res.epochs == pytest.approx(2.0)
+    assert _records(tmp_path / "r")[per_epoch - 1]["epoch"] == pytest.approx(1.0)
+
+
+def test_time_limit(tmp_path, short_text, make_config):
+    res = train(make_config([short_text], max_steps=None, max_time=1e-6), tmp_path / "r")
+    assert res.stopped == "max_time" and res.steps == 1
+
+
+def test_exploding_loss_stops_with_a_clear_error(tmp_path, short_text, make_config):
+    cfg = make_config([short_text], optimizer="sgd", lr=1e4, grad_clip=0.0, warmup=0,
+                      schedule="constant", max_steps=40)
+    with pytest.raises(CharwiseError, match=r"training diverged at step \d+ .*--lr"):
+        train(cfg, tmp_path / "r")
+    with pytest.raises(CharwiseError, match=r"diverged at step 1 \(loss \d"):
+        train(make_config([short_text], max_loss=0.5), tmp_path / "r2")
+
+
+def test_nan_keeps_the_last_good_checkpoint(tmp_path, short_text, make_config, monkeypatch):
+    original = Trainer.train_step
+
+    def poisoned(self, lr):
+        loss = original(self, lr)
+        if self.step == 3:  # after the 4th update the weights turn to NaN
+            with torch.no_grad():
+                self.model.head.weight.fill_(float("nan"))
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    cfg = make_config([short_text], eval_every=2, max_steps=20)
+    with pytest.raises(CharwiseError, match="diverged at step 5 .*checkpoint is intact"):
+        train(cfg, tmp_path / "r")
+    run = load(tmp_path / "r")
+    # The NaN evaluation at step 4 did not replace the best model of step 2.
+    assert run.info["step"] == 2
+    assert all(torch.isfinite(p).all() for p in run.model.parameters())
+
+
+def test_trainer_carries_the_hidden_state_between_batches(tmp_path, short_text, make_config):
+    cfg = make_config([short_text])
+    corpus = load_corpus(cfg.data)
+    cfg = replace(cfg, model=replace(cfg.model, vocab_size=corpus.vocab.size))
+    tr = Trainer(cfg, tmp_path, corpus, Callbacks())
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    # lr 0: the weights do not move, so the losses depend only on the data and the state.
+    tr.train_step(0.0)
+    tr.pos = 1
+    second = tr.train_step(0.0).item()
+    assert all(torch.equal(before[k], v) for k, v in tr.model.state_dict().items())
+    (x0, _), (x1, y1) = tr.batches.batch(0), tr.batches.batch(1)
+    tr.model.eval()  # no dropout in this config either way
+    with torch.no_grad():
+        logits, _ = tr.model(torch.cat([x0, x1], 1))
+        carried = F.cross_entropy(logits[:, 8:].reshape(-1, logits.shape[-1]), y1.reshape(-1))
+        fresh = F.cross_entropy(tr.model(x1)[0].reshape(-1, logits.shape[-1]), y1.reshape(-1))
+    assert second == pytest.approx(carried.item(), abs=1e-5)
+    assert abs(second - fresh.item()) > 1e-4  # a reset state would give this instead
+
+
+def test_init_from_fine_tunes_and_keeps_the_vocabulary(tmp_path, overfit_run, make_config):
+    base, text = overfit_run
+    new = tmp_path / "new.txt"
+    new.write_text(text * 3, encoding="utf-8")  # more of what the base run memorised
+    cfg = make_config([new], data={"split": (1.0, 0.0, 0.0)}, batch_size=1, seq_len=7,
+                      max_steps=2, model={"hidden": 8})
+    ft = train(cfg, tmp_path / "ft", init_from=base)
+    train(cfg, tmp_path / "fresh")
+    assert ft.steps == 2
+    # Architecture and vocabulary come from the base run, whatever the new config said.
+    assert read_config(tmp_path / "ft")["model"] == read_config(base)["model"]
+    assert (tmp_path / "ft" / "vocab.json").read_text() == (base / "vocab.json").read_text()
+    # The first step starts from the base run's weights: it already knows this text.
+    assert _records(tmp_path / "ft")[0]["loss"] < 0.5
+    assert _records(tmp_path / "fresh")[0]["loss"] > 2.0
+
+    other = tmp_path / "other.txt"
+    other.write_text("THE QUICK fox; the cat ran far.\n" * 3, encoding="utf-8")
+    with pytest.raises(CharwiseError, match="vocabulary mismatch.*'Q'"):
+        train(make_config([other]), tmp_path / "bad", init_from=base)
