@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +103,13 @@ def iter_symbols(files: list[Path], bytes_mode: bool):
                         break
                     yield np.frombuffer(raw, dtype=np.uint8).astype(np.uint32)
                     continue
+                # e.start counts from the bytes the decoder still holds from the last chunk.
+                held = len(dec.getstate()[0])
                 try:
                     text = dec.decode(raw, final=final)
                 except UnicodeDecodeError as e:
                     raise CharwiseError(
-                        f"{f} is not valid UTF-8 (byte {offset + e.start}); "
+                        f"{f} is not valid UTF-8 (byte {offset - held + e.start}); "
                         "train on raw bytes with --bytes") from None
                 offset += len(raw)
                 if text:
@@ -126,8 +129,10 @@ def count_symbols(files: list[Path], bytes_mode: bool) -> np.ndarray:
 
 
 def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) -> tuple[int, str]:
-    """Stream-encode `files` into an .npy of `total` ids. Symbols outside a vocabulary without
-    <unk> are dropped; returns (how many, a description of them)."""
+    """Stream-encode `files` into an .npy of exactly `total` ids (the count of symbols kept, known
+    beforehand from the streamed histogram, so the file never needs shrinking: no whole-corpus
+    copy). Symbols outside a vocabulary without <unk> are dropped; returns (how many, a
+    description of them)."""
     arr = np.lib.format.open_memmap(out_path, mode="w+", dtype=vocab.dtype, shape=(total,))
     pos, dropped, unknown_syms = 0, 0, set()
     for syms in iter_symbols(files, vocab.bytes_mode):
@@ -137,13 +142,14 @@ def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) ->
             if len(unknown_syms) < 50:
                 unknown_syms.update(np.unique(syms[unknown]).tolist())
             ids = ids[~unknown]
+        if pos + len(ids) > total:
+            break
         arr[pos: pos + len(ids)] = ids
         pos += len(ids)
     arr.flush()
     del arr
-    if dropped:  # shrink the file to what was written
-        tmp = np.load(out_path, mmap_mode="r")[:pos].copy()
-        np.save(out_path, tmp)
+    if pos != total:
+        raise CharwiseError("the text changed while it was being encoded; run again")
     return dropped, vocab.describe_unknown(unknown_syms) if dropped else ""
 
 
@@ -175,15 +181,21 @@ def load_corpus(data: DataConfig, vocab: Vocab | None = None,
         present = np.nonzero(counts)[0]
         vocab = Vocab.from_counts(dict(zip(present.tolist(), counts[present].tolist())),
                                   bytes_mode=data.bytes_mode, max_vocab=data.max_vocab)
+    if not vocab.has_unk:  # symbols outside the vocabulary will be left out
+        known = np.asarray(vocab.symbols, dtype=np.int64)
+        total = int(counts[known[known < len(counts)]].sum())
+        if total == 0:
+            raise CharwiseError("the text has no character of the vocabulary")
     try:
         entry.mkdir(parents=True, exist_ok=True)
     except OSError:
         entry = Path(tempfile.mkdtemp(prefix="charwise-"))
     # Write under temporary names, then rename: a crash never leaves a half-written cache entry.
-    tmp_ids = entry / f"ids.{os.getpid()}.tmp.npy"
+    tag = f"{socket.gethostname()}.{os.getpid()}"  # unique even with a cache shared by nodes
+    tmp_ids = entry / f"ids.{tag}.tmp.npy"
     dropped, desc = encode_files(files, vocab, tmp_ids, total)
     (entry / "unknown.txt").write_text(f"{dropped}\n{desc}", encoding="utf-8")
-    tmp_vocab = entry / f"vocab.{os.getpid()}.tmp"
+    tmp_vocab = entry / f"vocab.{tag}.tmp"
     tmp_vocab.write_text(vocab.to_json(), encoding="utf-8")
     os.replace(tmp_ids, entry / "ids.npy")
     os.replace(tmp_vocab, entry / "vocab.json")
