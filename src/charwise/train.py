@@ -301,9 +301,10 @@ class Trainer:
                     self.write_sample()
                 if self.step % tc.save_every == 0:
                     self.save_state()
-        if stopped != "patience" and (self.step % tc.eval_every != 0):
+        # Ctrl-C should stop promptly: skip the final validation and sample, just save.
+        if stopped not in ("patience", "interrupted") and self.step % tc.eval_every != 0:
             self.evaluate_and_check()
-        if main and self.step % tc.sample_every != 0:
+        if main and stopped != "interrupted" and self.step % tc.sample_every != 0:
             self.write_sample()
         self.save_state()
         ddp.teardown(self.dist)

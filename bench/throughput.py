@@ -1,0 +1,136 @@
+"""Training and sampling speed, as ratios to this machine's limits measured in the same run.
+
+    .venv/bin/python bench/throughput.py            # all figures (a few minutes on 2 cores)
+    .venv/bin/python bench/throughput.py --quick    # fewer repetitions
+
+Training: chars/s and achieved FLOP/s of charwise's own training step (Trainer.train_step: forward,
+loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs, next to the fp32 matmul peak.
+Sampling: chars/s of charwise.sampling.generate for 1 stream (against the bound set by reading the
+weights once per character at the measured memory bandwidth) and 64 streams (FLOP/s against the
+matmul peak), next to the plain loop most tutorials write (one nn.LSTM call per character).
+Targets (issue 2): 2x512 training >= 85% of peak; 1 stream >= 600 chars/s; 64 streams >= 70% of peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import (matmul_peak, memory_bandwidth, sampling_flops_per_char,  # noqa: E402
+                    training_flops_per_char)
+
+from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from charwise.corpus import Corpus  # noqa: E402
+from charwise.model import CharRNN  # noqa: E402
+from charwise.sampling import SampleOptions, generate  # noqa: E402
+from charwise.train import Trainer  # noqa: E402
+from charwise.vocab import Vocab  # noqa: E402
+
+V = 65  # tinyshakespeare's vocabulary size
+
+
+def synthetic_corpus(n: int = 2_000_000) -> Corpus:
+    vocab = Vocab(tuple(range(32, 32 + V)))
+    ids = np.random.default_rng(0).integers(0, V, n).astype(np.uint8)
+    return Corpus(ids, vocab, ("synthetic",))
+
+
+def train_speed(layers: int, hidden: int, seconds: float, tc_kw: dict) -> dict:
+    model = ModelConfig(vocab_size=V, layers=layers, hidden=hidden)
+    tc = TrainConfig(max_steps=10**9, device="cpu", **tc_kw)
+    cfg = RunConfig(model=model, data=DataConfig(sources=("synthetic",)), train=tc)
+    tr = Trainer(cfg, Path(tempfile.mkdtemp()), synthetic_corpus(), callbacks=None)
+    tr.model.train()
+    for _ in range(2):  # warm-up: allocator, oneDNN primitive cache
+        tr.train_step(1e-3)
+        tr.pos += 1
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or steps < 3:
+        float(tr.train_step(1e-3))
+        tr.pos = (tr.pos + 1) % tr.batches.steps_per_epoch
+        steps += 1
+    dt = time.perf_counter() - t0
+    cps = steps * tc.batch_size * tc.seq_len / dt
+    return {"model": f"{layers}x{hidden}", "batch": tc.batch_size, "seq_len": tc.seq_len,
+            "chars_per_s": round(cps), "gflops": cps * training_flops_per_char(
+                {"kind": "lstm", "layers": layers, "hidden": hidden, "embed": model.embed,
+                 "vocab_size": V}) / 1e9}
+
+
+def sample_speed(model: CharRNN, streams: int, seconds: float) -> float:
+    vocab = Vocab(tuple(range(32, 32 + V)))
+    n = 50
+    generate(model, vocab, SampleOptions(length=20, num_samples=streams, seed=0))
+    while True:
+        t0 = time.perf_counter()
+        generate(model, vocab, SampleOptions(length=n, num_samples=streams, seed=0))
+        dt = time.perf_counter() - t0
+        if dt > seconds or n > 20000:
+            return n * streams / dt
+        n *= 4
+
+
+@torch.inference_mode()
+def naive_sample_speed(model: CharRNN, seconds: float) -> float:
+    """The tutorial loop: the fused nn.LSTM called once per character, softmax, multinomial."""
+    x, state, n, t0 = torch.zeros(1, 1, dtype=torch.long), None, 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        logits, state = model(x, state)
+        x = torch.multinomial(torch.softmax(logits[:, -1], -1), 1)
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sec = 3.0 if args.quick else 10.0
+    tc_kw = {}
+    peak = matmul_peak()
+    bw = memory_bandwidth()
+    out = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                      f"{torch.get_num_threads()} threads", "torch": torch.__version__,
+           "matmul_peak_gflops": round(peak / 1e9, 1), "memory_bandwidth_gbs": round(bw / 1e9, 1),
+           "train": [], "sample": {}}
+    for layers, hidden in [(2, 128), (2, 512), (3, 512)]:
+        r = train_speed(layers, hidden, sec, tc_kw)
+        r["ratio_to_peak"] = round(r["gflops"] * 1e9 / peak, 3)
+        r["gflops"] = round(r["gflops"], 1)
+        out["train"].append(r)
+        print(json.dumps(r), file=sys.stderr)
+    torch.manual_seed(0)
+    m = CharRNN(ModelConfig(vocab_size=V, layers=2, hidden=512)).eval()
+    mcfg = {"kind": "lstm", "layers": 2, "hidden": 512, "embed": m.cfg.embed, "vocab_size": V}
+    weight_bytes = 4 * sum(p.numel() for n, p in m.named_parameters() if n != "embed.weight")
+    one = sample_speed(m, 1, sec)
+    many = sample_speed(m, 64, sec)
+    naive = naive_sample_speed(m, sec / 2)
+    out["sample"] = {
+        "model": "2x512", "weights_mb": round(weight_bytes / 1e6, 1),
+        "one_stream_chars_per_s": round(one), "naive_loop_chars_per_s": round(naive),
+        "bandwidth_bound_chars_per_s": round(bw / weight_bytes),
+        "one_stream_vs_bound": round(one / (bw / weight_bytes), 3),
+        "streams64_chars_per_s": round(many),
+        "streams64_gflops": round(many * sampling_flops_per_char(mcfg) / 1e9, 1),
+        "streams64_ratio_to_peak": round(many * sampling_flops_per_char(mcfg) / peak, 3),
+    }
+    out["matmul_peak_gflops_end"] = round(matmul_peak() / 1e9, 1)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
