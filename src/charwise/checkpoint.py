@@ -37,11 +37,15 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     """Write `data` to `path` via a temporary file + fsync + rename (atomic on POSIX)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # the old file stays; leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -49,11 +53,15 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(cpu, str(tmp), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION),
-                                       **metadata})
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        save_file(cpu, str(tmp), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION),
+                                           **metadata})
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # the old file stays; leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_tensors(path: Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:

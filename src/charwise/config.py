@@ -130,6 +130,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        _check(isinstance(d.get("model"), dict), "config.json has no model section")
         return cls(
             model=from_dict(ModelConfig, d["model"]),
             data=from_dict(DataConfig, d.get("data", {"corpus": "names"})),
@@ -139,6 +140,14 @@ class RunConfig:
 
 def from_dict(cls: type, d: dict[str, Any]):
     """Build a config dataclass from a dict, ignoring keys a newer charwise may have added."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
-    return cls(**kwargs)
+    _check(isinstance(d, dict), f"config.json: the {cls.__name__} section is not an object")
+    fields = dataclasses.fields(cls)
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()
+              if k in {f.name for f in fields}}
+    missing = [f.name for f in fields if f.name not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    _check(not missing, f"config.json: {cls.__name__} lacks {', '.join(missing)}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:  # a value of the wrong type, e.g. "layers": "two"
+        raise CharwiseError(f"config.json: bad {cls.__name__} ({e})") from None
