@@ -184,8 +184,6 @@ def load_corpus(data: DataConfig, vocab: Vocab | None = None,
     if not vocab.has_unk:  # symbols outside the vocabulary will be left out
         known = np.asarray(vocab.symbols, dtype=np.int64)
         total = int(counts[known[known < len(counts)]].sum())
-        if total == 0:
-            raise CharwiseError("the text has no character of the vocabulary")
     try:
         entry.mkdir(parents=True, exist_ok=True)
     except OSError:
