@@ -3,7 +3,8 @@
 Each is computed for character t as the state *after reading* it, which is what a cell's value
 at t can know. Binary properties (0/1) are scored by AUC, graded ones by correlation:
 
-    in_quotes        inside double quotes ("..."), the opening quote included (binary)
+    in_quotes        inside double quotes ("..."), both quotes included; a blank line closes an
+                     open quote, so a text that starts inside a quote gets back in step (binary)
     in_parens        inside ( ) (binary)          in_brackets   inside [ ] (binary)
     in_braces        inside { } (binary)          nesting_depth open ( [ { not yet closed (graded)
     line_position    characters since the last newline (graded)
@@ -71,6 +72,7 @@ def builtin_properties(chars: list[str]) -> dict[str, np.ndarray]:
     prev = "\n"
     for t, ch in enumerate(chars):
         if ch == "\n":
+            quote = quote and prev != "\n"  # a blank line ends any open quote
             comment, col, indent, at_indent = False, 0, 0, True
         else:
             col += 1

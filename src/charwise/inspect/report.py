@@ -1,0 +1,177 @@
+"""`charwise inspect`: one self-contained HTML file about a run and a text.
+
+Everything is inline (CSS, scripts, data, SVG plots), and a Content-Security-Policy forbids any
+network access, so the file opens anywhere, offline, and can be mailed around.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CharwiseError
+from ..sampling import SampleOptions, generate
+from .features import Interpretability, RankOptions, rank_cells
+from .payload import viewer_payload
+from .plots import read_jsonl, training_curves
+from .properties import text_properties
+from .record import RecordOptions, Recording, record
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    max_chars: int = 5000  # characters shown; the HTML grows by ~1.4 KB per character per 1k cells
+    top_k: int = 5  # next-character guesses shown on hover
+    show: tuple[str, ...] | None = None  # activations to include (default: c for an LSTM, else h)
+    features: tuple[str, ...] = ()  # extra properties, 'NAME=REGEX'
+    temperatures: tuple[float, ...] = (0.2, 0.5, 0.8, 1.0, 1.3)  # the temperature view's columns
+    prime: str | None = None  # the temperature view's prime (default: the text's first line)
+    sample_length: int = 300  # characters per temperature sample
+    seed: int = 0  # the temperature samples' seed (all columns share it)
+
+    def __post_init__(self) -> None:
+        if self.max_chars < 2:
+            raise CharwiseError("--max-chars must be at least 2")
+        if any(t <= 0 for t in self.temperatures):
+            raise CharwiseError("--temperatures must all be positive")
+        if self.sample_length < 0:
+            raise CharwiseError("--sample-length must not be negative")
+
+
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _script_json(obj) -> str:
+    """JSON safe inside <script>: no '</' or '<!--' can end or confuse the element."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/") \
+        .replace("<!--", "<\\!--")
+
+
+def _fill(template: str, parts: dict[str, str]) -> str:
+    # One pass, so text inside a filled part (user text, samples) is never scanned again.
+    return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: parts[m.group(1)], template)
+
+
+def _cell_button(layer: int, cell: int, text: str) -> str:
+    return (f'<button type="button" class="cw-pick" data-layer="{layer}" data-cell="{cell}">'
+            f'{html.escape(text)}</button>')
+
+
+def interp_html(interp: Interpretability) -> str:
+    """The table of properties with their best cells (buttons that pick the cell)."""
+    q = "tanh(c)" if interp.quantity == "c" else interp.quantity
+    n = len(interp.interpretable)
+    head = (f"<p><strong>{n} of {interp.total_cells} cells ({100 * interp.fraction:.1f}%) are "
+            f"interpretable</strong> by these tests: AUC &ge; {interp.auc_threshold:g} for a yes/no "
+            f"property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}. A cell with "
+            "AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells are low there.</p>")
+    rows = []
+    for p in interp.properties:
+        cells = " ".join(_cell_button(c.layer, c.cell, f"L{c.layer} cell {c.cell}: {c.score:.3f}"
+                                      + (" (inverted)" if c.sign < 0 else "")) for c in p.best)
+        rows.append(f"<tr><td><strong>{html.escape(p.name)}</strong><br><span class='cw-help'>"
+                    f"{html.escape(p.description)}</span></td><td>{p.metric}</td>"
+                    f"<td>{p.interpretable}</td><td>{cells}</td></tr>")
+    skipped = (f"<p class='cw-help'>Not scored (constant, or too rare in this text): "
+               f"{html.escape(', '.join(interp.skipped))}.</p>" if interp.skipped else "")
+    return (head + "<table class='cw-props'><tr><th>property</th><th>score</th>"
+            "<th>cells over threshold</th><th>best cells</th></tr>" + "".join(rows) + "</table>"
+            + skipped)
+
+
+def samples_html(records: list[dict]) -> str:
+    """samples.jsonl in step order: how the samples evolved while training."""
+    if not records:
+        return '<p class="cw-empty">no samples.jsonl in this run</p>'
+    out = []
+    for r in sorted(records, key=lambda r: r.get("step", 0)):
+        when = f"step {r.get('step', '?')}"
+        if "elapsed" in r:
+            when += f", {float(r['elapsed']):.0f} s"
+        if "temperature" in r:
+            when += f", temperature {r['temperature']}"
+        out.append(f'<div class="cw-sample"><div class="cw-step">{html.escape(when)}</div>'
+                   f'<pre>{html.escape(str(r.get("text", "")))}</pre></div>')
+    return "".join(out)
+
+
+def temperature_samples(run, prime: str, temperatures: tuple[float, ...], length: int,
+                        seed: int) -> list[tuple[float, str]]:
+    """The same prime sampled at each temperature (same seed): [(temperature, text)]."""
+    return [(t, generate(run.model, run.vocab, SampleOptions(length=length, prime=prime,
+                                                             temperature=t, seed=seed))[0])
+            for t in temperatures]
+
+
+def temperatures_html(prime: str, samples: list[tuple[float, str]]) -> str:
+    cols = "".join(f'<div><h3>temperature {t:g}</h3><pre><span class="cw-prime">'
+                   f'{html.escape(prime)}</span>{html.escape(text)}</pre></div>'
+                   for t, text in samples)
+    return (f'<p class="cw-help">The same prime (grey), sampled at each temperature with the same '
+            f'seed: low temperatures are safe and repetitive, high ones inventive and error-prone.'
+            f'</p><div class="cw-temps">{cols}</div>')
+
+
+def default_prime(rec: Recording) -> str:
+    """The text's first line (up to 40 characters), which the model can always read."""
+    text = "".join(rec.chars[:200])
+    line = text.split("\n", 1)[0][:40]
+    return line if line and all(len(c) == 1 for c in rec.chars[: len(line)]) else ""
+
+
+def _meta_html(run, rec: Recording, source: str, skipped: int) -> str:
+    m = run.config["model"]
+    best = run.info.get("val_loss")
+    bits = [f"run <code>{html.escape(str(run.path))}</code>",
+            f"{m['layers']}-layer {m['kind'].upper()}, {m['hidden']} cells per layer, "
+            f"vocabulary {run.vocab.size}",
+            f"text: {html.escape(source)}, {rec.n:,} characters"]
+    bpc = rec.bits_per_char()
+    if np.isfinite(bpc):
+        bits.append(f"{bpc:.3f} bits/char on it")
+    if best is not None:
+        bits.append(f"best validation {best / np.log(2):.3f} bits/char at step {run.info.get('step')}")
+    if skipped:
+        bits.append(f"{skipped} characters outside the vocabulary left out")
+    return " &middot; ".join(bits)
+
+
+def build_report(run, ids: np.ndarray, source: str, opts: ReportOptions | None = None,
+                 skipped: int = 0) -> tuple[str, Recording, Interpretability]:
+    """Record `run` over ids (N,) (the first opts.max_chars), rank its cells, and return the
+    report's HTML with the recording and the ranking."""
+    opts = opts or ReportOptions()
+    if run.kind == "ngram":
+        raise CharwiseError("this is an n-gram run: it has no cells to inspect")
+    ids = np.asarray(ids, dtype=np.int64)[: opts.max_chars]
+    if len(ids) < 2:
+        raise CharwiseError("the text to inspect needs at least 2 characters")
+    tokens = [run.vocab.token(i) for i in range(run.vocab.size)]
+    base = "c" if run.model.cfg.kind == "lstm" else "h"  # what the cells are ranked on
+    show = tuple(dict.fromkeys(opts.show or (base,)))
+    rec = record(run.model, ids, tokens, RecordOptions(top_k=opts.top_k,
+                                                       quantities=tuple(dict.fromkeys((base, *show)))))
+    interp = rank_cells(rec, text_properties(rec.chars, opts.features), RankOptions())
+    payload = viewer_payload(rec, interp, show)
+    prime = opts.prime if opts.prime is not None else default_prime(rec)
+    temps = temperature_samples(run, prime, opts.temperatures, opts.sample_length, opts.seed)
+    title = f"charwise: inside {Path(run.path).name}"
+    page = _fill(_asset("report.html"), {
+        "TITLE": html.escape(title),
+        "META": _meta_html(run, rec, source, skipped),
+        "INTERP": interp_html(interp),
+        "CURVES": training_curves(read_jsonl(Path(run.path) / "log.jsonl")),
+        "SAMPLES": samples_html(read_jsonl(Path(run.path) / "samples.jsonl")),
+        "TEMPERATURES": temperatures_html(prime, temps),
+        "DATA": _script_json(payload),
+        "VIEWER_CSS": _asset("viewer.css"), "REPORT_CSS": _asset("report.css"),
+        "VIEWER_JS": _asset("viewer.js"), "REPORT_JS": _asset("report.js"),
+    })
+    return page, rec, interp
