@@ -1,0 +1,216 @@
+"""Training, saving and loading n-gram runs, and the model object `charwise sample/eval/info` use.
+
+A run directory of an n-gram model:
+    config.json         format + versions, model {kind: "ngram", order, smoothing}, data config
+    vocab.json          the vocabulary
+    ngram.safetensors   the context levels (int64 keys and counts) and the training ids
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..checkpoint import FORMAT, FORMAT_VERSION, Run, atomic_write, load_tensors, save_tensors
+from ..config import DataConfig, from_dict
+from ..corpus import load_corpus, split_ids
+from ..errors import CharwiseError
+from ..sampling import SampleOptions, _apply_stop, filter_logits, start_ids
+from ..vocab import Vocab
+from .counting import Level, build_levels
+from .model import SMOOTHINGS, NGramTables, total_nats
+
+WEIGHTS = "ngram.safetensors"
+MAX_ORDER = 64
+_FIELDS = ("node_keys", "single_keys", "single_pos", "pair_keys", "pair_counts")
+
+
+@dataclass(frozen=True)
+class NGramConfig:
+    """A character n-gram: P(next | the previous order-1 characters), smoothed."""
+
+    order: int = 5  # characters per n-gram (context = order - 1); the paper's baseline used 20
+    smoothing: str = "kn"  # kn: interpolated modified Kneser-Ney | wb: Witten-Bell
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.order <= MAX_ORDER:
+            raise CharwiseError(f"--order must be between 1 and {MAX_ORDER}")
+        if self.smoothing not in SMOOTHINGS:
+            raise CharwiseError(f"unknown smoothing {self.smoothing!r}; choose one of {SMOOTHINGS}")
+
+
+class NGramModel:
+    """A trained n-gram with the same interface as a loaded RNN run where it matters:
+    generate(opts, on_text), loss_over_ids(ids), describe(), data_config."""
+
+    def __init__(self, tables: NGramTables, vocab: Vocab, cfg: NGramConfig,
+                 data_config: DataConfig):
+        self.tables, self.vocab, self.cfg, self.data_config = tables, vocab, cfg, data_config
+
+    @classmethod
+    def fit(cls, train_ids: np.ndarray, vocab: Vocab, cfg: NGramConfig,
+            data_config: DataConfig) -> NGramModel:
+        """Count (N,) training ids into a model."""
+        if len(train_ids) == 0:
+            raise CharwiseError("the train split is empty: nothing to count")
+        levels = build_levels(np.asarray(train_ids), vocab.size, cfg.order, cfg.smoothing)
+        tables = NGramTables(levels, train_ids, vocab.size, cfg.smoothing)
+        return cls(tables, vocab, cfg, data_config)
+
+    @property
+    def order(self) -> int:
+        return self.cfg.order
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def loss_over_ids(self, ids: np.ndarray) -> tuple[float, int]:
+        """(N,) ids -> (total nats of predicting ids[1:] from the text before each, N-1)."""
+        if len(ids) < 2:
+            raise CharwiseError("the text is too short to evaluate: it needs at least 2 characters")
+        return total_nats(self.tables, np.asarray(ids))
+
+    def distribution(self, context: str | list[int]) -> np.ndarray:
+        """(V,) probabilities of the character after `context` (text or ids)."""
+        ids = self.vocab.encode(context) if isinstance(context, str) else np.asarray(context)
+        row = _context_row(np.asarray(ids, np.int64), self.order, self.vocab.size)
+        return self.tables.dist(row)[0]
+
+    # -- sampling -------------------------------------------------------------------------------
+    def generate(self, opts: SampleOptions,
+                 on_text: Callable[[int, str], None] | None = None) -> list[str]:
+        """Sample `opts.num_samples` texts; the options mean what they mean for an RNN."""
+        gen = torch.Generator()
+        gen.manual_seed(opts.seed if opts.seed is not None else torch.seed())
+        M, V = opts.num_samples, self.vocab.size
+        ctx = np.repeat(_context_row(np.asarray(start_ids(self.vocab, opts.prime, gen), np.int64),
+                                     self.order, V), M, axis=0)  # (M, order-1)
+        decoders = [self.vocab.decoder() for _ in range(M)]
+        texts, active = [""] * M, torch.ones(M, dtype=torch.bool)
+        for _ in range(opts.length):
+            probs = self.tables.dist(ctx)  # (M, V)
+            if opts.argmax:
+                x = probs.argmax(-1)
+            else:
+                p = filter_logits(torch.from_numpy(np.log(probs)), opts.temperature, opts.top_k,
+                                  opts.top_p)
+                x = torch.multinomial(p, 1, generator=gen).squeeze(1).numpy()
+            if ctx.shape[1]:
+                ctx = np.concatenate([x[:, None].astype(np.int64), ctx[:, :-1]], axis=1)
+            for s in range(M):
+                if active[s]:
+                    piece = decoders[s].decode_ids([int(x[s])])
+                    texts[s], piece = _apply_stop(texts[s], piece, opts.stop_at, active, s)
+                    if piece and on_text:
+                        on_text(s, piece)
+            if not active.any():
+                break
+        for s in range(M):  # flush bytes held back by the UTF-8 decoder
+            tail = decoders[s].decode_ids([], final=True) if active[s] else ""
+            texts[s] += tail
+            if tail and on_text:
+                on_text(s, tail)
+        return texts
+
+    # -- description ----------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        t = self.tables
+        # singletons alive at level m were created at levels <= m; level 0 has none
+        alive = [int(t.singletons[m - 1]) if m else 0 for m in range(len(t.levels))]
+        contexts = [lv.n_nodes + s for lv, s in zip(t.levels, alive, strict=True)]
+        ngrams = [len(lv.pair_keys) + s for lv, s in zip(t.levels, alive, strict=True)]
+        return {"order": self.order, "smoothing": self.cfg.smoothing, "train_chars": len(t.train),
+                "contexts_per_level": contexts, "ngrams_per_level": ngrams,
+                "distinct_ngrams": int(sum(ngrams)), "stored_numbers": self.stored_numbers(),
+                "discounts": [[round(float(x), 4) for x in d] for d in t.disc]
+                if self.cfg.smoothing == "kn" else None}
+
+    def stored_numbers(self) -> int:
+        """How many integers the model stores (keys, counts, positions, training ids)."""
+        return len(self.tables.train) + sum(len(getattr(lv, f)) for lv in self.tables.levels
+                                            for f in _FIELDS)
+
+
+def _context_row(ids: np.ndarray, order: int, V: int) -> np.ndarray:
+    """Text ids -> (1, order-1) context of the character after them (most recent first)."""
+    row = np.full((1, order - 1), V, dtype=np.int64)
+    recent = ids[::-1][: order - 1]
+    row[0, : len(recent)] = recent
+    return row
+
+
+# -- training, saving, loading --------------------------------------------------------------------
+@dataclass
+class NGramResult:
+    model: NGramModel
+    run_dir: Path | None
+    seconds: float  # counting time
+    train_chars: int
+    val: np.ndarray
+    test: np.ndarray
+
+
+def train_ngram(data: DataConfig, cfg: NGramConfig, out: str | Path | None = None,
+                cache_dir: Path | None = None) -> NGramResult:
+    """Count an n-gram on the train split of `data` (the same split `charwise train` uses);
+    with `out`, save it as a run directory."""
+    if out is not None and (Path(out) / "config.json").exists():
+        raise CharwiseError(f"{out} already holds a run; choose another --out")
+    corpus = load_corpus(data, cache_dir=cache_dir)
+    splits = split_ids(corpus.ids, data.split)
+    t0 = time.perf_counter()
+    model = NGramModel.fit(np.asarray(splits.train), corpus.vocab, cfg, data)
+    seconds = time.perf_counter() - t0
+    if out is not None:
+        save_ngram(out, model, list(corpus.files), seconds)
+    return NGramResult(model, Path(out) if out else None, seconds, len(splits.train),
+                       np.asarray(splits.val), np.asarray(splits.test))
+
+
+def save_ngram(run_dir: str | Path, model: NGramModel, sources: list[str], seconds: float) -> None:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t = model.tables
+    tensors = {f"l{m}.{f}": torch.from_numpy(np.ascontiguousarray(getattr(lv, f), np.int64))
+               for m, lv in enumerate(t.levels) for f in _FIELDS}
+    ids_dtype = np.uint8 if model.vocab.size <= 256 else np.int32
+    tensors["train_ids"] = torch.from_numpy(t.train.astype(ids_dtype))
+    save_tensors(run_dir / WEIGHTS, tensors, {"info": json.dumps({"order": model.order})})
+    body = {"format": FORMAT, "format_version": FORMAT_VERSION, "charwise_version": __version__,
+            "model": {"kind": "ngram", **dataclasses.asdict(model.cfg),
+                      "vocab_size": model.vocab.size},
+            "data": dataclasses.asdict(model.data_config), "sources": sources,
+            "count_seconds": round(seconds, 3),
+            "distinct_ngrams": model.describe()["distinct_ngrams"]}
+    atomic_write(run_dir / "config.json", json.dumps(body, indent=2, ensure_ascii=False))
+    atomic_write(run_dir / "vocab.json", model.vocab.to_json())
+
+
+def load_ngram(run_dir: str | Path, cfg: dict[str, Any], vocab: Vocab) -> Run:
+    """Read an n-gram run directory (checkpoint.load calls this for kind "ngram")."""
+    run_dir = Path(run_dir)
+    m = cfg["model"]
+    ncfg = NGramConfig(order=int(m.get("order", 0)), smoothing=m.get("smoothing", "kn"))
+    if int(m.get("vocab_size", vocab.size)) != vocab.size:
+        raise CharwiseError(f"{run_dir}: config.json and vocab.json disagree on the "
+                            "vocabulary size")
+    tensors, _ = load_tensors(run_dir / WEIGHTS)
+    try:
+        levels = [Level(*(tensors[f"l{k}.{f}"].numpy() for f in _FIELDS))
+                  for k in range(ncfg.order)]
+        train = tensors["train_ids"].numpy().astype(np.int64)
+    except KeyError as e:
+        raise CharwiseError(f"{run_dir / WEIGHTS} lacks {e.args[0]}: it does not match "
+                            "config.json") from None
+    if len(train) and int(train.max()) >= vocab.size:
+        raise CharwiseError(f"{run_dir / WEIGHTS} does not match vocab.json")
+    data = from_dict(DataConfig, cfg.get("data", {}))
+    model = NGramModel(NGramTables(levels, train, vocab.size, ncfg.smoothing), vocab, ncfg, data)
+    return Run(run_dir, model, vocab, cfg, {"count_seconds": cfg.get("count_seconds")})
