@@ -1,0 +1,158 @@
+"""Sampling: greedy and near-zero temperature agree, the prime is honoured, lengths are exact,
+top-k / top-p limits, seeds, batches of samples, --stop-at, unknown prime characters, and the
+fast Stepper against the model's own step()."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import charwise
+from charwise.checkpoint import load
+from charwise.config import ModelConfig
+from charwise.errors import CharwiseError
+from charwise.model import CharRNN
+from charwise.sampling import SampleOptions, Stepper, filter_logits, generate
+from charwise.vocab import Vocab
+
+VOCAB = Vocab.from_text("abcdefgh ijklmnop\nqrstuvwxyz.,é")
+
+
+def _random_model(kind="lstm", seed=0):
+    torch.manual_seed(seed)
+    return CharRNN(ModelConfig(vocab_size=VOCAB.size, kind=kind, layers=2, hidden=16, embed=8)).eval()
+
+
+def _gen(model, vocab=VOCAB, **kw):
+    return generate(model, vocab, SampleOptions(**kw))
+
+
+@pytest.fixture(scope="module")
+def trained(overfit_run):
+    run_dir, text = overfit_run
+    return load(run_dir), text
+
+
+def test_argmax_and_near_zero_temperature_agree(trained):
+    run, text = trained
+    greedy = _gen(run.model, run.vocab, prime="t", length=25, argmax=True)[0]
+    cold = _gen(run.model, run.vocab, prime="t", length=25, temperature=1e-4, seed=5)[0]
+    assert greedy == cold == text[1:26]
+
+
+@pytest.mark.parametrize("cut", [1, 5, 12])
+def test_prime_is_honoured(trained, cut):
+    run, text = trained
+    out = _gen(run.model, run.vocab, prime=text[:cut], length=28 - cut, argmax=True)[0]
+    assert out == text[cut:28]  # the memorised continuation of exactly this prime
+
+
+def test_library_shortcut(trained):
+    run, text = trained
+    assert charwise.sample(run, length=8, prime="the c", argmax=True) == text[5:13]
+    many = charwise.sample(run, length=8, prime="the c", num_samples=3, top_k=1, seed=0)
+    assert many == [text[5:13]] * 3
+
+
+@pytest.mark.parametrize("length", [0, 1, 37])
+def test_exact_length(length):
+    texts = _gen(_random_model(), length=length, seed=1, num_samples=3)
+    assert len(texts) == 3 and all(len(t) == length for t in texts)
+
+
+def test_top_k_1_is_deterministic_and_equals_argmax():
+    m = _random_model()
+    greedy = _gen(m, length=40, argmax=True, prime="ab")[0]
+    for seed in (0, 1, 2):
+        assert _gen(m, length=40, top_k=1, temperature=2.0, seed=seed, prime="ab")[0] == greedy
+
+
+def test_tiny_top_p_equals_argmax():
+    m = _random_model()
+    greedy = _gen(m, length=40, argmax=True)[0]
+    assert _gen(m, length=40, top_p=1e-6, temperature=1.5, seed=3)[0] == greedy
+
+
+def test_same_seed_same_sample():
+    m = _random_model()
+    a = _gen(m, length=60, seed=42, temperature=1.2, num_samples=2)
+    assert a == _gen(m, length=60, seed=42, temperature=1.2, num_samples=2)
+    assert a != _gen(m, length=60, seed=43, temperature=1.2, num_samples=2)
+
+
+def test_num_samples_are_one_batch_of_different_streams():
+    texts = _gen(_random_model(), length=50, seed=0, temperature=1.5, num_samples=5)
+    assert len(texts) == 5 and len(set(texts)) == 5
+    # Stream 0 of a batch is not simply the single-sample stream re-used.
+    assert all(len(t) == 50 for t in texts)
+
+
+def test_streamed_pieces_add_up_to_the_returned_texts():
+    got: dict[int, str] = {}
+    texts = generate(_random_model(), VOCAB, SampleOptions(length=30, seed=0, num_samples=3),
+                     on_text=lambda s, piece: got.__setitem__(s, got.get(s, "") + piece))
+    assert [got.get(s, "") for s in range(3)] == texts
+
+
+def test_stop_at_ends_the_sample_before_the_string(trained):
+    run, text = trained
+    streamed = []
+    out = generate(run.model, run.vocab,
+                   SampleOptions(prime="the cat", length=25, argmax=True, stop_at="dog"),
+                   on_text=lambda s, piece: streamed.append(piece))
+    assert out == [" sat; the "]
+    # What was streamed is what was returned: no part of the stop string leaks out.
+    assert "".join(streamed) == out[0]
+    # Not found: the full length.
+    assert _gen(run.model, run.vocab, prime="the", length=10, argmax=True, stop_at="zzz")[0] == \
+        text[3:13]
+
+
+def test_unknown_prime_characters_are_named(trained):
+    run, _ = trained
+    with pytest.raises(CharwiseError) as e:
+        _gen(run.model, run.vocab, prime="the Ωcat Z", length=5)
+    msg = str(e.value)
+    assert "'Ω'" in msg and "'Z'" in msg and "vocabulary" in msg
+
+
+@pytest.mark.parametrize("kw, msg", [({"length": -1}, "--length"), ({"temperature": 0}, "--argmax"),
+                                     ({"top_k": 0}, "--top-k"), ({"top_p": 1.5}, "--top-p"),
+                                     ({"num_samples": 0}, "--num-samples"),
+                                     ({"stop_at": ""}, "--stop-at")])
+def test_bad_options_are_clear_errors(kw, msg):
+    with pytest.raises(CharwiseError, match=msg):
+        SampleOptions(**kw)
+
+
+def test_filter_logits():
+    logits = torch.tensor([[2.0, 1.0, 0.5, -1.0]])
+    p = filter_logits(logits, 1.0, None, None)
+    torch.testing.assert_close(p, torch.softmax(logits, -1))
+    torch.testing.assert_close(filter_logits(logits, 0.5, None, None), torch.softmax(logits / 0.5, -1))
+    k2 = filter_logits(logits, 1.0, 2, None)
+    assert (k2[0, 2:] == 0).all() and torch.isclose(k2.sum(), torch.tensor(1.0))
+    torch.testing.assert_close(k2[0, :2], torch.softmax(logits[0, :2], -1))
+    # top-p: the smallest set whose mass reaches p.
+    probs = p[0]
+    need = int((probs.cumsum(0) < 0.8).sum()) + 1
+    tp = filter_logits(logits, 1.0, None, 0.8)[0]
+    assert int((tp > 0).sum()) == need
+    torch.testing.assert_close(tp[:need], probs[:need] / probs[:need].sum())
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_stepper_equals_model_step(kind):
+    m = _random_model(kind, seed=4)
+    stepper = Stepper(m)
+    g = torch.Generator().manual_seed(0)
+    state = tuple(0.5 * torch.randn(s.shape, generator=g) for s in m.init_state(3))
+    s_ref, s_fast = state, tuple(s.clone() for s in state)
+    for _ in range(5):
+        x = torch.randint(VOCAB.size, (3,), generator=g)
+        with torch.no_grad():
+            ref, s_ref = m.step(x, s_ref)
+        fast, s_fast = stepper.step(x, s_fast)
+        torch.testing.assert_close(fast, ref, atol=1e-5, rtol=0)
+        for a, b in zip(s_fast, s_ref, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
