@@ -163,6 +163,9 @@ def generate(model: CharRNN, vocab: Vocab, opts: SampleOptions,
     decoders = [vocab.decoder() for _ in range(M)]
     texts = [""] * M
     active = torch.ones(M, dtype=torch.bool)
+    # Streamed text lags len(stop_at) - 1 characters behind, so no part of the stop string leaks.
+    hold = len(opts.stop_at) - 1 if opts.stop_at else 0
+    shown = [0] * M
     for _ in range(opts.length):
         logits, state = stepper.step(x, state)
         if opts.argmax:
@@ -175,17 +178,17 @@ def generate(model: CharRNN, vocab: Vocab, opts: SampleOptions,
             if not active[s]:
                 continue
             piece = decoders[s].decode_ids([xs[s]])
-            texts[s], piece = _apply_stop(texts[s], piece, opts.stop_at, active, s)
-            if piece and on_text:
-                on_text(s, piece)
+            texts[s], _ = _apply_stop(texts[s], piece, opts.stop_at, active, s)
+            if on_text:
+                shown[s] = _stream(on_text, s, texts[s], shown[s], hold if active[s] else 0)
         if not active.any():
             break
-    for s in range(M):  # flush bytes held back by the UTF-8 decoder
+    for s in range(M):  # flush bytes held back by the UTF-8 decoder, and the held-back text
         if active[s]:
             tail = decoders[s].decode_ids([], final=True)
-            texts[s] += tail
-            if tail and on_text:
-                on_text(s, tail)
+            texts[s], _ = _apply_stop(texts[s], tail, opts.stop_at, active, s)
+        if on_text:
+            _stream(on_text, s, texts[s], shown[s], 0)
     return texts
 
 
@@ -198,6 +201,16 @@ def _apply_stop(text: str, piece: str, stop: str | None, active: torch.Tensor,
         active[s] = False
         return new[:cut], new[len(text): cut] if cut > len(text) else ""
     return new, piece
+
+
+def _stream(on_text: Callable[[int, str], None], s: int, text: str, shown: int, hold: int) -> int:
+    """Pass on text[shown : len(text) - hold] (what is new and safe to show); return the new
+    count of characters shown."""
+    end = len(text) - hold
+    if end > shown:
+        on_text(s, text[shown:end])
+        return end
+    return shown
 
 
 def sample(run, length: int = 500, prime: str = "", **kwargs) -> str | list[str]:
