@@ -20,7 +20,8 @@ VOCAB = Vocab.from_text("abcdefgh ijklmnop\nqrstuvwxyz.,é")
 
 def _random_model(kind="lstm", seed=0):
     torch.manual_seed(seed)
-    return CharRNN(ModelConfig(vocab_size=VOCAB.size, kind=kind, layers=2, hidden=16, embed=8)).eval()
+    cfg = ModelConfig(vocab_size=VOCAB.size, kind=kind, layers=2, hidden=16, embed=8)
+    return CharRNN(cfg).eval()
 
 
 def _gen(model, vocab=VOCAB, **kw):
@@ -129,7 +130,8 @@ def test_filter_logits():
     logits = torch.tensor([[2.0, 1.0, 0.5, -1.0]])
     p = filter_logits(logits, 1.0, None, None)
     torch.testing.assert_close(p, torch.softmax(logits, -1))
-    torch.testing.assert_close(filter_logits(logits, 0.5, None, None), torch.softmax(logits / 0.5, -1))
+    cold = filter_logits(logits, 0.5, None, None)
+    torch.testing.assert_close(cold, torch.softmax(logits / 0.5, -1))
     k2 = filter_logits(logits, 1.0, 2, None)
     assert (k2[0, 2:] == 0).all() and torch.isclose(k2.sum(), torch.tensor(1.0))
     torch.testing.assert_close(k2[0, :2], torch.softmax(logits[0, :2], -1))
