@@ -49,24 +49,32 @@ def loss_over_ids(model: CharRNN, ids: np.ndarray, streams: int = 32, window: in
     device = device or model.head.weight.device
     streams = max(1, min(streams, n // 64 or 1))  # short texts: fewer, longer pieces
     piece = -(-n // streams)  # ceil
-    x = np.zeros(streams * piece, dtype=np.int64)
-    y = np.full(streams * piece, -100, dtype=np.int64)  # -100: padding, ignored by the loss
-    x[:n] = ids[:-1]
-    y[:n] = ids[1:]
-    x = torch.from_numpy(x.reshape(streams, piece)).to(device)
-    y = torch.from_numpy(y.reshape(streams, piece)).to(device)
     was_training = model.training
     model.eval()
-    state, total = None, 0.0
+    state = None
+    # Summed on the device (no host sync per window); MPS has no float64.
+    acc = torch.float32 if torch.device(device).type == "mps" else torch.float64
+    total = torch.zeros((), dtype=acc, device=device)
     for t0 in range(0, piece, window):
+        # Stream s reads ids[s*piece + t0 :][:w]. Windows are cut from `ids` as needed, so a
+        # memory-mapped text of any size costs (streams, window) of RAM, not a copy of it.
+        w = min(window, piece - t0)
+        x = np.zeros((streams, w), dtype=np.int64)
+        y = np.full((streams, w), -100, dtype=np.int64)  # -100: padding, ignored by the loss
+        for s in range(streams):
+            a = s * piece + t0
+            b = min(a + w, n)
+            if b > a:
+                x[s, : b - a] = ids[a:b]
+                y[s, : b - a] = ids[a + 1: b + 1]
+        x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
         with torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype,
                             enabled=amp_dtype is not None):
-            logits, state = model(x[:, t0: t0 + window], state)
-        total += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                 y[:, t0: t0 + window].reshape(-1), ignore_index=-100,
-                                 reduction="sum").item()
+            logits, state = model(x, state)
+        total += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                 ignore_index=-100, reduction="sum")
     model.train(was_training)
-    return total, n
+    return float(total), n
 
 
 def evaluate(run, ids: np.ndarray, unknown: int = 0, unknown_desc: str = "") -> EvalResult:

@@ -20,19 +20,33 @@ def _hash(b: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(b, digest_size=8).digest(), "little")
 
 
-def line_hashes(ids: np.ndarray, vocab: Vocab) -> np.ndarray | None:
-    """(N,) ids -> sorted unique (M,) uint64 hashes of its lines (None if no newline / too many)."""
+def line_hashes(ids: np.ndarray, vocab: Vocab, chunk: int = 1 << 24) -> np.ndarray | None:
+    """(N,) ids -> sorted unique (M,) uint64 hashes of its lines (None if no newline / too many).
+
+    Reads `ids` (memory-mapped is fine) `chunk` ids at a time, so a corpus of any size costs a
+    few chunks of RAM plus 8 bytes per line, not copies of the corpus."""
     nl = vocab.encode("\n", strict=False) if not vocab.unknown_chars("\n") else None
     if nl is None or not len(nl):
         return None
-    ids = np.asarray(ids)
-    cuts = np.flatnonzero(ids == nl[0])
-    if len(cuts) > MAX_LINES:
+    nl = nl[0]
+    n_lines = sum(int(np.count_nonzero(ids[i: i + chunk] == nl)) for i in range(0, len(ids), chunk))
+    if n_lines > MAX_LINES:
         return None
-    starts = np.concatenate([[0], cuts + 1])
-    ends = np.concatenate([cuts, [len(ids)]])
-    hs = {_hash(ids[a:b].tobytes()) for a, b in zip(starts.tolist(), ends.tolist()) if b > a}
-    return np.array(sorted(hs), dtype=np.uint64)
+    found, carry = [], []  # carry: the pieces of a line that continues into the next chunk
+    for i in range(0, len(ids), chunk):
+        part = np.asarray(ids[i: i + chunk])
+        start, hs = 0, []
+        for cut in np.flatnonzero(part == nl).tolist():
+            line = b"".join([*carry, part[start:cut].tobytes()])
+            carry, start = [], cut + 1
+            if line:
+                hs.append(_hash(line))
+        if start < len(part):
+            carry.append(part[start:].tobytes())
+        found.append(np.unique(np.array(hs, dtype=np.uint64)))
+    if carry:
+        found.append(np.array([_hash(b"".join(carry))], dtype=np.uint64))
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)
 
 
 def save_line_hashes(run_dir: Path, ids: np.ndarray, vocab: Vocab) -> None:
