@@ -1,0 +1,282 @@
+"""The web app behind `charwise serve`: a Starlette ASGI app built by `create_app` (tests use it
+in-process through Starlette's TestClient; the CLI runs it with uvicorn).
+
+    GET  /                         the page (static/index.html)
+    GET  /api/runs                 the runs served, with their settings and recent samples
+    GET  /api/runs/{name}/curves   training curves as inline SVG
+    POST /api/sample               {run, prime, temperature, top_k, length, seed} -> the sample,
+                                   streamed as plain text while it is generated
+    POST /api/analyze              {run, text, features} -> predictions, activations and the
+                                   interpretable cells (the viewer's JSON, see inspect/payload.py)
+
+Model work runs in a thread pool, so the event loop keeps serving other requests while a model
+samples. Every request is bounded (body size, text and sample length); a bad one gets a 4xx
+JSON {"error": "..."} and never takes the server down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..checkpoint import Run, load
+from ..errors import CharwiseError
+from ..inspect.features import rank_cells
+from ..inspect.payload import viewer_payload
+from ..inspect.plots import read_jsonl, training_curves
+from ..inspect.properties import text_properties
+from ..inspect.record import RecordOptions, record_text
+from ..sampling import SampleOptions, encode_prime, generate
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    max_body: int = 64_000  # bytes of one request body
+    max_text: int = 3000  # characters analysed per request (the reply grows ~1.4 KB per char per 1k cells)
+    max_length: int = 5000  # characters sampled per request
+    max_prime: int = 2000  # characters of a prime
+    max_features: int = 10  # user features (NAME=REGEX) per analysis
+
+    def __post_init__(self) -> None:
+        if min(self.max_body, self.max_text, self.max_length, self.max_prime) < 1:
+            raise CharwiseError("serve limits must be positive")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class _Stop(Exception):
+    """Raised inside the sampler when the client went away."""
+
+
+def _err(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _static(name: str, package: str = "charwise.web") -> str:
+    base = resources.files(package)
+    return base.joinpath(name).read_text(encoding="utf-8")
+
+
+def _run_names(run_dirs: list[str | Path]) -> dict[str, Path]:
+    names: dict[str, Path] = {}
+    for d in run_dirs:
+        d = Path(d)
+        name, i = d.resolve().name or "run", 2
+        while name in names:
+            name, i = f"{d.resolve().name}-{i}", i + 1
+        names[name] = d
+    return names
+
+
+def _describe(name: str, run: Run) -> dict:
+    m = run.config["model"]
+    samples = read_jsonl(Path(run.path) / "samples.jsonl")
+    val = run.info.get("val_loss")
+    return {"name": name, "kind": m["kind"], "layers": m.get("layers"), "hidden": m.get("hidden"),
+            "vocab_size": run.vocab.size, "params": run.config.get("params"),
+            "val_bpc": None if val is None else val / 0.6931471805599453, "step": run.info.get("step"),
+            "inspectable": run.kind != "ngram",
+            "last_sample": samples[-1]["text"] if samples else ""}
+
+
+def create_app(run_dirs: list[str | Path], limits: ServeLimits | None = None,
+               device: str = "cpu") -> Starlette:
+    """Load the runs (CharwiseError if one cannot be loaded) and build the app."""
+    if not run_dirs:
+        raise CharwiseError("give at least one run directory to serve")
+    limits = limits or ServeLimits()
+    runs = {name: load(d, device=device) for name, d in _run_names(run_dirs).items()}
+
+    async def body_json(request: Request) -> dict:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > limits.max_body):
+            raise ApiError(413, f"the request body is over {limits.max_body} bytes")
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limits.max_body:
+                raise ApiError(413, f"the request body is over {limits.max_body} bytes")
+        try:
+            d = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ApiError(400, "the request body is not valid JSON") from None
+        if not isinstance(d, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        return d
+
+    def get_run(d: dict) -> tuple[str, Run]:
+        name = d.get("run", next(iter(runs)))
+        if not isinstance(name, str) or name not in runs:
+            raise ApiError(404, f"no run named {name!r}; served: {', '.join(runs)}")
+        return name, runs[name]
+
+    def field(d: dict, key: str, kind: type, default, lo=None, hi=None):
+        v = d.get(key, default)
+        if v is None:
+            return None
+        if kind is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, kind) or isinstance(v, bool):
+            raise ApiError(400, f"{key} must be {'a number' if kind is float else kind.__name__}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ApiError(400, f"{key} must be between {lo} and {hi}")
+        return v
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(_static("static/index.html"))
+
+    async def viewer_asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ("viewer.js", "viewer.css"):
+            raise ApiError(404, f"no such file: {name}")
+        media = "text/javascript" if name.endswith(".js") else "text/css"
+        return Response(_static(name, "charwise.inspect"), media_type=media)
+
+    async def list_runs(request: Request) -> Response:
+        return JSONResponse({"runs": [_describe(n, r) for n, r in runs.items()],
+                             "limits": limits.__dict__})
+
+    async def curves(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in runs:
+            raise ApiError(404, f"no run named {name!r}")
+        log = await run_in_threadpool(read_jsonl, Path(runs[name].path) / "log.jsonl")
+        return JSONResponse({"svg": training_curves(log)})
+
+    async def sample(request: Request) -> Response:
+        d = await body_json(request)
+        _, run = get_run(d)
+        prime = field(d, "prime", str, "")
+        if len(prime) > limits.max_prime:
+            raise ApiError(413, f"the prime is over {limits.max_prime} characters")
+        opts = SampleOptions(length=field(d, "length", int, 300, 1, limits.max_length),
+                             prime=prime, temperature=field(d, "temperature", float, 1.0, 0.01, 10.0),
+                             top_k=field(d, "top_k", int, None, 1, 100_000),
+                             seed=field(d, "seed", int, None, 0, 2**63 - 1))
+        if run.kind != "ngram":
+            encode_prime(run.vocab, prime)  # unknown characters: a 400 now, not a broken stream
+        return StreamingResponse(_stream(run, opts), media_type="text/plain; charset=utf-8",
+                                 headers={"Cache-Control": "no-store",
+                                          "X-Content-Type-Options": "nosniff"})
+
+    async def _stream(run: Run, opts: SampleOptions):
+        """Run the sampler in a worker thread; yield its text as it comes, in whatever pieces
+        have piled up since the last send. A str is text, an Exception a failure, None the end."""
+        loop = asyncio.get_running_loop()
+        pending: deque = deque()
+        ready = asyncio.Event()
+        stop = threading.Event()
+
+        def put(item) -> None:
+            pending.append(item)  # deque appends are thread-safe
+            loop.call_soon_threadsafe(ready.set)
+
+        def on_text(_stream: int, piece: str) -> None:
+            if stop.is_set():
+                raise _Stop
+            put(piece)
+
+        def work() -> None:
+            try:
+                if run.kind == "ngram":
+                    run.model.generate(opts, on_text)
+                else:
+                    generate(run.model, run.vocab, opts, on_text)
+            except _Stop:
+                pass
+            except Exception as e:  # noqa: BLE001 - reported in the stream; the server goes on
+                put(e)
+            finally:
+                put(None)
+
+        task = asyncio.ensure_future(run_in_threadpool(work))
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                text, done = [], False
+                while pending:
+                    item = pending.popleft()
+                    if isinstance(item, str):
+                        text.append(item)
+                        continue
+                    done = True
+                    if isinstance(item, Exception):
+                        text.append(f"\n[charwise: sampling failed: {item}]")
+                if text:
+                    yield "".join(text)
+                if done:
+                    break
+        finally:
+            stop.set()  # the client left (or we are done): the sampler stops at its next character
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def analyze(request: Request) -> Response:
+        d = await body_json(request)
+        _, run = get_run(d)
+        if run.kind == "ngram":
+            raise ApiError(400, "this is an n-gram run: it has no cells to show")
+        text = field(d, "text", str, "")
+        if len(text) > limits.max_text:
+            raise ApiError(413, f"the text is over {limits.max_text} characters")
+        features = d.get("features", [])
+        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+            raise ApiError(400, "features must be a list of 'NAME=REGEX' strings")
+        if len(features) > limits.max_features:
+            raise ApiError(400, f"at most {limits.max_features} features")
+
+        def work() -> dict:
+            rec, skipped = record_text(run, text, RecordOptions(top_k=5, quantities=(
+                "c" if run.kind == "lstm" else "h",)))
+            if rec.n < 2:
+                raise CharwiseError("the text needs at least 2 characters the model knows")
+            interp = rank_cells(rec, text_properties(rec.chars, features))
+            return {**viewer_payload(rec, interp), "skipped": skipped}
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return _err(exc.status, exc.message)
+
+    async def user_error(request: Request, exc: CharwiseError) -> Response:
+        return _err(400, str(exc))
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return _err(exc.status_code, exc.detail or "error")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return _err(500, f"internal error ({type(exc).__name__}); the server keeps running")
+
+    static_dir = resources.files("charwise.web").joinpath("static")
+    routes = [
+        Route("/", index),
+        Route("/api/runs", list_runs),
+        Route("/api/runs/{name}/curves", curves),
+        Route("/api/sample", sample, methods=["POST"]),
+        Route("/api/analyze", analyze, methods=["POST"]),
+        Route("/viewer/{name}", viewer_asset),
+        Mount("/static", StaticFiles(directory=str(static_dir)), name="static"),
+    ]
+    app = Starlette(routes=routes,
+                    exception_handlers={ApiError: api_error, CharwiseError: user_error,
+                                        HTTPException: http_error, Exception: server_error})
+    app.state.runs = runs
+    app.state.limits = limits
+    return app
