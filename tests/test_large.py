@@ -172,3 +172,17 @@ def test_encoding_memory_does_not_grow_with_the_corpus(tmp_path):
     # byte per character) and little more; a whole-file encode would add ~25 bytes per extra
     # character (text, UTF-32 code points, int64 indices...), ~700 MB.
     assert grow[32] - grow[4] < 64, grow
+
+
+def test_train_line_hashes_read_in_chunks_equal_one_pass():
+    from charwise.novelty import line_hashes
+
+    rng = np.random.default_rng(2)
+    text = "".join(rng.choice(list("ab\n"), size=3000)) + "tail without newline"
+    v = Vocab.from_text(text + "\n")
+    ids = v.encode(text)
+    one = line_hashes(ids, v, chunk=len(ids) + 1)
+    lines = {ln for ln in text.split("\n") if ln}
+    assert len(one) == len(lines)
+    for chunk in (1, 2, 7, 100):  # lines straddling 1, 2, many chunk edges
+        np.testing.assert_array_equal(line_hashes(ids, v, chunk=chunk), one)

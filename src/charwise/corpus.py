@@ -132,22 +132,27 @@ def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) ->
     """Stream-encode `files` into an .npy of exactly `total` ids (the count of symbols kept, known
     beforehand from the streamed histogram, so the file never needs shrinking: no whole-corpus
     copy). Symbols outside a vocabulary without <unk> are dropped; returns (how many, a
-    description of them)."""
-    arr = np.lib.format.open_memmap(out_path, mode="w+", dtype=vocab.dtype, shape=(total,))
+    description of them).
+
+    The ids are appended with plain writes after the .npy header rather than through a memory
+    map, so the written pages stay in the page cache instead of in this process's resident set.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(vocab.dtype), "fortran_order": False,
+              "shape": (total,)}
     pos, dropped, unknown_syms = 0, 0, set()
-    for syms in iter_symbols(files, vocab.bytes_mode):
-        ids, unknown = vocab.encode_array(syms, strict=False)
-        if unknown.any() and not vocab.has_unk:
-            dropped += int(unknown.sum())
-            if len(unknown_syms) < 50:
-                unknown_syms.update(np.unique(syms[unknown]).tolist())
-            ids = ids[~unknown]
-        if pos + len(ids) > total:
-            break
-        arr[pos: pos + len(ids)] = ids
-        pos += len(ids)
-    arr.flush()
-    del arr
+    with open(out_path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        for syms in iter_symbols(files, vocab.bytes_mode):
+            ids, unknown = vocab.encode_array(syms, strict=False)
+            if unknown.any() and not vocab.has_unk:
+                dropped += int(unknown.sum())
+                if len(unknown_syms) < 50:
+                    unknown_syms.update(np.unique(syms[unknown]).tolist())
+                ids = ids[~unknown]
+            pos += len(ids)
+            if pos > total:
+                break
+            ids.tofile(fh)
     if pos != total:
         raise CharwiseError("the text changed while it was being encoded; run again")
     return dropped, vocab.describe_unknown(unknown_syms) if dropped else ""
