@@ -49,7 +49,8 @@ def make_config():
 
 @pytest.fixture(scope="session")
 def overfit_run(tmp_path_factory):
-    """A run that has memorised OVERFIT_TEXT (one stream of 7-step windows, all of it train).
+    """A run that has memorised OVERFIT_TEXT (one stream, one 29-step window: every character
+    of the text is a training target).
 
     Returns (run_dir, text). Trained once per session (~0.5 s) and shared: tests must not write
     into it.
@@ -60,7 +61,7 @@ def overfit_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("overfit")
     src = base / "text.txt"
     src.write_text(OVERFIT_TEXT, encoding="utf-8")
-    cfg = tiny_config([src], data={"split": (1.0, 0.0, 0.0)}, batch_size=1, seq_len=7, lr=1e-2,
+    cfg = tiny_config([src], data={"split": (1.0, 0.0, 0.0)}, batch_size=1, seq_len=29, lr=1e-2,
                       warmup=5, schedule="constant", max_steps=200, log_every=10)
     train(cfg, base / "run", cache_dir=base / "cache")
     return base / "run", OVERFIT_TEXT
