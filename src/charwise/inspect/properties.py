@@ -80,7 +80,8 @@ def builtin_properties(chars: list[str]) -> dict[str, np.ndarray]:
                 indent += 4 if ch == "\t" else 1
             else:
                 at_indent = False
-        if ch == '"':
+        is_quote = ch == '"' and not comment  # a quote inside a comment opens nothing
+        if is_quote:
             quote = not quote
         elif not quote and (ch == "#" or (ch == "/" and prev == "/")):
             comment = True
@@ -88,7 +89,7 @@ def builtin_properties(chars: list[str]) -> dict[str, np.ndarray]:
             name, d = _PAIRS[ch]
             depth[name] = max(0, depth[name] + d)
         # A closing quote/bracket ends the span once read, an opening one starts it.
-        out["in_quotes"][t] = quote or (ch == '"')
+        out["in_quotes"][t] = quote or is_quote
         out["in_comment"][t] = comment
         for name, d in depth.items():
             out[name][t] = d > 0 or (ch in _PAIRS and _PAIRS[ch][0] == name and _PAIRS[ch][1] < 0)
