@@ -166,13 +166,11 @@ def generate(model: CharRNN, vocab: Vocab, opts: SampleOptions,
     # Streamed text lags len(stop_at) - 1 characters behind, so no part of the stop string leaks.
     hold = len(opts.stop_at) - 1 if opts.stop_at else 0
     shown = [0] * M
+    if on_text is None and opts.stop_at is None:
+        return _generate_silent(stepper, x, state, opts, gen, vocab)
     for _ in range(opts.length):
         logits, state = stepper.step(x, state)
-        if opts.argmax:
-            x = logits.argmax(-1)
-        else:
-            probs = filter_logits(logits, opts.temperature, opts.top_k, opts.top_p)
-            x = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+        x = _next_ids(logits, opts, gen)
         xs = x.tolist()
         for s in range(M):
             if not active[s]:
@@ -190,6 +188,26 @@ def generate(model: CharRNN, vocab: Vocab, opts: SampleOptions,
         if on_text:
             _stream(on_text, s, texts[s], shown[s], 0)
     return texts
+
+
+def _next_ids(logits: torch.Tensor, opts: SampleOptions, gen: torch.Generator) -> torch.Tensor:
+    """(B, V) logits -> (B,) next ids, by argmax or by sampling the filtered distribution."""
+    if opts.argmax:
+        return logits.argmax(-1)
+    probs = filter_logits(logits, opts.temperature, opts.top_k, opts.top_p)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+
+
+def _generate_silent(stepper: Stepper, x: torch.Tensor, state: State, opts: SampleOptions,
+                     gen: torch.Generator, vocab: Vocab) -> list[str]:
+    """The batch path (nothing streamed, no stop string): ids stay in tensors until the end,
+    so the loop does no per-stream Python work."""
+    out = torch.empty(opts.length, x.shape[0], dtype=torch.long, device=x.device)
+    for t in range(opts.length):
+        logits, state = stepper.step(x, state)
+        x = _next_ids(logits, opts, gen)
+        out[t] = x
+    return [vocab.decode(col) for col in out.t().tolist()]
 
 
 def _apply_stop(text: str, piece: str, stop: str | None, active: torch.Tensor,
