@@ -7,7 +7,7 @@ import sys
 from ..checkpoint import load
 from ..errors import CharwiseError
 from ..novelty import NoveltyFilter
-from ..sampling import SampleOptions, generate
+from ..sampling import SampleOptions, encode_prime, generate
 
 
 def register(sub) -> None:
@@ -40,6 +40,8 @@ def run(args) -> int:
                          temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          argmax=args.argmax, seed=args.seed, num_samples=args.num_samples,
                          stop_at=_unescape(args.stop_at))
+    if opts.prime:  # unknown characters: fail before the prime is echoed to stdout
+        encode_prime(r.vocab, opts.prime)
     if args.novel:
         return _novel(args, r, opts)
     out = sys.stdout
