@@ -51,7 +51,8 @@ def cli_run(names_file, tmp_path_factory):
 
 
 def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == ""  # nothing half-done on stdout either
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("charwise: error: ")
