@@ -236,5 +236,7 @@ def record_text(run, text: str, opts: RecordOptions | None = None) -> tuple[Reco
         raise CharwiseError("this is an n-gram run: it has no cells to inspect")
     ids, unknown = run.vocab.encode_array(run.vocab.symbols_of(text), strict=False)
     ids = np.asarray(ids, dtype=np.int64)[~unknown]
+    if len(ids) == 0 and unknown.any():
+        raise CharwiseError("none of the text's characters are in the model's vocabulary")
     tokens = [run.vocab.token(i) for i in range(run.vocab.size)]
     return record(run.model, ids, tokens, opts), int(unknown.sum())

@@ -1,0 +1,163 @@
+"""The web app in-process (Starlette's TestClient) and over real HTTP (uvicorn in a thread):
+streamed samples, live analysis, bounded requests with JSON errors, a server that survives
+bad requests and serves requests concurrently."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import warnings
+
+import httpx
+import numpy as np
+import pytest
+
+from charwise.checkpoint import load
+from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from charwise.errors import CharwiseError
+from charwise.inspect import record_text
+from charwise.sampling import SampleOptions, generate
+from charwise.train import train
+from charwise.web import ServeLimits, create_app
+from charwise.web.server import BackgroundServer
+
+with warnings.catch_warnings():  # starlette 1.x suggests httpx2; httpx works the same here
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+TEXT = "".join(f'x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n' for i in range(300))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("web")
+    (d / "t.txt").write_text(TEXT, encoding="utf-8")
+    cfg = RunConfig(model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
+                    data=DataConfig(sources=(str(d / "t.txt"),)),
+                    train=TrainConfig(batch_size=8, seq_len=32, max_steps=30, eval_every=15,
+                                      sample_every=15, sample_length=60, warmup=5, device="cpu",
+                                      threads=1))
+    train(cfg, d / "run")
+    return d / "run"
+
+
+@pytest.fixture(scope="module")
+def client(run_dir):
+    app = create_app([run_dir, run_dir], ServeLimits(max_body=4000, max_text=500, max_length=3000))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_page_assets_and_runs(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="sample-btn"' in page.text
+    for url in ("/static/app.js", "/static/style.css", "/viewer/viewer.js", "/viewer/viewer.css"):
+        assert client.get(url).status_code == 200, url
+    assert client.get("/viewer/report.py").status_code == 404
+    runs = client.get("/api/runs").json()["runs"]
+    assert [r["name"] for r in runs] == ["run", "run-2"]  # two runs, chosen from a list
+    assert runs[0]["kind"] == "lstm" and runs[0]["inspectable"] and runs[0]["last_sample"]
+    assert "<svg" in client.get("/api/runs/run/curves").json()["svg"]
+
+
+def test_sample_streams_the_models_sample(client, run_dir):
+    body = {"run": "run-2", "prime": "x1 = ", "length": 2000, "temperature": 0.9, "seed": 3}
+    with client.stream("POST", "/api/sample", json=body) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        chunks = list(r.iter_text())
+    assert len(chunks) > 1  # streamed while generated, not sent at the end
+    run = load(run_dir)
+    expected = generate(run.model, run.vocab, SampleOptions(length=2000, prime="x1 = ",
+                                                            temperature=0.9, seed=3))[0]
+    assert "".join(chunks) == expected
+    with client.stream("POST", "/api/sample", json={**body, "top_k": 1}) as r:
+        greedy = "".join(r.iter_text())
+    assert greedy == generate(run.model, run.vocab, SampleOptions(length=2000, prime="x1 = ",
+                                                                  top_k=1, seed=9))[0]
+
+
+def test_analyze_returns_the_recording(client, run_dir):
+    text = TEXT[:300]
+    r = client.post("/api/analyze", json={"run": "run", "text": text + "\u00e9",
+                                          "features": ["digit=[0-9]"]})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert "".join(d["chars"]) == text and d["skipped"] == 1 and d["n"] == 300
+    rec, _ = record_text(load(run_dir), text)
+    np.testing.assert_allclose([p for p in d["p_next"][:-1]], rec.p_next[:-1], atol=1e-4)
+    acts = np.frombuffer(base64.b64decode(d["acts"]["c"][0]), np.int8).reshape(300, 16) / 127
+    np.testing.assert_allclose(acts, np.tanh(rec.act("c", 0).astype(np.float32)), atol=0.005)
+    assert "digit" in {p["name"] for p in d["interp"]["properties"]}
+
+
+@pytest.mark.parametrize("method, url, kwargs, status, message", [
+    ("post", "/api/sample", {"content": b"{not json"}, 400, "not valid JSON"),
+    ("post", "/api/sample", {"json": [1, 2]}, 400, "JSON object"),
+    ("post", "/api/sample", {"content": b"{" + b" " * 5000 + b"}"}, 413, "over 4000 bytes"),
+    ("post", "/api/sample", {"json": {"run": "nope"}}, 404, "no run named"),
+    ("post", "/api/sample", {"json": {"length": 3001}}, 400, "length must be between"),
+    ("post", "/api/sample", {"json": {"length": "10"}}, 400, "length must be int"),
+    ("post", "/api/sample", {"json": {"temperature": 0}}, 400, "temperature"),
+    ("post", "/api/sample", {"json": {"top_k": 0}}, 400, "top_k"),
+    ("post", "/api/sample", {"json": {"prime": "\u00e9t\u00e9"}}, 400, "not in the model's vocabulary"),
+    ("post", "/api/analyze", {"json": {"text": "x" * 501}}, 413, "over 500 characters"),
+    ("post", "/api/analyze", {"json": {"text": "x = 1", "features": ["bad"]}}, 400, "NAME=REGEX"),
+    ("post", "/api/analyze", {"json": {"text": "x = 1", "features": "a=b"}}, 400, "list"),
+    ("post", "/api/analyze", {"json": {"text": "\u00e9"}}, 400, "vocabulary"),
+    ("post", "/api/analyze", {"json": {"text": "x\u00e9"}}, 400, "at least 2 characters"),
+    ("get", "/api/sample", {}, 405, "Method Not Allowed"),
+    ("get", "/api/nothing", {}, 404, "Not Found"),
+    ("get", "/api/runs/nope/curves", {}, 404, "no run named"),
+])
+def test_bad_requests_get_json_errors(client, method, url, kwargs, status, message):
+    r = getattr(client, method)(url, **kwargs)
+    assert r.status_code == status
+    assert message in r.json()["error"]
+    assert client.get("/api/runs").status_code == 200  # still serving
+
+
+def test_internal_error_is_json_and_the_server_goes_on(client, monkeypatch):
+    import charwise.web.app as web_app
+
+    def boom(*a, **k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(web_app, "record_text", boom)
+    r = client.post("/api/analyze", json={"text": "x = 1"})
+    assert r.status_code == 500 and "RuntimeError" in r.json()["error"]
+    monkeypatch.undo()
+    assert client.post("/api/analyze", json={"text": "x = 1"}).status_code == 200
+
+
+def test_create_app_rejects_bad_runs(tmp_path):
+    with pytest.raises(CharwiseError):
+        create_app([tmp_path / "missing"])
+    with pytest.raises(CharwiseError):
+        create_app([])
+
+
+def test_real_server_serves_requests_concurrently(run_dir):
+    """While one client holds a long streaming sample open, others are answered at once, and
+    a client that hangs up mid-stream does not disturb the server."""
+    app = create_app([run_dir])
+    with BackgroundServer(app) as srv:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            with c.stream("POST", "/api/sample", json={"length": 5000, "seed": 1}) as long:
+                first = next(long.iter_text())
+                assert first
+                t0 = time.perf_counter()
+                results = []
+
+                def ask():
+                    results.append(c.post("/api/analyze", json={"text": TEXT[:200]}).status_code)
+
+                threads = [threading.Thread(target=ask) for _ in range(3)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                assert results == [200, 200, 200]
+                assert time.perf_counter() - t0 < 20
+            # that stream was closed early; the server still samples
+            r = c.post("/api/sample", json={"length": 20, "seed": 2})
+            assert r.status_code == 200 and len(r.text) == 20
