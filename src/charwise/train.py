@@ -257,13 +257,22 @@ class Trainer:
             return "max_time"
         return None
 
+    def total_steps(self) -> int | None:
+        """The step at which a step or epoch limit ends the run (None: only time limits it)."""
+        limits = [self.tc.max_steps] if self.tc.max_steps else []
+        if self.tc.epochs:
+            limits.append(math.ceil(self.tc.epochs * self.batches.steps_per_epoch))
+        return min(limits) if limits else None
+
     def run(self) -> TrainResult:
         tc, main = self.tc, self.dist.is_main
         self.model.train()
         self.cb.on_start({"params": self.model.num_params, "device": str(self.device),
                           "world": self.dist.world, "steps_per_epoch": self.batches.steps_per_epoch,
                           "train_chars": len(self.splits.train), "val_chars": len(self.splits.val),
-                          "step": self.step, "vocab_size": self.vocab.size})
+                          "step": self.step, "vocab_size": self.vocab.size,
+                          "total_steps": self.total_steps(), "max_time": tc.max_time,
+                          "elapsed": self.elapsed})
         stopped, window_loss, window_steps = None, torch.zeros((), device=self.device), 0
         t_last, window_time = time.perf_counter(), 0.0
         with _Interrupt() as intr:
@@ -315,10 +324,11 @@ class Trainer:
 
     def after_window(self, loss: float, chars_per_s: float, lr: float) -> None:
         if not math.isfinite(loss) or loss > self.tc.max_loss:
+            kept = (f"the last good checkpoint is intact in {self.run_dir}"
+                    if (self.run_dir / "model.safetensors").exists() else "no checkpoint was saved yet")
             raise CharwiseError(
-                f"training diverged at step {self.step} (loss {loss:.4g}); the last good checkpoint "
-                f"is intact in {self.run_dir}. Lower --lr (now {self.tc.lr:g}) or --grad-clip and "
-                f"resume or start again")
+                f"training diverged at step {self.step} (loss {loss:.4g}); {kept}. Lower --lr "
+                f"(now {self.tc.lr:g}) or --grad-clip and resume or start again")
         rec = {"event": "train", "step": self.step, "epoch": round(self.epoch_float, 4),
                "loss": loss, "bpc": loss / LN2, "lr": lr, "chars_per_s": round(chars_per_s, 1),
                "elapsed": round(self.elapsed, 2)}

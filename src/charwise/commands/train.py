@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 from tqdm import tqdm
 
@@ -96,8 +95,11 @@ class ProgressCallbacks(Callbacks):
         print(f"charwise: {info['params']:,} parameters, vocabulary {info['vocab_size']}, "
               f"{info['train_chars']:,} train / {info['val_chars']:,} val characters, "
               f"{info['steps_per_epoch']} steps per epoch, on {info['device']}{w}", file=sys.stderr)
-        self.bar = tqdm(initial=info["step"], unit="step", dynamic_ncols=True, file=sys.stderr)
-        self.t0 = time.perf_counter()
+        # The bar counts steps towards the step/epoch limit (tqdm's ETA); with only --max-time it
+        # shows the time left instead.
+        self.bar = tqdm(initial=info["step"], total=info["total_steps"], unit="step",
+                        dynamic_ncols=True, file=sys.stderr)
+        self.max_time = info["max_time"]
 
     def on_step(self, rec) -> None:
         self.bar.update(rec["step"] - self.bar.n)
@@ -105,6 +107,8 @@ class ProgressCallbacks(Callbacks):
                 "chars/s": f"{rec['chars_per_s']:,.0f}", "ep": f"{rec['epoch']:.2f}"}
         if self.val is not None:
             post["val_bpc"] = f"{self.val:.3f}"
+        if self.max_time:
+            post["left"] = f"{max(0.0, self.max_time - rec['elapsed']):.0f}s"
         self.bar.set_postfix(post, refresh=True)
 
     def on_eval(self, rec) -> None:
