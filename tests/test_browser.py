@@ -1,0 +1,164 @@
+"""The web page and the HTML report in a real headless Chromium (Debian's `chromium`, driven by
+Playwright's Python API). Locally these skip when no browser is installed (`make browser`
+installs it); in CI (CI=true) a missing browser or Playwright is a failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from charwise.checkpoint import load
+from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from charwise.inspect.report import ReportOptions, build_report
+from charwise.sampling import SampleOptions, generate
+from charwise.train import train
+from charwise.web import create_app
+from charwise.web.server import BackgroundServer
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TEXT = "".join(f'{"  " * (i % 2)}x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n' for i in range(300))
+
+
+def chromium_path() -> str | None:
+    for p in (os.environ.get("CHARWISE_CHROMIUM"), shutil.which("chromium"),
+              shutil.which("chromium-browser"), "/usr/bin/chromium"):
+        if p and Path(p).exists():
+            return p
+    return None
+
+
+def _missing(why: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{why}: browser tests must run in CI (`make browser` installs chromium)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed")
+    path = chromium_path()
+    if path is None:
+        _missing("no chromium found")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("browser")
+    (d / "t.txt").write_text(TEXT, encoding="utf-8")
+    cfg = RunConfig(model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
+                    data=DataConfig(sources=(str(d / "t.txt"),)),
+                    train=TrainConfig(batch_size=8, seq_len=32, max_steps=30, eval_every=15,
+                                      sample_every=15, sample_length=60, warmup=5, device="cpu",
+                                      threads=1))
+    train(cfg, d / "run")
+    return d / "run"
+
+
+@pytest.fixture(scope="module")
+def server(run_dir):
+    with BackgroundServer(create_app([run_dir])) as srv:
+        yield srv
+
+
+@pytest.fixture
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1200, "height": 900})
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    yield pg
+    pg.close()
+
+
+def colours(pg, n: int = 300) -> list[str]:
+    return pg.eval_on_selector_all(".cw-c", f"els => els.slice(0, {n}).map(e => e.style.backgroundColor)")
+
+
+def test_sampling_streams_into_the_page(page, server, run_dir):
+    page.goto(server.url)
+    page.fill("[data-testid=prime]", "x1 = ")
+    page.fill("[data-testid=length]", "3000")
+    page.fill("#seed", "5")
+    page.fill("[data-testid=temperature]", "0.9")
+    page.click("[data-testid=sample-btn]")
+    page.wait_for_function("document.getElementById('sample-out').dataset.done === 'true'",
+                           timeout=60_000)
+    out = page.locator("[data-testid=sample-out]")
+    assert int(out.get_attribute("data-chunks")) > 1  # arrived piece by piece
+    run = load(run_dir)
+    expected = generate(run.model, run.vocab, SampleOptions(length=3000, prime="x1 = ",
+                                                            temperature=0.9, seed=5))[0]
+    assert page.inner_text("#sample-out .gen") == expected
+    assert page.inner_text("#sample-out .prime") == "x1 = "
+    assert page.errors == []
+
+
+def test_activation_view_colours_and_picker_changes_them(page, server):
+    page.goto(server.url)
+    page.fill("[data-testid=text]", TEXT[:300])
+    page.click("[data-testid=analyze-btn]")
+    page.wait_for_function("document.querySelectorAll('#viewer .cw-c').length === 300")
+    page.wait_for_function("document.getElementById('analyze-status').textContent.includes('bits/char')")
+    before = colours(page)
+    assert len(set(before)) > 10 and all(c for c in before)  # coloured, and not all alike
+    page.fill("[data-testid=cw-cell]", "7")
+    page.dispatch_event("[data-testid=cw-cell]", "change")
+    after = colours(page)
+    assert after != before
+    page.select_option("[data-testid=cw-layer]", "0")
+    assert colours(page) != after
+    assert page.eval_on_selector("#viewer", "() => [window.charwiseViewer.layer, window.charwiseViewer.cell]") == [0, 7]
+    page.select_option("[data-testid=cw-mode]", "surprise")
+    assert colours(page) != after
+    page.hover("#viewer .cw-c >> nth=10")
+    assert page.locator(".cw-tip .cw-guess").count() == 5
+    assert page.errors == []
+
+
+def test_report_renders_offline_and_its_picker_works(browser, run_dir, tmp_path):
+    run = load(run_dir)
+    html, rec, interp = build_report(run, run.vocab.encode(TEXT[:400]), "t.txt",
+                                     ReportOptions(temperatures=(0.5, 1.0), sample_length=40))
+    path = tmp_path / "report.html"
+    path.write_text(html, encoding="utf-8")
+    pg = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors, requests = [], []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.goto(path.as_uri())
+    pg.wait_for_function("document.querySelectorAll('#viewer .cw-c').length === 400")
+    assert errors == []
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    assert pg.locator("svg.cw-plot").count() == 2
+    assert pg.locator(".cw-temps > div").count() == 2
+    first = interp.interpretable[0] if interp.interpretable else None
+    if first:  # the viewer opens on the best interpretable cell
+        assert pg.evaluate("[window.charwiseViewer.layer, window.charwiseViewer.cell]") == list(first[:2])
+    before = colours(pg, 400)
+    assert len(set(before)) > 10
+    pg.fill("[data-testid=cw-cell]", "3")
+    pg.dispatch_event("[data-testid=cw-cell]", "change")
+    assert colours(pg, 400) != before
+    button = pg.locator("button.cw-pick").nth(1)
+    layer, cell = int(button.get_attribute("data-layer")), int(button.get_attribute("data-cell"))
+    button.click()
+    assert pg.input_value("[data-testid=cw-cell]") == str(cell)
+    assert pg.input_value("[data-testid=cw-layer]") == str(layer)
+    # select a span with the mouse's selection API: the select/match panel answers
+    pg.evaluate("""() => { const s = document.querySelectorAll('#viewer .cw-c');
+        const r = document.createRange(); r.setStart(s[7].firstChild, 0); r.setEnd(s[10].firstChild, 1);
+        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r);
+        document.querySelector('#viewer .cw-text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true})); }""")
+    assert "selected" in pg.inner_text("#selection") and "4 chars" in pg.inner_text("#selection")
+    pg.close()
