@@ -142,6 +142,16 @@ def test_info_command(cli_run, capsys):
     assert d["time_trained_s"] >= 0
 
 
+def test_train_on_a_builtin_corpus(tmp_path, capsys):
+    out = tmp_path / "names"
+    assert main(["train", "--corpus", "names", "--out", str(out), "--max-steps", "2", "--quiet",
+                 *TINY]) == 0
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["data"]["corpus"] == "names" and cfg["data"]["sources"] == []
+    assert main(["sample", str(out), "--length", "30", "--seed", "0"]) == 0
+    assert len(capsys.readouterr().out) == 31
+
+
 def test_corpora_command(capsys):
     assert main(["corpora"]) == 0
     out = capsys.readouterr().out
