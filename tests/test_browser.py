@@ -20,7 +20,8 @@ from charwise.web.server import BackgroundServer
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-TEXT = "".join(f'{"  " * (i % 2)}x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n' for i in range(300))
+TEXT = "".join(f'{"  " * (i % 2)}x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n'
+               for i in range(300))
 
 
 def chromium_path() -> str | None:
@@ -82,7 +83,8 @@ def page(browser):
 
 
 def colours(pg, n: int = 300) -> list[str]:
-    return pg.eval_on_selector_all(".cw-c", f"els => els.slice(0, {n}).map(e => e.style.backgroundColor)")
+    return pg.eval_on_selector_all(
+        ".cw-c", f"els => els.slice(0, {n}).map(e => e.style.backgroundColor)")
 
 
 def test_sampling_streams_into_the_page(page, server, run_dir):
@@ -118,7 +120,7 @@ def test_activation_view_colours_and_picker_changes_them(page, server):
     assert after != before
     page.select_option("[data-testid=cw-layer]", "0")
     assert colours(page) != after
-    assert page.eval_on_selector("#viewer", "() => [window.charwiseViewer.layer, window.charwiseViewer.cell]") == [0, 7]
+    assert page.evaluate("[window.charwiseViewer.layer, window.charwiseViewer.cell]") == [0, 7]
     page.select_option("[data-testid=cw-mode]", "surprise")
     assert colours(page) != after
     page.hover("#viewer .cw-c >> nth=10")
@@ -144,7 +146,8 @@ def test_report_renders_offline_and_its_picker_works(browser, run_dir, tmp_path)
     assert pg.locator(".cw-temps > div").count() == 2
     first = interp.interpretable[0] if interp.interpretable else None
     if first:  # the viewer opens on the best interpretable cell
-        assert pg.evaluate("[window.charwiseViewer.layer, window.charwiseViewer.cell]") == list(first[:2])
+        shown = pg.evaluate("[window.charwiseViewer.layer, window.charwiseViewer.cell]")
+        assert shown == list(first[:2])
     before = colours(pg, 400)
     assert len(set(before)) > 10
     pg.fill("[data-testid=cw-cell]", "3")
@@ -156,9 +159,15 @@ def test_report_renders_offline_and_its_picker_works(browser, run_dir, tmp_path)
     assert pg.input_value("[data-testid=cw-cell]") == str(cell)
     assert pg.input_value("[data-testid=cw-layer]") == str(layer)
     # select a span with the mouse's selection API: the select/match panel answers
-    pg.evaluate("""() => { const s = document.querySelectorAll('#viewer .cw-c');
-        const r = document.createRange(); r.setStart(s[7].firstChild, 0); r.setEnd(s[10].firstChild, 1);
-        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r);
-        document.querySelector('#viewer .cw-text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true})); }""")
+    pg.evaluate("""() => {
+        const s = document.querySelectorAll('#viewer .cw-c'), r = document.createRange();
+        r.setStart(s[7].firstChild, 0);
+        r.setEnd(s[10].firstChild, 1);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(r);
+        document.querySelector('#viewer .cw-text')
+            .dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+    }""")
     assert "selected" in pg.inner_text("#selection") and "4 chars" in pg.inner_text("#selection")
     pg.close()

@@ -9,14 +9,20 @@ import numpy as np
 import pytest
 
 from charwise.errors import CharwiseError
-from charwise.inspect import (RankOptions, Recording, match_spans, rank_cells, select_cells,
-                              text_properties)
+from charwise.inspect import (
+    RankOptions,
+    Recording,
+    match_spans,
+    rank_cells,
+    select_cells,
+    text_properties,
+)
 from charwise.inspect.features import auc_columns, corr_columns
 from charwise.inspect.properties import builtin_properties, parse_feature
 
-CODE = ''.join(
-    f'{"    " * (i % 3)}x{i} = f("s {i}", [a, (b)]) # note {i}\n' if i % 4 else f'y = {{"k": {i}}}\n'
-    for i in range(60))
+CODE = "".join(
+    f'{"    " * (i % 3)}x{i} = f("s {i}", [a, (b)]) # note {i}\n' if i % 4
+    else f'y = {{"k": {i}}}\n' for i in range(60))
 
 
 def _props(text: str) -> dict[str, np.ndarray]:
@@ -68,8 +74,8 @@ def test_auc_and_correlation_match_brute_force():
         brute = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum())
         assert got[j] == pytest.approx(brute / (len(pos) * len(neg)), abs=0.01)
     v = rng.normal(size=300)
-    np.testing.assert_allclose(corr_columns(a, v), [np.corrcoef(a[:, j], v)[0, 1] for j in range(4)],
-                               atol=1e-9)
+    expected = [np.corrcoef(a[:, j], v)[0, 1] for j in range(4)]
+    np.testing.assert_allclose(corr_columns(a, v), expected, atol=1e-9)
 
 
 def _planted(text: str, L: int = 2, H: int = 16, seed: int = 0) -> Recording:

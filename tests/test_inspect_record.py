@@ -49,7 +49,8 @@ def _fused_layer(model: CharRNN, k: int, inp: torch.Tensor):
 def test_written_out_cells_equal_fused_kernels(kind):
     model = _model(kind, layers=3)
     ids = _ids(150)
-    rec = record(model, ids, TOKENS, RecordOptions(chunk=37))  # chunks cut the sequence: state carried
+    # chunks of 37 cut the sequence: the state must be carried across them
+    rec = record(model, ids, TOKENS, RecordOptions(chunk=37))
     with torch.no_grad():
         inp = model.embed(torch.from_numpy(ids)[None])
         for k in range(3):

@@ -16,7 +16,8 @@ from charwise.inspect.payload import viewer_payload
 from charwise.inspect.report import ReportOptions, build_report
 from charwise.train import train
 
-TEXT = "".join(f'{"  " * (i % 3)}v{i % 10} = f("s{i % 7}", [a, b])  # c{i % 5}\n' for i in range(300))
+TEXT = "".join(f'{"  " * (i % 3)}v{i % 10} = f("s{i % 7}", [a, b])  # c{i % 5}\n'
+               for i in range(300))
 
 
 @pytest.fixture(scope="module")

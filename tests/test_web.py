@@ -99,7 +99,7 @@ def test_analyze_returns_the_recording(client, run_dir):
     ("post", "/api/sample", {"json": {"length": "10"}}, 400, "length must be int"),
     ("post", "/api/sample", {"json": {"temperature": 0}}, 400, "temperature"),
     ("post", "/api/sample", {"json": {"top_k": 0}}, 400, "top_k"),
-    ("post", "/api/sample", {"json": {"prime": "\u00e9t\u00e9"}}, 400, "not in the model's vocabulary"),
+    ("post", "/api/sample", {"json": {"prime": "\u00e9t\u00e9"}}, 400, "not in the model's vocab"),
     ("post", "/api/analyze", {"json": {"text": "x" * 501}}, 413, "over 500 characters"),
     ("post", "/api/analyze", {"json": {"text": "x = 1", "features": ["bad"]}}, 400, "NAME=REGEX"),
     ("post", "/api/analyze", {"json": {"text": "x = 1", "features": "a=b"}}, 400, "list"),

@@ -26,7 +26,8 @@ def register(sub) -> None:
     src.add_argument("--text", metavar="FILE", help="a text file to look at")
     src.add_argument("--corpus-split", choices=["train", "val", "test"],
                      help="look at this split of the run's own training data")
-    p.add_argument("--out", "-o", default="report.html", help="HTML file to write (default report.html)")
+    p.add_argument("--out", "-o", default="report.html",
+                   help="HTML file to write (default report.html)")
     p.add_argument("--max-chars", type=int, default=5000,
                    help="characters of the text to show (default 5000; the file grows with it)")
     p.add_argument("--offset", type=int, default=0, help="start this many characters into the text")
@@ -41,7 +42,8 @@ def register(sub) -> None:
                    help="the temperature view's temperatures (default 0.2,0.5,0.8,1.0,1.3)")
     p.add_argument("--prime", default=None,
                    help="the temperature view's prime (default: the text's first line)")
-    p.add_argument("--sample-length", type=int, default=300, help="characters per temperature sample")
+    p.add_argument("--sample-length", type=int, default=300,
+                   help="characters per temperature sample (default 300)")
     p.add_argument("--seed", type=int, default=0, help="seed of the temperature samples")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     p.set_defaults(func=run)
@@ -73,7 +75,8 @@ def _text_ids(args, r) -> tuple[np.ndarray, str, int]:
     split = getattr(split_ids(load_corpus(data, vocab=r.vocab).ids, data.split), args.corpus_split)
     if len(split) < 2:
         raise CharwiseError(f"the run's {args.corpus_split} split is empty; use --text FILE")
-    return np.asarray(split[args.offset: args.offset + args.max_chars], dtype=np.int64), f"the {args.corpus_split} split", 0
+    ids = np.asarray(split[args.offset: args.offset + args.max_chars], dtype=np.int64)
+    return ids, f"the {args.corpus_split} split", 0
 
 
 def run(args) -> int:

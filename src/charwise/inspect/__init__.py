@@ -3,7 +3,7 @@ interpretable cells, select/match cells by span, and write a self-contained HTML
 
 from .features import Interpretability, RankOptions, rank_cells
 from .properties import text_properties
-from .record import QUANTITIES, RecordOptions, Recording, memory_bound, record, record_text
+from .record import QUANTITIES, Recording, RecordOptions, memory_bound, record, record_text
 from .select import Match, SelectedCell, match_spans, select_cells
 
 __all__ = ["QUANTITIES", "Interpretability", "Match", "RankOptions", "RecordOptions", "Recording",

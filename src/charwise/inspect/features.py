@@ -59,7 +59,8 @@ class Interpretability:
     properties: tuple[PropertyResult, ...]  # only properties the text lets us score
     skipped: tuple[str, ...]  # properties constant (or nearly) over this text
     total_cells: int
-    interpretable: tuple[tuple[int, int, str, float], ...]  # (layer, cell, property, score), best first
+    # (layer, cell, property, score) of every interpretable cell, best first
+    interpretable: tuple[tuple[int, int, str, float], ...]
     auc_threshold: float
     r_threshold: float
 

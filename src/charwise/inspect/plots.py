@@ -42,7 +42,7 @@ def _fmt(v: float) -> str:
 def line_plot(series: list[tuple[str, list[float], list[float]]], xlabel: str, ylabel: str,
               width: int = 460, height: int = 260) -> str:
     """series: (name, xs, ys) -> an <svg> element with axes, ticks and a legend."""
-    pts = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys)
+    pts = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys, strict=True)
            if y is not None and math.isfinite(y)]
     if not pts:
         return '<p class="cw-empty">no training records</p>'
@@ -52,8 +52,9 @@ def line_plot(series: list[tuple[str, list[float], list[float]]], xlabel: str, y
     ml, mr, mt, mb = 52, 12, 12, 38
     sx = lambda x: ml + (x - x0) / (x1 - x0) * (width - ml - mr)  # noqa: E731
     sy = lambda y: height - mb - (y - y0) / (y1 - y0) * (height - mt - mb)  # noqa: E731
+    label = html.escape(f"{ylabel} vs {xlabel}")
     parts = [f'<svg class="cw-plot" viewBox="0 0 {width} {height}" width="{width}" '
-             f'height="{height}" role="img" aria-label="{html.escape(ylabel)} vs {html.escape(xlabel)}">']
+             f'height="{height}" role="img" aria-label="{label}">']
     for t in _ticks(y0, y1):
         parts.append(f'<line x1="{ml}" x2="{width - mr}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
                      f'class="grid"/><text x="{ml - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">'
@@ -61,14 +62,15 @@ def line_plot(series: list[tuple[str, list[float], list[float]]], xlabel: str, y
     for t in _ticks(x0, x1):
         parts.append(f'<text x="{sx(t):.1f}" y="{height - mb + 16}" text-anchor="middle">'
                      f'{_fmt(t)}</text>')
-    parts.append(f'<line x1="{ml}" x2="{ml}" y1="{mt}" y2="{height - mb}" class="axis"/>'
-                 f'<line x1="{ml}" x2="{width - mr}" y1="{height - mb}" y2="{height - mb}" class="axis"/>'
+    base, mid = height - mb, (mt + height - mb) / 2
+    parts.append(f'<line x1="{ml}" x2="{ml}" y1="{mt}" y2="{base}" class="axis"/>'
+                 f'<line x1="{ml}" x2="{width - mr}" y1="{base}" y2="{base}" class="axis"/>'
                  f'<text x="{(ml + width - mr) / 2}" y="{height - 4}" text-anchor="middle">'
                  f'{html.escape(xlabel)}</text>'
-                 f'<text x="12" y="{(mt + height - mb) / 2}" text-anchor="middle" '
-                 f'transform="rotate(-90 12 {(mt + height - mb) / 2})">{html.escape(ylabel)}</text>')
+                 f'<text x="12" y="{mid}" text-anchor="middle" '
+                 f'transform="rotate(-90 12 {mid})">{html.escape(ylabel)}</text>')
     for i, (name, xs, ys) in enumerate(series):
-        xy = [(x, y) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
+        xy = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None and math.isfinite(y)]
         if not xy:
             continue
         colour = COLOURS.get(name, "#555")

@@ -78,7 +78,8 @@ class Recording:
     def act(self, quantity: str, layer: int) -> np.ndarray:
         """(N, H) float16 activations of one quantity of one layer."""
         if quantity not in self.acts:
-            raise CharwiseError(f"this recording has no {quantity!r}; it has {', '.join(self.acts)}")
+            raise CharwiseError(f"this recording has no {quantity!r}; "
+                                f"it has {', '.join(self.acts)}")
         if not 0 <= layer < self.layers:
             raise CharwiseError(f"layer {layer} out of range (the model has {self.layers})")
         return self.acts[quantity][layer]
@@ -226,7 +227,8 @@ def record(model: CharRNN, ids: np.ndarray, tokens: list[str],
             p_next[t0: t0 + len(nxt)] = probs[torch.arange(len(nxt)), nxt].cpu().numpy()
     model.train(was_training)
     return Recording(cfg.kind, L, H, ids, [tokens[i] for i in ids], list(tokens), p_next,
-                     topk_ids, topk_probs, sink.result(), Path(opts.out_dir) if opts.out_dir else None)
+                     topk_ids, topk_probs, sink.result(),
+                     Path(opts.out_dir) if opts.out_dir else None)
 
 
 def record_text(run, text: str, opts: RecordOptions | None = None) -> tuple[Recording, int]:

@@ -21,7 +21,7 @@ from .features import Interpretability, RankOptions, rank_cells
 from .payload import viewer_payload
 from .plots import read_jsonl, training_curves
 from .properties import text_properties
-from .record import RecordOptions, Recording, record
+from .record import Recording, RecordOptions, record
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,10 @@ def interp_html(interp: Interpretability) -> str:
     q = "tanh(c)" if interp.quantity == "c" else interp.quantity
     n = len(interp.interpretable)
     head = (f"<p><strong>{n} of {interp.total_cells} cells ({100 * interp.fraction:.1f}%) are "
-            f"interpretable</strong> by these tests: AUC &ge; {interp.auc_threshold:g} for a yes/no "
-            f"property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}. A cell with "
-            "AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells are low there.</p>")
+            f"interpretable</strong> by these tests: AUC &ge; {interp.auc_threshold:g} for a "
+            f"yes/no property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}. A cell "
+            "with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells are "
+            "low there.</p>")
     rows = []
     for p in interp.properties:
         cells = " ".join(_cell_button(c.layer, c.cell, f"L{c.layer} cell {c.cell}: {c.score:.3f}"
@@ -137,7 +138,8 @@ def _meta_html(run, rec: Recording, source: str, skipped: int) -> str:
     if np.isfinite(bpc):
         bits.append(f"{bpc:.3f} bits/char on it")
     if best is not None:
-        bits.append(f"best validation {best / np.log(2):.3f} bits/char at step {run.info.get('step')}")
+        bits.append(f"best validation {best / np.log(2):.3f} bits/char "
+                    f"at step {run.info.get('step')}")
     if skipped:
         bits.append(f"{skipped} characters outside the vocabulary left out")
     return " &middot; ".join(bits)
@@ -156,8 +158,8 @@ def build_report(run, ids: np.ndarray, source: str, opts: ReportOptions | None =
     tokens = [run.vocab.token(i) for i in range(run.vocab.size)]
     base = "c" if run.model.cfg.kind == "lstm" else "h"  # what the cells are ranked on
     show = tuple(dict.fromkeys(opts.show or (base,)))
-    rec = record(run.model, ids, tokens, RecordOptions(top_k=opts.top_k,
-                                                       quantities=tuple(dict.fromkeys((base, *show)))))
+    wanted = tuple(dict.fromkeys((base, *show)))
+    rec = record(run.model, ids, tokens, RecordOptions(top_k=opts.top_k, quantities=wanted))
     interp = rank_cells(rec, text_properties(rec.chars, opts.features), RankOptions())
     payload = viewer_payload(rec, interp, show)
     prime = opts.prime if opts.prime is not None else default_prime(rec)

@@ -80,7 +80,7 @@ def match_spans(rec: Recording, cells: list[SelectedCell], span_len: int, thresh
     hit = np.r_[False, frac >= min_fraction - 1e-6, False]
     edges = np.flatnonzero(np.diff(hit.astype(np.int8)))
     out = []
-    for s, e in zip(edges[::2], edges[1::2]):
+    for s, e in zip(edges[::2], edges[1::2], strict=True):
         if exclude and s < exclude[1] and e > exclude[0]:
             continue
         similarity = min(e - s, span_len) / max(e - s, span_len)

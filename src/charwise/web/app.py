@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from ..sampling import SampleOptions, encode_prime, generate
 @dataclass(frozen=True)
 class ServeLimits:
     max_body: int = 64_000  # bytes of one request body
-    max_text: int = 3000  # characters analysed per request (the reply grows ~1.4 KB per char per 1k cells)
+    max_text: int = 3000  # characters analysed per request (~1.4 KB of reply per char per 1k cells)
     max_length: int = 5000  # characters sampled per request
     max_prime: int = 2000  # characters of a prime
     max_features: int = 10  # user features (NAME=REGEX) per analysis
@@ -91,7 +92,7 @@ def _describe(name: str, run: Run) -> dict:
     val = run.info.get("val_loss")
     return {"name": name, "kind": m["kind"], "layers": m.get("layers"), "hidden": m.get("hidden"),
             "vocab_size": run.vocab.size, "params": run.config.get("params"),
-            "val_bpc": None if val is None else val / 0.6931471805599453, "step": run.info.get("step"),
+            "val_bpc": None if val is None else val / math.log(2), "step": run.info.get("step"),
             "inspectable": run.kind != "ngram",
             "last_sample": samples[-1]["text"] if samples else ""}
 
@@ -167,7 +168,8 @@ def create_app(run_dirs: list[str | Path], limits: ServeLimits | None = None,
         if len(prime) > limits.max_prime:
             raise ApiError(413, f"the prime is over {limits.max_prime} characters")
         opts = SampleOptions(length=field(d, "length", int, 300, 1, limits.max_length),
-                             prime=prime, temperature=field(d, "temperature", float, 1.0, 0.01, 10.0),
+                             prime=prime,
+                             temperature=field(d, "temperature", float, 1.0, 0.01, 10.0),
                              top_k=field(d, "top_k", int, None, 1, 100_000),
                              seed=field(d, "seed", int, None, 0, 2**63 - 1))
         if run.kind != "ngram":
