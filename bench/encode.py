@@ -111,8 +111,8 @@ def child_encode(text: str, cache: str) -> dict:
     return {"bytes": size, "chars": int(len(c.ids)), "vocab": c.vocab.size,
             "seconds": round(seconds, 2), "mb_per_s": round(size / MB / seconds, 1),
             "cached_open_seconds": round(cached, 2),
-            "base_rss_mb": base["VmRSS"], "peak_rss_mb": after["VmHWM"],
-            "peak_anon_mb": anon.peak}
+            "base_rss_mb": base["VmRSS"], "base_anon_mb": base["RssAnon"],
+            "peak_rss_mb": after["VmHWM"], "peak_anon_mb": anon.peak}
 
 
 def child_train(text: str, cache: str, out: str, steps: int) -> dict:
@@ -133,8 +133,9 @@ def child_train(text: str, cache: str, out: str, steps: int) -> dict:
         res = train(cfg, out, cache_dir=Path(cache))
         seconds = time.perf_counter() - t
     after = status()
-    return {"steps": res.steps, "val_loss": res.best_val_loss, "seconds": round(seconds, 1),
-            "base_rss_mb": base["VmRSS"], "peak_rss_mb": after["VmHWM"],
+    return {"steps": res.steps, "val_loss": round(res.best_val_loss, 4),
+            "seconds": round(seconds, 1), "base_rss_mb": base["VmRSS"],
+            "base_anon_mb": base["RssAnon"], "peak_rss_mb": after["VmHWM"],
             "peak_anon_mb": anon.peak, "end_rss_file_mb": after["RssFile"]}
 
 

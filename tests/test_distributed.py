@@ -148,3 +148,21 @@ def test_global_batch_must_divide_over_processes(tmp_path):
     assert p.returncode != 0
     assert "charwise: error: --batch-size 7 (the global batch) must be divisible" in p.stderr
     assert "raise CharwiseError" not in p.stderr  # a one-line error per rank, no traceback
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                    reason="torch.compile's CPU backend needs a C compiler")
+def test_compile_trains_the_same_and_saves_plain_weights(runs, tmp_path, monkeypatch):
+    """--compile: the same losses as the eager reference run, and weights saved from the plain
+    module (no torch.compile `_orig_mod.` prefix), loadable without compiling."""
+    text = str(runs["ref"].parent / "text.txt")
+    out = tmp_path / "compiled"
+    monkeypatch.setenv("CHARWISE_CACHE", str(runs["ref"].parent / "cache"))
+    assert cli_main(["train", text, "--out", str(out), "--max-steps", "4", "--compile", *ARGS]) == 0
+    ref, got = _losses(runs["ref"]), _losses(out)
+    for step in range(1, 5):
+        assert got[step] == pytest.approx(ref[step], abs=1e-3), step
+    tensors, _ = load_train_state(out)
+    assert not any("_orig_mod" in k for k in tensors)
+    run = charwise.load(out)
+    assert len(charwise.sample(run, length=10, seed=0)) == 10
