@@ -89,6 +89,7 @@ class _Interrupt:
 
     def __init__(self):
         self.requested = False
+        self._first = 0.0
         self._old = None
 
     def __enter__(self):
@@ -97,9 +98,12 @@ class _Interrupt:
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:
+        # Under torchrun one Ctrl-C arrives twice: from the terminal and forwarded by torchrun's
+        # agent. A repeat within 2 s is the same press, not the second one.
+        if self.requested and time.monotonic() - self._first > 2.0:
             raise KeyboardInterrupt
-        self.requested = True
+        if not self.requested:
+            self.requested, self._first = True, time.monotonic()
 
     def __exit__(self, *exc):
         if self._old is not None:
@@ -191,7 +195,10 @@ class Trainer:
 
     def log(self, rec: dict[str, Any], file: str = "log.jsonl") -> None:
         with open(self.run_dir / file, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            # Strict JSON: a NaN / inf figure is written as null.
+            clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                     for k, v in rec.items()}
+            f.write(json.dumps(clean, ensure_ascii=False) + "\n")
 
     # -- one optimisation step ---------------------------------------------------------------
     def train_step(self, lr: float) -> torch.Tensor:

@@ -76,7 +76,7 @@ def _novel(args, r, opts) -> int:
     for text in _generate(r, opts, None):
         lines = (opts.prime + text).split("\n")
         # The last line may be cut off by --length; only complete lines count.
-        for line in lines[:-1] if len(lines) > 1 else lines:
+        for line in lines[:-1]:
             if nf.is_novel(line):
                 print(line)
                 shown += 1

@@ -114,10 +114,11 @@ class ProgressCallbacks(Callbacks):
     def on_eval(self, rec) -> None:
         self.val = rec["val_bpc"]
         self.bar.write(f"step {rec['step']}: val {rec['val_loss']:.4f} nats/char, "
-                       f"{rec['val_bpc']:.4f} bits/char (best {rec['best_val_loss']:.4f} nats)")
+                       f"{rec['val_bpc']:.4f} bits/char (best {rec['best_val_loss']:.4f} nats)",
+                       file=sys.stderr)
 
     def on_sample(self, rec) -> None:
-        self.bar.write(f"--- sample at step {rec['step']} ---\n{rec['text']}\n---")
+        self.bar.write(f"--- sample at step {rec['step']} ---\n{rec['text']}\n---", file=sys.stderr)
 
     def on_end(self, res: TrainResult) -> None:
         if self.bar is not None:
