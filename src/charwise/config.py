@@ -68,8 +68,8 @@ class DataConfig:
 class TrainConfig:
     """The optimisation: truncated BPTT over `batch_size` parallel streams of `seq_len` steps."""
 
-    batch_size: int = 64  # parallel streams; 64 keeps a 2-core CPU's matmuls efficient
-    seq_len: int = 128  # BPTT window; state is carried across windows, so long context survives
+    batch_size: int = 32  # parallel streams (global, over all processes); raise it on a GPU
+    seq_len: int = 64  # BPTT window; state is carried across windows, so long context survives
     optimizer: str = "adamw"  # adamw | rmsprop (char-rnn's) | sgd
     lr: float = 3e-3  # peak learning rate; Adam on char-RNNs tolerates 2e-3..5e-3
     min_lr_ratio: float = 0.05  # cosine decays to lr * this
