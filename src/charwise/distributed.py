@@ -16,12 +16,18 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from .errors import CharwiseError
+
+# How long the host-side (gloo) collectives wait. The other ranks wait in one while rank 0
+# validates over the whole validation split, which on a large corpus can take far longer than
+# gloo's default 30 minutes.
+HOST_TIMEOUT = timedelta(hours=4)
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,12 @@ def setup(device_type: str) -> Dist:
                                 f"({n}); use --nproc_per_node {n} or fewer")
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    cpu_group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
+        if device_type == "cuda":
+            dist.init_process_group(backend="nccl")
+        else:
+            dist.init_process_group(backend="gloo", timeout=HOST_TIMEOUT)
+    cpu_group = (dist.new_group(backend="gloo", timeout=HOST_TIMEOUT)
+                 if dist.get_backend() != "gloo" else None)
     return Dist(dist.get_rank(), dist.get_world_size(), local_rank, cpu_group)
 
 
