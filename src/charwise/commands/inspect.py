@@ -35,8 +35,8 @@ def register(sub) -> None:
                    help="an extra property to find cells for: 1 on characters REGEX matches "
                         "(repeatable), e.g. --feature 'digit=[0-9]'")
     p.add_argument("--show", default=None,
-                   help="activations to include, comma-separated (LSTM: c,h,input,forget,output,"
-                        "candidate; default c for an LSTM, h otherwise)")
+                   help="more activations for the picker besides c (LSTM) or h, comma-separated "
+                        "(LSTM: h,input,forget,output,candidate; GRU: reset,update,new)")
     p.add_argument("--top-k", type=int, default=5, help="next-character guesses per character")
     p.add_argument("--temperatures", default="0.2,0.5,0.8,1.0,1.3",
                    help="the temperature view's temperatures (default 0.2,0.5,0.8,1.0,1.3)")

@@ -28,7 +28,7 @@ from .record import Recording, RecordOptions, record
 class ReportOptions:
     max_chars: int = 5000  # characters shown; the HTML grows by ~1.4 KB per character per 1k cells
     top_k: int = 5  # next-character guesses shown on hover
-    show: tuple[str, ...] | None = None  # activations to include (default: c for an LSTM, else h)
+    show: tuple[str, ...] | None = None  # activations to add to c (LSTM) or h (GRU, RNN)
     features: tuple[str, ...] = ()  # extra properties, 'NAME=REGEX'
     temperatures: tuple[float, ...] = (0.2, 0.5, 0.8, 1.0, 1.3)  # the temperature view's columns
     prime: str | None = None  # the temperature view's prime (default: the text's first line)
@@ -157,9 +157,9 @@ def build_report(run, ids: np.ndarray, source: str, opts: ReportOptions | None =
         raise CharwiseError("the text to inspect needs at least 2 characters")
     tokens = [run.vocab.token(i) for i in range(run.vocab.size)]
     base = "c" if run.model.cfg.kind == "lstm" else "h"  # what the cells are ranked on
-    show = tuple(dict.fromkeys(opts.show or (base,)))
-    wanted = tuple(dict.fromkeys((base, *show)))
-    rec = record(run.model, ids, tokens, RecordOptions(top_k=opts.top_k, quantities=wanted))
+    # The ranked quantity always comes first: the interpretable cells refer to it.
+    show = tuple(dict.fromkeys((base, *(opts.show or ()))))
+    rec = record(run.model, ids, tokens, RecordOptions(top_k=opts.top_k, quantities=show))
     interp = rank_cells(rec, text_properties(rec.chars, opts.features), RankOptions())
     payload = viewer_payload(rec, interp, show)
     prime = opts.prime if opts.prime is not None else default_prime(rec)
