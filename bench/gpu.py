@@ -24,6 +24,7 @@ import json
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def train_speed(device: torch.device, layers: int, hidden: int, batch: int, seq:
             tr.train_step(1e-3)
             tr.pos = (tr.pos + 1) % tr.batches.steps_per_epoch
         sync(device)
+        syncs = count_host_syncs(tr, device, 3) if device.type == "cuda" else None
         steps, t0 = 0, time.perf_counter()
         losses = torch.zeros((), device=device)
         while True:
@@ -101,7 +103,27 @@ def train_speed(device: torch.device, layers: int, hidden: int, batch: int, seq:
     flops = training_flops_per_char(asdict(model)) * chars / dt
     return {"layers": layers, "hidden": hidden, "batch": batch, "seq": seq, "amp": amp,
             "compile": compile_, "chars_per_s": round(chars / dt), "tflops": round(flops / 1e12, 2),
-            "step_ms": round(1e3 * dt / steps, 2), "loss": round(loss, 3)}
+            "step_ms": round(1e3 * dt / steps, 2), "loss": round(loss, 3),
+            "host_syncs_per_step": syncs}
+
+
+def count_host_syncs(tr: Trainer, device: torch.device, steps: int) -> float:
+    """Synchronising CUDA calls per training step, as torch.cuda's sync debug mode reports them
+    (the step is meant to have none: the host queues work and runs ahead of the GPU)."""
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(steps):
+                tr.train_step(1e-3)
+                tr.pos = (tr.pos + 1) % tr.batches.steps_per_epoch
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    sync(device)
+    found = [w for w in caught if "synchroniz" in str(w.message).lower()]
+    for w in found[:3]:
+        print(f"  host sync in the step: {w.filename}:{w.lineno}: {str(w.message)[:100]}")
+    return len(found) / steps
 
 
 def _quiet():
@@ -177,7 +199,8 @@ def main() -> int:
 
     corpus = synthetic_corpus(4_000_000 if not args.smoke else 20_000)
     out["train"] = []
-    print("\ntraining (Trainer.train_step)          chars/s      TFLOP/s  % of fp16 peak  ms/step")
+    print("\ntraining (Trainer.train_step)          chars/s      TFLOP/s  % of fp16 peak  ms/step"
+          "  syncs/step")
     for layers, hidden, batch, seq in sizes:
         for amp in amps:
             for comp in compiles:
@@ -193,7 +216,7 @@ def main() -> int:
                 out["train"].append(r)
                 name = f"{layers}x{hidden} B{batch} T{seq} amp={int(amp)} compile={int(comp)}"
                 print(f"  {name:36s} {r['chars_per_s']:>10,} {r['tflops']:>10} "
-                      f"{r['pct_of_peak']:>12}% {r['step_ms']:>9}")
+                      f"{r['pct_of_peak']:>12}% {r['step_ms']:>9} {r['host_syncs_per_step']}")
 
     layers, hidden = (3, 512) if not args.smoke else (1, 32)
     cfg = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64)

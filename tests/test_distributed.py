@@ -10,14 +10,19 @@ import random
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
 import charwise
+from charwise.checkpoint import read_config, read_vocab
 from charwise.cli import main as cli_main
+from charwise.config import RunConfig
+from charwise.corpus import load_corpus
 from charwise.state import STATE_FILE, load_train_state
+from charwise.train import Callbacks, Trainer
 
 # Tiny model, dropout 0, constant LR after a step-based warm-up: the trajectory depends only on
 # the step, so a run stopped at step 10 and resumed to 20 must retrace a straight 20-step run.
@@ -186,3 +191,23 @@ def test_cuda_step_amp_and_checkpoint_on_cpu(runs, tmp_path, monkeypatch):
     assert tensors["hidden.0"].dtype == torch.float32 and st["grad_scale"] > 0
     run = charwise.load(out, device="cpu")
     assert len(charwise.sample(run, length=20, seed=0)) == 20
+
+    # No host sync inside a training step (torch.cuda's sync debug mode reports each one).
+    cfg = RunConfig.from_dict(read_config(out))
+    corpus = load_corpus(cfg.data, vocab=read_vocab(out))
+    trainer = Trainer(cfg, tmp_path / "t", corpus, Callbacks())
+    for _ in range(2):  # first calls allocate and pick kernels
+        trainer.train_step(1e-3)
+        trainer.pos += 1
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(3):
+                trainer.train_step(1e-3)
+                trainer.pos += 1
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [str(w.message) for w in caught if "synchroniz" in str(w.message).lower()]
+    assert not syncs, syncs[:3]
