@@ -93,7 +93,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | mps
     threads: int | None = None  # CPU threads (None: torch's default, all cores)
     compile: bool = False  # torch.compile the model (GPU; helps little on CPU)
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    amp: bool = True  # bf16 autocast where it is native: CUDA, CPUs with AVX512-BF16 / AMX
     max_loss: float = 20.0  # a training loss above this (nats) counts as exploded
 
     def __post_init__(self) -> None:
