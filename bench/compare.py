@@ -64,8 +64,9 @@ def table(name: str, rows: list[dict]) -> str:
     lines = [f"### {name}", "", "| model | size | train s | val bpc | test bpc | test nats/char |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['size']:,} {r['size_unit']} | {r['train_seconds']:.1f} | "
-                     f"{r['val_bpc']:.4f} | {r['test_bpc']:.4f} | {r['test_bpc'] * LN2:.4f} |")
+        size = f"{r['size']:,} {r['size_unit']}"
+        lines.append(f"| {r['model']} | {size} | {r['train_seconds']:.1f} | {r['val_bpc']:.4f} | "
+                     f"{r['test_bpc']:.4f} | {r['test_bpc'] * LN2:.4f} |")
     return "\n".join(lines)
 
 
