@@ -77,9 +77,12 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=300.0, help="LSTM training seconds (0: none)")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (1: robust on a machine shared with other jobs)")
     ap.add_argument("--runs", default="/tmp/charwise-bench-compare", help="where the LSTM runs go")
     ap.add_argument("--json", default=str(Path(__file__).parent / "compare.json"))
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     names = list(CORPORA) if args.corpus == "all" else [args.corpus]
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "torch_threads": torch.get_num_threads(), "command": " ".join(sys.argv),
