@@ -65,3 +65,19 @@ def overfit_run(tmp_path_factory):
                       warmup=5, schedule="constant", max_steps=200, log_every=10)
     train(cfg, base / "run", cache_dir=base / "cache")
     return base / "run", OVERFIT_TEXT
+
+
+def train_tiny_run(d, text: str):
+    """A 2x16 LSTM trained for 30 steps on `text` (so with log.jsonl and samples.jsonl) in
+    d / "run"; returns that run directory."""
+    from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from charwise.train import train
+
+    (d / "t.txt").write_text(text, encoding="utf-8")
+    cfg = RunConfig(model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
+                    data=DataConfig(sources=(str(d / "t.txt"),)),
+                    train=TrainConfig(batch_size=8, seq_len=32, max_steps=30, eval_every=15,
+                                      sample_every=15, sample_length=60, warmup=5, device="cpu",
+                                      threads=1))
+    train(cfg, d / "run")
+    return d / "run"

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from charwise.checkpoint import load
-from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from charwise.inspect.report import ReportOptions, build_report
 from charwise.sampling import SampleOptions, generate
-from charwise.train import train
 from charwise.web import create_app
 from charwise.web.server import BackgroundServer
+from conftest import train_tiny_run
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -55,15 +54,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("browser")
-    (d / "t.txt").write_text(TEXT, encoding="utf-8")
-    cfg = RunConfig(model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
-                    data=DataConfig(sources=(str(d / "t.txt"),)),
-                    train=TrainConfig(batch_size=8, seq_len=32, max_steps=30, eval_every=15,
-                                      sample_every=15, sample_length=60, warmup=5, device="cpu",
-                                      threads=1))
-    train(cfg, d / "run")
-    return d / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("browser"), TEXT)
 
 
 @pytest.fixture(scope="module")

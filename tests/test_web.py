@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 
 from charwise.checkpoint import load
-from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from charwise.errors import CharwiseError
 from charwise.inspect import record_text
 from charwise.sampling import SampleOptions, generate
-from charwise.train import train
 from charwise.web import ServeLimits, create_app
 from charwise.web.server import BackgroundServer
+from conftest import train_tiny_run
 
 with warnings.catch_warnings():  # starlette 1.x suggests httpx2; httpx works the same here
     warnings.simplefilter("ignore")
@@ -31,15 +30,7 @@ TEXT = "".join(f'x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n' for i in range
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("web")
-    (d / "t.txt").write_text(TEXT, encoding="utf-8")
-    cfg = RunConfig(model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
-                    data=DataConfig(sources=(str(d / "t.txt"),)),
-                    train=TrainConfig(batch_size=8, seq_len=32, max_steps=30, eval_every=15,
-                                      sample_every=15, sample_length=60, warmup=5, device="cpu",
-                                      threads=1))
-    train(cfg, d / "run")
-    return d / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("web"), TEXT)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,7 @@
 """Generation: one character at a time, many streams at once, streamed out as it goes.
 
-The hot loop uses `Stepper`, an inference-only snapshot of the model: layer 0's input projection
-is folded into a (V, G*H) table (embedding @ W_ih^T + biases), so layer 0 costs one row gather and
-one matmul; LSTM gate rows are reordered to (i, f, o, g) so one sigmoid and one tanh cover them.
-This avoids the fused kernel's per-call set-up, which dominates at T = 1 on CPU.
+The hot loop runs a `Stepper` snapshot of the model (stepper.py) in place; `drive` is the loop
+shared with the n-gram model: decoding, stop strings and streaming.
 """
 
 from __future__ import annotations
@@ -15,66 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from .errors import CharwiseError
-from .model import CharRNN, State
+from .model import CharRNN
+from .stepper import Stepper  # noqa: F401  (re-exported: charwise.sampling.Stepper)
 from .vocab import Vocab
-
-
-class Stepper:
-    """Inference snapshot of a CharRNN for fast single steps. x (B,) int64 -> logits (B, V)."""
-
-    def __init__(self, model: CharRNN):
-        cfg = model.cfg
-        self.kind, self.L, self.H = cfg.kind, cfg.layers, cfg.hidden
-        H = cfg.hidden
-        with torch.no_grad():
-            self.layers = []
-            for k in range(cfg.layers):
-                w_ih, w_hh, b_ih, b_hh = (t.detach().float() for t in model.layer_weights(k))
-                if self.kind == "lstm":  # (i, f, g, o) -> (i, f, o, g)
-                    perm = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H),
-                                      torch.arange(2 * H, 3 * H)]).to(w_ih.device)
-                    w_ih, w_hh, b_ih, b_hh = w_ih[perm], w_hh[perm], b_ih[perm], b_hh[perm]
-                if self.kind != "gru":  # GRU keeps b_hn inside r * (W_hn h + b_hn)
-                    b_ih, b_hh = b_ih + b_hh, None
-                # Layers above 0 (LSTM / RNN): one matmul of [input, h] (B, 2H) with the stacked
-                # (2H, G*H) weights instead of two half-size ones: fewer calls, better GEMM shapes.
-                w_cat = torch.cat([w_ih.t(), w_hh.t()]).contiguous() if k and self.kind != "gru" else None
-                self.layers.append((w_ih.t().contiguous(), w_hh.t().contiguous(), b_ih, b_hh, w_cat))
-            emb = model.embed.weight.detach().float()
-            w0, _, b0, _, _ = self.layers[0]
-            self.table0 = torch.addmm(b0, emb, w0)  # (V, G*H): layer 0's input term per character
-            self.head_w = model.head.weight.detach().float().t().contiguous()  # (H, V)
-            self.head_b = model.head.bias.detach().float()
-
-    @torch.inference_mode()
-    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        H = self.H
-        hs, cs = [], []
-        inp = None
-        for k, (w_ih, w_hh, b, b_hh, w_cat) in enumerate(self.layers):
-            h = state[0][k]
-            if w_cat is not None:  # (B, 2H) @ (2H, G*H) + bias: input and recurrent terms at once
-                z = torch.addmm(b, torch.cat([inp, h], 1), w_cat)
-            else:
-                gx = self.table0.index_select(0, x) if k == 0 else torch.addmm(b, inp, w_ih)
-                z = gx if self.kind == "gru" else gx.addmm_(h, w_hh)
-            if self.kind == "lstm":  # z: (B, 4H) pre-activations in (i, f, o, g) order
-                z[:, : 3 * H].sigmoid_()
-                z[:, 3 * H:].tanh_()
-                c = torch.addcmul(z[:, H: 2 * H] * state[1][k], z[:, :H], z[:, 3 * H:])
-                h = z[:, 2 * H: 3 * H] * torch.tanh(c)
-                cs.append(c)
-            elif self.kind == "gru":
-                gh = torch.addmm(b_hh, h, w_hh)
-                rz = (z[:, : 2 * H] + gh[:, : 2 * H]).sigmoid_()
-                n = torch.tanh(z[:, 2 * H:] + rz[:, :H] * gh[:, 2 * H:])
-                h = torch.lerp(n, h, rz[:, H:])
-            else:
-                h = z.tanh_()
-            hs.append(h)
-            inp = h
-        logits = torch.addmm(self.head_b, inp, self.head_w)
-        return logits, ((torch.stack(hs), torch.stack(cs)) if cs else (torch.stack(hs),))
 
 
 @dataclass(frozen=True)
@@ -125,8 +66,8 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None,
 def encode_prime(vocab: Vocab, prime: str) -> list[int]:
     bad = vocab.unknown_chars(prime)
     if bad:
-        raise CharwiseError(f"the prime text has characters that are not in the model's vocabulary: "
-                            f"{', '.join(bad[:10])}")
+        raise CharwiseError("the prime text has characters that are not in the model's "
+                            f"vocabulary: {', '.join(bad[:10])}")
     return [int(i) for i in vocab.encode(prime)]
 
 
@@ -159,19 +100,40 @@ def generate(model: CharRNN, vocab: Vocab, opts: SampleOptions,
         _, state = model(torch.tensor([ids[:-1]], device=device), state)
     state = tuple(s.expand(-1, M, -1).contiguous() for s in state)
     x = torch.full((M,), ids[-1], dtype=torch.long, device=device)
-    stepper = Stepper(model)
+    runner = Stepper(model).runner(state)
+
+    def next_ids() -> torch.Tensor:
+        nonlocal x
+        x = choose_next(runner.advance(x), opts, gen)
+        return x
+
+    return drive(next_ids, M, vocab, opts, on_text)
+
+
+def choose_next(logits: torch.Tensor, opts: SampleOptions, gen: torch.Generator) -> torch.Tensor:
+    """(B, V) logits (or log-probabilities) -> (B,) next ids, by argmax or by sampling."""
+    if opts.argmax:
+        return logits.argmax(-1)
+    probs = filter_logits(logits, opts.temperature, opts.top_k, opts.top_p)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+
+
+def drive(next_ids: Callable[[], torch.Tensor], M: int, vocab: Vocab, opts: SampleOptions,
+          on_text: Callable[[int, str], None] | None = None) -> list[str]:
+    """The generation loop shared by every model: call `next_ids()` -> (M,) ids up to opts.length
+    times, decode, end streams at opts.stop_at and stream text to on_text(stream, piece)."""
+    if on_text is None and opts.stop_at is None:
+        # Batch path: ids stay in tensors until the end, no per-stream Python work per step.
+        cols = [next_ids() for _ in range(opts.length)]
+        rows = torch.stack(cols, 1).tolist() if cols else [[] for _ in range(M)]
+        return [vocab.decode(r) for r in rows]
     decoders = [vocab.decoder() for _ in range(M)]
-    texts = [""] * M
+    texts, shown = [""] * M, [0] * M
     active = torch.ones(M, dtype=torch.bool)
     # Streamed text lags len(stop_at) - 1 characters behind, so no part of the stop string leaks.
     hold = len(opts.stop_at) - 1 if opts.stop_at else 0
-    shown = [0] * M
-    if on_text is None and opts.stop_at is None:
-        return _generate_silent(stepper, x, state, opts, gen, vocab)
     for _ in range(opts.length):
-        logits, state = stepper.step(x, state)
-        x = _next_ids(logits, opts, gen)
-        xs = x.tolist()
+        xs = next_ids().tolist()
         for s in range(M):
             if not active[s]:
                 continue
@@ -188,26 +150,6 @@ def generate(model: CharRNN, vocab: Vocab, opts: SampleOptions,
         if on_text:
             _stream(on_text, s, texts[s], shown[s], 0)
     return texts
-
-
-def _next_ids(logits: torch.Tensor, opts: SampleOptions, gen: torch.Generator) -> torch.Tensor:
-    """(B, V) logits -> (B,) next ids, by argmax or by sampling the filtered distribution."""
-    if opts.argmax:
-        return logits.argmax(-1)
-    probs = filter_logits(logits, opts.temperature, opts.top_k, opts.top_p)
-    return torch.multinomial(probs, 1, generator=gen).squeeze(1)
-
-
-def _generate_silent(stepper: Stepper, x: torch.Tensor, state: State, opts: SampleOptions,
-                     gen: torch.Generator, vocab: Vocab) -> list[str]:
-    """The batch path (nothing streamed, no stop string): ids stay in tensors until the end,
-    so the loop does no per-stream Python work."""
-    out = torch.empty(opts.length, x.shape[0], dtype=torch.long, device=x.device)
-    for t in range(opts.length):
-        logits, state = stepper.step(x, state)
-        x = _next_ids(logits, opts, gen)
-        out[t] = x
-    return [vocab.decode(col) for col in out.t().tolist()]
 
 
 def _apply_stop(text: str, piece: str, stop: str | None, active: torch.Tensor,

@@ -24,7 +24,7 @@ from ..checkpoint import FORMAT, FORMAT_VERSION, Run, atomic_write, load_tensors
 from ..config import DataConfig, from_dict
 from ..corpus import load_corpus, split_ids
 from ..errors import CharwiseError
-from ..sampling import SampleOptions, _apply_stop, filter_logits, start_ids
+from ..sampling import SampleOptions, choose_next, drive, start_ids
 from ..vocab import Vocab
 from .counting import Level, build_levels
 from .model import SMOOTHINGS, NGramTables, total_nats
@@ -92,32 +92,15 @@ class NGramModel:
         M, V = opts.num_samples, self.vocab.size
         ctx = np.repeat(_context_row(np.asarray(start_ids(self.vocab, opts.prime, gen), np.int64),
                                      self.order, V), M, axis=0)  # (M, order-1)
-        decoders = [self.vocab.decoder() for _ in range(M)]
-        texts, active = [""] * M, torch.ones(M, dtype=torch.bool)
-        for _ in range(opts.length):
+        def next_ids() -> torch.Tensor:
+            nonlocal ctx
             probs = self.tables.dist(ctx)  # (M, V)
-            if opts.argmax:
-                x = probs.argmax(-1)
-            else:
-                p = filter_logits(torch.from_numpy(np.log(probs)), opts.temperature, opts.top_k,
-                                  opts.top_p)
-                x = torch.multinomial(p, 1, generator=gen).squeeze(1).numpy()
-            if ctx.shape[1]:
-                ctx = np.concatenate([x[:, None].astype(np.int64), ctx[:, :-1]], axis=1)
-            for s in range(M):
-                if active[s]:
-                    piece = decoders[s].decode_ids([int(x[s])])
-                    texts[s], piece = _apply_stop(texts[s], piece, opts.stop_at, active, s)
-                    if piece and on_text:
-                        on_text(s, piece)
-            if not active.any():
-                break
-        for s in range(M):  # flush bytes held back by the UTF-8 decoder
-            tail = decoders[s].decode_ids([], final=True) if active[s] else ""
-            texts[s] += tail
-            if tail and on_text:
-                on_text(s, tail)
-        return texts
+            x = choose_next(torch.from_numpy(np.log(probs)), opts, gen)
+            if ctx.shape[1]:  # newest character first
+                ctx = np.concatenate([x.numpy()[:, None].astype(np.int64), ctx[:, :-1]], axis=1)
+            return x
+
+        return drive(next_ids, M, self.vocab, opts, on_text)
 
     # -- description ----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
