@@ -38,35 +38,56 @@ def peak_rss_gb() -> float:
 
 def run_corpus(name: str, args) -> list[dict]:
     data = DataConfig(sources=(str(DATA / CORPORA[name]),), split=(0.8, 0.1, 0.1))
-    cfg = CompareConfig(orders=tuple(int(o) for o in args.orders.split(",") if o),
-                        models=("lstm",), budget=max(args.budget, 1.0), layers=args.layers,
-                        hidden=args.hidden, device="cpu", sample_length=300, temperature=0.8)
+    cfg = CompareConfig(
+        orders=tuple(int(o) for o in args.orders.split(",") if o),
+        models=("lstm",),
+        budget=max(args.budget, 1.0),
+        layers=args.layers,
+        hidden=args.hidden,
+        device="cpu",
+        sample_length=300,
+        temperature=0.8,
+    )
     rows = []
     for order in cfg.orders:  # one at a time, so the peak memory is each order's own
         t0 = time.perf_counter()
         (row,) = ngram_rows(data, CompareConfig(orders=(order,), models=(), sample_length=300))
         d = row.to_dict()
-        d["extra"] = {"wall_seconds_incl_eval": round(time.perf_counter() - t0, 1),
-                      "peak_rss_gb_so_far": round(peak_rss_gb(), 2)}
+        d["extra"] = {
+            "wall_seconds_incl_eval": round(time.perf_counter() - t0, 1),
+            "peak_rss_gb_so_far": round(peak_rss_gb(), 2),
+        }
         rows.append(d)
-        print(f"{name}: {row.model} counted in {row.train_seconds:.1f} s, test "
-              f"{row.test_bpc:.4f} bits/char, peak RSS {peak_rss_gb():.2f} GB", flush=True)
+        print(
+            f"{name}: {row.model} counted in {row.train_seconds:.1f} s, test "
+            f"{row.test_bpc:.4f} bits/char, peak RSS {peak_rss_gb():.2f} GB",
+            flush=True,
+        )
     if args.budget > 0:
         out = Path(args.runs) / name / "lstm"
         row = rnn_row(data, "lstm", cfg, out)
         rows.append(row.to_dict())
-        print(f"{name}: {row.model} trained {row.train_seconds:.0f} s, test {row.test_bpc:.4f} "
-              f"bits/char", flush=True)
+        print(
+            f"{name}: {row.model} trained {row.train_seconds:.0f} s, test {row.test_bpc:.4f} "
+            f"bits/char",
+            flush=True,
+        )
     return rows
 
 
 def table(name: str, rows: list[dict]) -> str:
-    lines = [f"### {name}", "", "| model | size | train s | val bpc | test bpc | test nats/char |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"### {name}",
+        "",
+        "| model | size | train s | val bpc | test bpc | test nats/char |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
         size = f"{r['size']:,} {r['size_unit']}"
-        lines.append(f"| {r['model']} | {size} | {r['train_seconds']:.1f} | {r['val_bpc']:.4f} | "
-                     f"{r['test_bpc']:.4f} | {r['test_bpc'] * LN2:.4f} |")
+        lines.append(
+            f"| {r['model']} | {size} | {r['train_seconds']:.1f} | {r['val_bpc']:.4f} | "
+            f"{r['test_bpc']:.4f} | {r['test_bpc'] * LN2:.4f} |"
+        )
     return "\n".join(lines)
 
 
@@ -77,16 +98,24 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=300.0, help="LSTM training seconds (0: none)")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (1: robust on a machine shared with other jobs)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: robust on a machine shared with other jobs)",
+    )
     ap.add_argument("--runs", default="/tmp/charwise-bench-compare", help="where the LSTM runs go")
     ap.add_argument("--json", default=str(Path(__file__).parent / "compare.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     names = list(CORPORA) if args.corpus == "all" else [args.corpus]
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-              "torch_threads": torch.get_num_threads(), "command": " ".join(sys.argv),
-              "paper_test_nats": PAPER, "corpora": {}}
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch_threads": torch.get_num_threads(),
+        "command": " ".join(sys.argv),
+        "paper_test_nats": PAPER,
+        "corpora": {},
+    }
     for name in names:
         result["corpora"][name] = run_corpus(name, args)
         print(table(name, result["corpora"][name]), flush=True)

@@ -108,11 +108,18 @@ def child_encode(text: str, cache: str) -> dict:
     load_corpus(DataConfig(sources=(text,)), cache_dir=Path(cache))
     cached = time.perf_counter() - t
     size = os.path.getsize(text)
-    return {"bytes": size, "chars": int(len(c.ids)), "vocab": c.vocab.size,
-            "seconds": round(seconds, 2), "mb_per_s": round(size / MB / seconds, 1),
-            "cached_open_seconds": round(cached, 2),
-            "base_rss_mb": base["VmRSS"], "base_anon_mb": base["RssAnon"],
-            "peak_rss_mb": after["VmHWM"], "peak_anon_mb": anon.peak}
+    return {
+        "bytes": size,
+        "chars": int(len(c.ids)),
+        "vocab": c.vocab.size,
+        "seconds": round(seconds, 2),
+        "mb_per_s": round(size / MB / seconds, 1),
+        "cached_open_seconds": round(cached, 2),
+        "base_rss_mb": base["VmRSS"],
+        "base_anon_mb": base["RssAnon"],
+        "peak_rss_mb": after["VmHWM"],
+        "peak_anon_mb": anon.peak,
+    }
 
 
 def child_train(text: str, cache: str, out: str, steps: int) -> dict:
@@ -122,27 +129,45 @@ def child_train(text: str, cache: str, out: str, steps: int) -> dict:
     from charwise.train import train
 
     torch.set_num_threads(1)
-    cfg = RunConfig(ModelConfig(vocab_size=1, layers=1, hidden=32, embed=16),
-                    DataConfig(sources=(text,)),
-                    TrainConfig(batch_size=64, seq_len=128, max_steps=steps, eval_every=10**9,
-                                sample_every=10**9, save_every=10**9, log_every=steps,
-                                sample_length=50, device="cpu", threads=1))
+    cfg = RunConfig(
+        ModelConfig(vocab_size=1, layers=1, hidden=32, embed=16),
+        DataConfig(sources=(text,)),
+        TrainConfig(
+            batch_size=64,
+            seq_len=128,
+            max_steps=steps,
+            eval_every=10**9,
+            sample_every=10**9,
+            save_every=10**9,
+            log_every=steps,
+            sample_length=50,
+            device="cpu",
+            threads=1,
+        ),
+    )
     base = status()
     with AnonPeak() as anon:
         t = time.perf_counter()
         res = train(cfg, out, cache_dir=Path(cache))
         seconds = time.perf_counter() - t
     after = status()
-    return {"steps": res.steps, "val_loss": round(res.best_val_loss, 4),
-            "seconds": round(seconds, 1), "base_rss_mb": base["VmRSS"],
-            "base_anon_mb": base["RssAnon"], "peak_rss_mb": after["VmHWM"],
-            "peak_anon_mb": anon.peak, "end_rss_file_mb": after["RssFile"]}
+    return {
+        "steps": res.steps,
+        "val_loss": round(res.best_val_loss, 4),
+        "seconds": round(seconds, 1),
+        "base_rss_mb": base["VmRSS"],
+        "base_anon_mb": base["RssAnon"],
+        "peak_rss_mb": after["VmHWM"],
+        "peak_anon_mb": anon.peak,
+        "end_rss_file_mb": after["RssFile"],
+    }
 
 
 def run_child(*args: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
-                       text=True, env=env)
+    p = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env
+    )
     if p.returncode != 0:
         raise SystemExit(f"child {args[0]} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -158,8 +183,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
-        res = child_encode(*rest) if kind == "encode" else child_train(rest[0], rest[1], rest[2],
-                                                                      int(rest[3]))
+        res = (
+            child_encode(*rest)
+            if kind == "encode"
+            else child_train(rest[0], rest[1], rest[2], int(rest[3]))
+        )
         print(json.dumps(res))
         return
 
@@ -172,13 +200,16 @@ def main() -> None:
             text, cache = tmp / f"corpus{mb}.txt", tmp / f"cache{mb}"
             t = time.perf_counter()
             size = build_corpus(text, mb)
-            print(f"# built {size / MB:.0f} MiB corpus in {time.perf_counter() - t:.1f} s",
-                  file=sys.stderr)
+            print(
+                f"# built {size / MB:.0f} MiB corpus in {time.perf_counter() - t:.1f} s",
+                file=sys.stderr,
+            )
             row = {"mb": mb, "encode": run_child("encode", str(text), str(cache))}
             print(f"encode {mb} MiB: {json.dumps(row['encode'])}", flush=True)
             if mb in train_sizes:
-                row["train"] = run_child("train", str(text), str(cache), str(tmp / f"run{mb}"),
-                                         str(args.steps))
+                row["train"] = run_child(
+                    "train", str(text), str(cache), str(tmp / f"run{mb}"), str(args.steps)
+                )
                 print(f"train  {mb} MiB: {json.dumps(row['train'])}", flush=True)
             results.append(row)
             text.unlink()

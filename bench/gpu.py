@@ -72,11 +72,26 @@ def synthetic_corpus(n: int) -> Corpus:
     return Corpus(ids, vocab, ("synthetic",))
 
 
-def train_speed(device: torch.device, layers: int, hidden: int, batch: int, seq: int, amp: bool,
-                compile_: bool, seconds: float, corpus: Corpus) -> dict:
+def train_speed(
+    device: torch.device,
+    layers: int,
+    hidden: int,
+    batch: int,
+    seq: int,
+    amp: bool,
+    compile_: bool,
+    seconds: float,
+    corpus: Corpus,
+) -> dict:
     model = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64)
-    tc = TrainConfig(batch_size=batch, seq_len=seq, max_steps=10**9, device=device.type,
-                     amp=amp, compile=compile_)
+    tc = TrainConfig(
+        batch_size=batch,
+        seq_len=seq,
+        max_steps=10**9,
+        device=device.type,
+        amp=amp,
+        compile=compile_,
+    )
     cfg = RunConfig(model, DataConfig(sources=("synthetic",)), tc)
     with tempfile.TemporaryDirectory() as run_dir:
         tr = Trainer(cfg, Path(run_dir), corpus, callbacks=_quiet())
@@ -101,10 +116,19 @@ def train_speed(device: torch.device, layers: int, hidden: int, batch: int, seq:
         loss = float(losses) / steps
     chars = steps * batch * seq
     flops = training_flops_per_char(asdict(model)) * chars / dt
-    return {"layers": layers, "hidden": hidden, "batch": batch, "seq": seq, "amp": amp,
-            "compile": compile_, "chars_per_s": round(chars / dt), "tflops": round(flops / 1e12, 2),
-            "step_ms": round(1e3 * dt / steps, 2), "loss": round(loss, 3),
-            "host_syncs_per_step": syncs}
+    return {
+        "layers": layers,
+        "hidden": hidden,
+        "batch": batch,
+        "seq": seq,
+        "amp": amp,
+        "compile": compile_,
+        "chars_per_s": round(chars / dt),
+        "tflops": round(flops / 1e12, 2),
+        "step_ms": round(1e3 * dt / steps, 2),
+        "loss": round(loss, 3),
+        "host_syncs_per_step": syncs,
+    }
 
 
 def count_host_syncs(tr: Trainer, device: torch.device, steps: int) -> float:
@@ -164,8 +188,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--seconds", type=float, default=5.0, help="timing window per configuration")
-    ap.add_argument("--smoke", action="store_true",
-                    help="exercise every code path on the CPU with tiny sizes (no real figures)")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="exercise every code path on the CPU with tiny sizes (no real figures)",
+    )
     args = ap.parse_args()
 
     if args.smoke:
@@ -176,8 +203,11 @@ def main() -> int:
         streams, mm_n, seconds, sample_len = [1, 8], 256, 0.2, 20
     else:
         if not torch.cuda.is_available():
-            print(f"bench/gpu.py: no CUDA GPU available (torch {torch.__version__}, CUDA build "
-                  f"{torch.version.cuda}); nothing measured", file=sys.stderr)
+            print(
+                f"bench/gpu.py: no CUDA GPU available (torch {torch.__version__}, CUDA build "
+                f"{torch.version.cuda}); nothing measured",
+                file=sys.stderr,
+            )
             return 0
         device = torch.device("cuda")
         # (layers, hidden, batch, seq): the post's 3x512 on Linux source, then wider.
@@ -186,21 +216,33 @@ def main() -> int:
         streams, mm_n, seconds, sample_len = [1, 64, 1024, 4096], 8192, 2.0, 200
     seconds = min(seconds, args.seconds) if args.smoke else args.seconds
 
-    out: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                 "torch": torch.__version__, "cuda": torch.version.cuda,
-                 "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None}
-    peaks = {str(dt).split(".")[-1]: matmul_peak(device, dt, mm_n, 2.0 if not args.smoke else 0.2)
-             for dt in ((torch.float16, torch.bfloat16, torch.float32) if device.type == "cuda"
-                        else (torch.float32,))}
+    out: dict = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
+    }
+    peaks = {
+        str(dt).split(".")[-1]: matmul_peak(device, dt, mm_n, 2.0 if not args.smoke else 0.2)
+        for dt in (
+            (torch.float16, torch.bfloat16, torch.float32)
+            if device.type == "cuda"
+            else (torch.float32,)
+        )
+    }
     out["matmul_peak_tflops"] = {k: round(v / 1e12, 1) for k, v in peaks.items()}
     peak = peaks.get("float16", peaks["float32"])
-    print(f"{out['device']}: dense matmul peak "
-          + ", ".join(f"{k} {v} TFLOP/s" for k, v in out["matmul_peak_tflops"].items()))
+    print(
+        f"{out['device']}: dense matmul peak "
+        + ", ".join(f"{k} {v} TFLOP/s" for k, v in out["matmul_peak_tflops"].items())
+    )
 
     corpus = synthetic_corpus(4_000_000 if not args.smoke else 20_000)
     out["train"] = []
-    print("\ntraining (Trainer.train_step)          chars/s      TFLOP/s  % of fp16 peak  ms/step"
-          "  syncs/step")
+    print(
+        "\ntraining (Trainer.train_step)          chars/s      TFLOP/s  % of fp16 peak  ms/step"
+        "  syncs/step"
+    )
     for layers, hidden, batch, seq in sizes:
         for amp in amps:
             for comp in compiles:
@@ -209,28 +251,39 @@ def main() -> int:
                 try:
                     r = train_speed(device, layers, hidden, batch, seq, amp, comp, seconds, corpus)
                 except Exception as e:  # e.g. torch.compile unavailable: report, go on
-                    print(f"  {layers}x{hidden} amp={amp} compile={comp}: failed: "
-                          f"{type(e).__name__}: {str(e).splitlines()[0][:120]}")
+                    print(
+                        f"  {layers}x{hidden} amp={amp} compile={comp}: failed: "
+                        f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+                    )
                     continue
                 r["pct_of_peak"] = round(100 * r["tflops"] * 1e12 / peak, 1)
                 out["train"].append(r)
                 name = f"{layers}x{hidden} B{batch} T{seq} amp={int(amp)} compile={int(comp)}"
-                print(f"  {name:36s} {r['chars_per_s']:>10,} {r['tflops']:>10} "
-                      f"{r['pct_of_peak']:>12}% {r['step_ms']:>9} {r['host_syncs_per_step']}")
+                print(
+                    f"  {name:36s} {r['chars_per_s']:>10,} {r['tflops']:>10} "
+                    f"{r['pct_of_peak']:>12}% {r['step_ms']:>9} {r['host_syncs_per_step']}"
+                )
 
     layers, hidden = (3, 512) if not args.smoke else (1, 32)
     cfg = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64)
     model = CharRNN(cfg).to(device).eval()
     flops_char = sampling_flops_per_char(asdict(cfg))
     out["sample"] = []
-    print(f"\nsampling, {layers}x{hidden} LSTM       streams  generate chars/s  Stepper chars/s  "
-          f"Stepper TFLOP/s")
+    print(
+        f"\nsampling, {layers}x{hidden} LSTM       streams  generate chars/s  Stepper chars/s  "
+        f"Stepper TFLOP/s"
+    )
     for m in streams:
         g = generate_speed(model, corpus.vocab, m, sample_len)
         s = stepper_speed(model, m, sample_len, device)
-        out["sample"].append({"streams": m, "generate_chars_per_s": round(g),
-                              "stepper_chars_per_s": round(s),
-                              "stepper_tflops": round(s * flops_char / 1e12, 3)})
+        out["sample"].append(
+            {
+                "streams": m,
+                "generate_chars_per_s": round(g),
+                "stepper_chars_per_s": round(s),
+                "stepper_tflops": round(s * flops_char / 1e12, 3),
+            }
+        )
         print(f"  {'':34s} {m:>6} {g:>16,.0f} {s:>16,.0f} {s * flops_char / 1e12:>14.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")

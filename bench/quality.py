@@ -24,10 +24,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import matmul_peak, training_flops_per_char  # noqa: E402
-
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from charwise.train import train  # noqa: E402
+from common import matmul_peak, training_flops_per_char  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -56,7 +55,9 @@ def main() -> None:
     peak_before = matmul_peak()
     model = ModelConfig(vocab_size=1, **mk)
     tc = TrainConfig(max_time=args.budget, **{"eval_every": 10**9, "sample_every": 10**9, **tk})
-    cfg = RunConfig(model=model, data=DataConfig(sources=(args.data,), split=(0.9, 0.1, 0.0)), train=tc)
+    cfg = RunConfig(
+        model=model, data=DataConfig(sources=(args.data,), split=(0.9, 0.1, 0.0)), train=tc
+    )
     out = Path(args.out or tempfile.mkdtemp(prefix="cw-quality-")) / "run"
     t0 = time.perf_counter()
     res = train(cfg, out)
@@ -68,12 +69,18 @@ def main() -> None:
     fpc = training_flops_per_char(json.loads((out / "config.json").read_text())["model"])
     peak = max(peak_before, peak_after)
     report = {
-        "val_loss_nats": res.best_val_loss, "val_bpc": res.best_val_loss / 0.6931471805599453,
-        "budget_s": args.budget, "steps": res.steps, "epochs": round(res.epochs, 3),
-        "wall_s": round(wall, 1), "median_train_chars_per_s": cps,
-        "train_gflops": round(cps * fpc / 1e9, 1), "matmul_peak_gflops": round(peak / 1e9, 1),
+        "val_loss_nats": res.best_val_loss,
+        "val_bpc": res.best_val_loss / 0.6931471805599453,
+        "budget_s": args.budget,
+        "steps": res.steps,
+        "epochs": round(res.epochs, 3),
+        "wall_s": round(wall, 1),
+        "median_train_chars_per_s": cps,
+        "train_gflops": round(cps * fpc / 1e9, 1),
+        "matmul_peak_gflops": round(peak / 1e9, 1),
         "ratio_to_peak": round(cps * fpc / peak, 3),
-        "settings": {**mk, **tk}, "threads": torch.get_num_threads(),
+        "settings": {**mk, **tk},
+        "threads": torch.get_num_threads(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
     }
     print(json.dumps(report))

@@ -8,7 +8,8 @@ loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs, next to the f
 Sampling: chars/s of charwise.sampling.generate for 1 stream (against the bound set by reading the
 weights once per character at the measured memory bandwidth) and 64 streams (FLOP/s against the
 matmul peak), next to the plain loop most tutorials write (one nn.LSTM call per character).
-Targets (issue 2): 2x512 training >= 85% of peak; 1 stream >= 600 chars/s; 64 streams >= 70% of peak.
+Targets (issue 2): 2x512 training >= 85% of peak; 1 stream >= 600 chars/s;
+64 streams >= 70% of peak.
 """
 
 from __future__ import annotations
@@ -26,15 +27,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import (matmul_peak, memory_bandwidth, sampling_flops_per_char,  # noqa: E402
-                    training_flops_per_char)
-
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from charwise.corpus import Corpus  # noqa: E402
 from charwise.model import CharRNN  # noqa: E402
 from charwise.sampling import SampleOptions, generate  # noqa: E402
 from charwise.train import Trainer  # noqa: E402
 from charwise.vocab import Vocab  # noqa: E402
+from common import matmul_peak, memory_bandwidth, sampling_flops_per_char, training_flops_per_char  # noqa: E402
 
 V = 65  # tinyshakespeare's vocabulary size
 
@@ -61,10 +60,23 @@ def train_speed(layers: int, hidden: int, seconds: float, tc_kw: dict) -> dict:
         steps += 1
     dt = time.perf_counter() - t0
     cps = steps * tc.batch_size * tc.seq_len / dt
-    return {"model": f"{layers}x{hidden}", "batch": tc.batch_size, "seq_len": tc.seq_len,
-            "chars_per_s": round(cps), "gflops": cps * training_flops_per_char(
-                {"kind": "lstm", "layers": layers, "hidden": hidden, "embed": model.embed,
-                 "vocab_size": V}) / 1e9}
+    return {
+        "model": f"{layers}x{hidden}",
+        "batch": tc.batch_size,
+        "seq_len": tc.seq_len,
+        "chars_per_s": round(cps),
+        "gflops": cps
+        * training_flops_per_char(
+            {
+                "kind": "lstm",
+                "layers": layers,
+                "hidden": hidden,
+                "embed": model.embed,
+                "vocab_size": V,
+            }
+        )
+        / 1e9,
+    }
 
 
 def sample_speed(model: CharRNN, streams: int, seconds: float) -> float:
@@ -103,14 +115,22 @@ def main() -> None:
     peak = matmul_peak()
     peak_bf16 = matmul_peak(dtype=torch.bfloat16)
     bw = memory_bandwidth()
-    out = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                      f"{torch.get_num_threads()} threads", "torch": torch.__version__,
-           "matmul_peak_gflops": round(peak / 1e9, 1),
-           "matmul_peak_bf16_gflops": round(peak_bf16 / 1e9, 1),
-           "memory_bandwidth_gbs": round(bw / 1e9, 1),
-           "train": [], "sample": {}}
-    for (layers, hidden), amp in [((2, 128), True), ((2, 512), True), ((3, 512), True),
-                                  ((2, 512), False)]:
+    out = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "matmul_peak_gflops": round(peak / 1e9, 1),
+        "matmul_peak_bf16_gflops": round(peak_bf16 / 1e9, 1),
+        "memory_bandwidth_gbs": round(bw / 1e9, 1),
+        "train": [],
+        "sample": {},
+    }
+    for (layers, hidden), amp in [
+        ((2, 128), True),
+        ((2, 512), True),
+        ((3, 512), True),
+        ((2, 512), False),
+    ]:
         r = train_speed(layers, hidden, sec, {**tc_kw, "amp": amp})
         # charwise trains in bf16 autocast where the CPU has native bf16 (the default): the
         # figure is its FLOP/s against the fp32 peak (the issue's yardstick) and the bf16 peak.
@@ -128,8 +148,10 @@ def main() -> None:
     many = sample_speed(m, 64, sec)
     naive = naive_sample_speed(m, sec / 2)
     out["sample"] = {
-        "model": "2x512", "weights_mb": round(weight_bytes / 1e6, 1),
-        "one_stream_chars_per_s": round(one), "naive_loop_chars_per_s": round(naive),
+        "model": "2x512",
+        "weights_mb": round(weight_bytes / 1e6, 1),
+        "one_stream_chars_per_s": round(one),
+        "naive_loop_chars_per_s": round(naive),
         "bandwidth_bound_chars_per_s": round(bw / weight_bytes),
         "one_stream_vs_bound": round(one / (bw / weight_bytes), 3),
         "streams64_chars_per_s": round(many),

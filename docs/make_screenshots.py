@@ -24,24 +24,35 @@ from charwise.inspect.report import ReportOptions, build_report
 from charwise.web import create_app
 from charwise.web.server import BackgroundServer
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+]
 
 
 def _val_ids(run, offset: int, chars: int) -> np.ndarray:
     data = RunConfig.from_dict(run.config).data
     val = split_ids(load_corpus(data, vocab=run.vocab).ids, data.split).val
-    ids = np.asarray(val[offset: offset + chars + 400], dtype=np.int64)
+    ids = np.asarray(val[offset : offset + chars + 400], dtype=np.int64)
     newline = int(run.vocab.encode("\n")[0])
     start = int(np.argmax(ids == newline)) + 1  # begin at the start of a line
-    return ids[start: start + chars]
+    return ids[start : start + chars]
 
 
 def _report_html(run_dir: Path, chars: int, offset: int):
     run = load(run_dir)
     ids = _val_ids(run, offset, chars)
-    page, _, interp = build_report(run, ids, "the val split", ReportOptions(
-        temperatures=(0.3, 0.7, 1.0, 1.4), sample_length=160, prime="    def "))
+    page, _, interp = build_report(
+        run,
+        ids,
+        "the val split",
+        ReportOptions(temperatures=(0.3, 0.7, 1.0, 1.4), sample_length=160, prime="    def "),
+    )
     # Show the bracket cell when there is a good one (the post's favourite kind), else the
     # best interpretable cell, which is where the report opens anyway.
     parens = next(p for p in interp.properties if p.name == "in_parens")
@@ -79,8 +90,9 @@ def serve_png(browser, run_dir: Path, out: Path, offset: int) -> None:
         pg.uncheck("#live")
         pg.fill("#text", text)
         pg.click("#analyze-btn")
-        pg.wait_for_function("document.getElementById('analyze-status').textContent"
-                             ".includes('bits/char')")
+        pg.wait_for_function(
+            "document.getElementById('analyze-status').textContent.includes('bits/char')"
+        )
         pg.select_option("[data-testid=cw-ranked]", index=1)  # the best interpretable cell
         pg.evaluate("window.scrollTo(0, 0)")
         pg.hover("#viewer .cw-c >> nth=36")

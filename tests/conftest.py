@@ -35,9 +35,20 @@ def tiny_config(sources, model: dict | None = None, data: dict | None = None, **
 
     m = {"vocab_size": 1, "layers": 2, "hidden": 32, "embed": 8, **(model or {})}
     d = {"sources": tuple(str(s) for s in sources), **(data or {})}
-    t = {"batch_size": 4, "seq_len": 8, "max_steps": 6, "warmup": 2, "eval_every": 1000,
-         "sample_every": 1000, "save_every": 1000, "log_every": 1, "sample_length": 20,
-         "device": "cpu", "seed": 0, **train}
+    t = {
+        "batch_size": 4,
+        "seq_len": 8,
+        "max_steps": 6,
+        "warmup": 2,
+        "eval_every": 1000,
+        "sample_every": 1000,
+        "save_every": 1000,
+        "log_every": 1,
+        "sample_length": 20,
+        "device": "cpu",
+        "seed": 0,
+        **train,
+    }
     return RunConfig(ModelConfig(**m), DataConfig(**d), TrainConfig(**t))
 
 
@@ -61,8 +72,17 @@ def overfit_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("overfit")
     src = base / "text.txt"
     src.write_text(OVERFIT_TEXT, encoding="utf-8")
-    cfg = tiny_config([src], data={"split": (1.0, 0.0, 0.0)}, batch_size=1, seq_len=29, lr=1e-2,
-                      warmup=5, schedule="constant", max_steps=200, log_every=10)
+    cfg = tiny_config(
+        [src],
+        data={"split": (1.0, 0.0, 0.0)},
+        batch_size=1,
+        seq_len=29,
+        lr=1e-2,
+        warmup=5,
+        schedule="constant",
+        max_steps=200,
+        log_every=10,
+    )
     train(cfg, base / "run", cache_dir=base / "cache")
     return base / "run", OVERFIT_TEXT
 
@@ -74,10 +94,20 @@ def train_tiny_run(d, text: str):
     from charwise.train import train
 
     (d / "t.txt").write_text(text, encoding="utf-8")
-    cfg = RunConfig(model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
-                    data=DataConfig(sources=(str(d / "t.txt"),)),
-                    train=TrainConfig(batch_size=8, seq_len=32, max_steps=30, eval_every=15,
-                                      sample_every=15, sample_length=60, warmup=5, device="cpu",
-                                      threads=1))
+    cfg = RunConfig(
+        model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
+        data=DataConfig(sources=(str(d / "t.txt"),)),
+        train=TrainConfig(
+            batch_size=8,
+            seq_len=32,
+            max_steps=30,
+            eval_every=15,
+            sample_every=15,
+            sample_length=60,
+            warmup=5,
+            device="cpu",
+            threads=1,
+        ),
+    )
     train(cfg, d / "run")
     return d / "run"

@@ -20,8 +20,8 @@ def test_stream_k_of_batch_i_plus_1_continues_stream_k_of_batch_i():
         assert x.shape == y.shape == (4, 8) and x.dtype == torch.int64
         for k in range(4):
             start = k * 250 + i * 8
-            assert x[k].tolist() == ids[start: start + 8].tolist()
-            assert y[k].tolist() == ids[start + 1: start + 9].tolist()  # next character
+            assert x[k].tolist() == ids[start : start + 8].tolist()
+            assert y[k].tolist() == ids[start + 1 : start + 9].tolist()  # next character
     for i in range(len(batches) - 1):
         x0, y0 = batches[i]
         x1, _ = batches[i + 1]
@@ -31,7 +31,7 @@ def test_stream_k_of_batch_i_plus_1_continues_stream_k_of_batch_i():
         for k in range(4):
             joined = torch.cat([x0[k], x1[k]]).tolist()
             s = k * 250 + i * 8
-            assert joined == ids[s: s + 16].tolist()
+            assert joined == ids[s : s + 16].tolist()
 
 
 def test_ranks_take_disjoint_blocks_of_the_global_streams():

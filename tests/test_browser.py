@@ -17,15 +17,26 @@ from charwise.web import create_app
 from charwise.web.server import BackgroundServer
 from conftest import train_tiny_run
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-TEXT = "".join(f'{"  " * (i % 2)}x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n'
-               for i in range(300))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TEXT = "".join(
+    f'{"  " * (i % 2)}x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n' for i in range(300)
+)
 
 
 def chromium_path() -> str | None:
-    for p in (os.environ.get("CHARWISE_CHROMIUM"), shutil.which("chromium"),
-              shutil.which("chromium-browser"), "/usr/bin/chromium"):
+    for p in (
+        os.environ.get("CHARWISE_CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        "/usr/bin/chromium",
+    ):
         if p and Path(p).exists():
             return p
     return None
@@ -75,7 +86,8 @@ def page(browser):
 
 def colours(pg, n: int = 300) -> list[str]:
     return pg.eval_on_selector_all(
-        ".cw-c", f"els => els.slice(0, {n}).map(e => e.style.backgroundColor)")
+        ".cw-c", f"els => els.slice(0, {n}).map(e => e.style.backgroundColor)"
+    )
 
 
 def test_sampling_streams_into_the_page(page, server, run_dir):
@@ -85,13 +97,15 @@ def test_sampling_streams_into_the_page(page, server, run_dir):
     page.fill("#seed", "5")
     page.fill("[data-testid=temperature]", "0.9")
     page.click("[data-testid=sample-btn]")
-    page.wait_for_function("document.getElementById('sample-out').dataset.done === 'true'",
-                           timeout=60_000)
+    page.wait_for_function(
+        "document.getElementById('sample-out').dataset.done === 'true'", timeout=60_000
+    )
     out = page.locator("[data-testid=sample-out]")
     assert int(out.get_attribute("data-chunks")) > 1  # arrived piece by piece
     run = load(run_dir)
-    expected = generate(run.model, run.vocab, SampleOptions(length=3000, prime="x1 = ",
-                                                            temperature=0.9, seed=5))[0]
+    expected = generate(
+        run.model, run.vocab, SampleOptions(length=3000, prime="x1 = ", temperature=0.9, seed=5)
+    )[0]
     assert page.inner_text("#sample-out .gen") == expected
     assert page.inner_text("#sample-out .prime") == "x1 = "
     assert page.errors == []
@@ -102,7 +116,9 @@ def test_activation_view_colours_and_picker_changes_them(page, server):
     page.fill("[data-testid=text]", TEXT[:300])
     page.click("[data-testid=analyze-btn]")
     page.wait_for_function("document.querySelectorAll('#viewer .cw-c').length === 300")
-    page.wait_for_function("document.getElementById('analyze-status').textContent.includes('bits/char')")
+    page.wait_for_function(
+        "document.getElementById('analyze-status').textContent.includes('bits/char')"
+    )
     before = colours(page)
     assert len(set(before)) > 10 and all(c for c in before)  # coloured, and not all alike
     page.fill("[data-testid=cw-cell]", "7")
@@ -121,8 +137,12 @@ def test_activation_view_colours_and_picker_changes_them(page, server):
 
 def test_report_renders_offline_and_its_picker_works(browser, run_dir, tmp_path):
     run = load(run_dir)
-    html, rec, interp = build_report(run, run.vocab.encode(TEXT[:400]), "t.txt",
-                                     ReportOptions(temperatures=(0.5, 1.0), sample_length=40))
+    html, rec, interp = build_report(
+        run,
+        run.vocab.encode(TEXT[:400]),
+        "t.txt",
+        ReportOptions(temperatures=(0.5, 1.0), sample_length=40),
+    )
     path = tmp_path / "report.html"
     path.write_text(html, encoding="utf-8")
     pg = browser.new_page(viewport={"width": 1200, "height": 900})

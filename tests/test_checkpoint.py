@@ -38,8 +38,10 @@ def _logits(model, ids):
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 def test_round_trip_gives_identical_logits(tmp_path, kind):
     vocab = Vocab.from_text("abcdé\n")
-    cfg = RunConfig(ModelConfig(vocab_size=vocab.size, kind=kind, layers=2, hidden=16, embed=8),
-                    DataConfig(sources=("x.txt",)))
+    cfg = RunConfig(
+        ModelConfig(vocab_size=vocab.size, kind=kind, layers=2, hidden=16, embed=8),
+        DataConfig(sources=("x.txt",)),
+    )
     torch.manual_seed(3)
     model = CharRNN(cfg.model).eval()
     save_config(tmp_path, cfg, vocab)
@@ -58,8 +60,14 @@ def test_round_trip_gives_identical_logits(tmp_path, kind):
 def test_trained_run_has_everything_and_loads_last_weights(overfit_run):
     run_dir = overfit_run[0]
     names = {p.name for p in run_dir.iterdir()}
-    assert {"config.json", "vocab.json", "model.safetensors", "state.safetensors", "log.jsonl",
-            "samples.jsonl"} <= names
+    assert {
+        "config.json",
+        "vocab.json",
+        "model.safetensors",
+        "state.safetensors",
+        "log.jsonl",
+        "samples.jsonl",
+    } <= names
     assert not [n for n in names if n.endswith(".tmp")]
     last = load(run_dir, weights="last")
     assert last.info["step"] == 200
@@ -73,8 +81,9 @@ def test_trained_run_has_everything_and_loads_last_weights(overfit_run):
 def test_corrupted_weights_are_a_clear_error(run_copy, damage):
     path = run_copy / "model.safetensors"
     data = path.read_bytes()
-    path.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"\x13\x37" * 500,
-                      "empty": b""}[damage])
+    path.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": b"\x13\x37" * 500, "empty": b""}[damage]
+    )
     with pytest.raises(CharwiseError, match="model.safetensors is corrupted"):
         load(run_copy)
 
@@ -109,15 +118,24 @@ def test_newer_weights_format_is_rejected(run_copy, monkeypatch):
         load(run_copy)
 
 
-@pytest.mark.parametrize("body, msg", [
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "not a charwise config"),
-    ('{"format": "charwise-run", "format_version": 1}', "config.json"),
-    ('{"format": "charwise-run", "format_version": 1, "model": {"vocab_size": 16, "kind": "foo"}}',
-     "unknown model kind 'foo'"),
-    ('{"format": "charwise-run", "format_version": 1, "model": {"kind": "lstm"}}', "config.json"),
-    ('{"format": "other", "format_version": 1}', "not written by charwise"),
-])
+@pytest.mark.parametrize(
+    "body, msg",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a charwise config"),
+        ('{"format": "charwise-run", "format_version": 1}', "config.json"),
+        (
+            '{"format": "charwise-run", "format_version": 1, '
+            '"model": {"vocab_size": 16, "kind": "foo"}}',
+            "unknown model kind 'foo'",
+        ),
+        (
+            '{"format": "charwise-run", "format_version": 1, "model": {"kind": "lstm"}}',
+            "config.json",
+        ),
+        ('{"format": "other", "format_version": 1}', "not written by charwise"),
+    ],
+)
 def test_bad_config_json_is_a_clear_error(run_copy, body, msg):
     (run_copy / "config.json").write_text(body, encoding="utf-8")
     with pytest.raises(CharwiseError, match=msg) as e:
@@ -178,11 +196,16 @@ def test_no_pickle_anywhere_in_the_package():
     for f in sorted(SRC.rglob("*.py")):
         text = f.read_text(encoding="utf-8")
         for m in re.finditer(r"torch\.load\(", text):
-            call = text[m.start(): text.find(")", m.start()) + 1]
+            call = text[m.start() : text.find(")", m.start()) + 1]
             if "weights_only=True" not in call:
                 offenders.append(f"{f.name}: {call}")
-        for pat in (r"^\s*import pickle", r"^\s*from pickle", r"allow_pickle\s*=\s*True",
-                    r"import dill", r"cloudpickle"):
+        for pat in (
+            r"^\s*import pickle",
+            r"^\s*from pickle",
+            r"allow_pickle\s*=\s*True",
+            r"import dill",
+            r"cloudpickle",
+        ):
             if re.search(pat, text, re.M):
                 offenders.append(f"{f.name}: {pat}")
     assert offenders == []

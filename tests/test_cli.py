@@ -16,17 +16,53 @@ import pytest
 
 from charwise.cli import main
 
-TINY = ["--hidden", "16", "--layers", "2", "--embed", "8", "--batch-size", "4", "--seq-len", "8",
-        "--device", "cpu", "--seed", "0"]
-NAMES = ["Anna", "Bert", "Carla", "Dieter", "Emma", "Frida", "Gustav", "Hanna", "Ida", "Jonas",
-         "Karla", "Lena", "Mia", "Noah", "Olga", "Paul", "Quirin", "Rosa", "Sven", "Tilda"]
+TINY = [
+    "--hidden",
+    "16",
+    "--layers",
+    "2",
+    "--embed",
+    "8",
+    "--batch-size",
+    "4",
+    "--seq-len",
+    "8",
+    "--device",
+    "cpu",
+    "--seed",
+    "0",
+]
+NAMES = [
+    "Anna",
+    "Bert",
+    "Carla",
+    "Dieter",
+    "Emma",
+    "Frida",
+    "Gustav",
+    "Hanna",
+    "Ida",
+    "Jonas",
+    "Karla",
+    "Lena",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Quirin",
+    "Rosa",
+    "Sven",
+    "Tilda",
+]
 
 
 @pytest.fixture(scope="module")
 def names_file(tmp_path_factory):
     p = tmp_path_factory.mktemp("cli-data") / "names.txt"
-    p.write_text("\n".join(NAMES[(i * 7) % 20] + NAMES[i % 20].lower() for i in range(150)) + "\n",
-                 encoding="utf-8")
+    p.write_text(
+        "\n".join(NAMES[(i * 7) % 20] + NAMES[i % 20].lower() for i in range(150)) + "\n",
+        encoding="utf-8",
+    )
     return p
 
 
@@ -38,9 +74,24 @@ def cli_run(names_file, tmp_path_factory):
     old = os.environ.get("CHARWISE_CACHE")
     os.environ["CHARWISE_CACHE"] = str(cache)
     try:
-        code = main(["train", str(names_file), "--out", str(out), "--max-steps", "5",
-                     "--eval-every", "5", "--sample-every", "5", "--sample-length", "20",
-                     "--quiet", *TINY])
+        code = main(
+            [
+                "train",
+                str(names_file),
+                "--out",
+                str(out),
+                "--max-steps",
+                "5",
+                "--eval-every",
+                "5",
+                "--sample-every",
+                "5",
+                "--sample-length",
+                "20",
+                "--quiet",
+                *TINY,
+            ]
+        )
     finally:
         if old is None:
             os.environ.pop("CHARWISE_CACHE", None)
@@ -63,8 +114,25 @@ def _one_error_line(capsys) -> str:
 # -- every command ------------------------------------------------------------------------------
 def test_train_shows_progress_and_writes_a_run(tmp_path, names_file, capsys):
     out = tmp_path / "run"
-    code = main(["train", str(names_file), "--out", str(out), "--max-steps", "4", "--eval-every",
-                 "2", "--sample-every", "2", "--sample-length", "15", "--log-every", "1", *TINY])
+    code = main(
+        [
+            "train",
+            str(names_file),
+            "--out",
+            str(out),
+            "--max-steps",
+            "4",
+            "--eval-every",
+            "2",
+            "--sample-every",
+            "2",
+            "--sample-length",
+            "15",
+            "--log-every",
+            "1",
+            *TINY,
+        ]
+    )
     assert code == 0
     cap = capsys.readouterr()
     assert "parameters" in cap.err and "vocabulary" in cap.err
@@ -72,8 +140,15 @@ def test_train_shows_progress_and_writes_a_run(tmp_path, names_file, capsys):
     assert "step 2: val" in shown and "bits/char" in shown
     assert "--- sample at step 2 ---" in shown
     assert "stopped (max_steps) after 4 steps" in cap.err
-    assert {"config.json", "vocab.json", "model.safetensors", "state.safetensors", "log.jsonl",
-            "samples.jsonl", "train_lines.npy"} <= {p.name for p in out.iterdir()}
+    assert {
+        "config.json",
+        "vocab.json",
+        "model.safetensors",
+        "state.safetensors",
+        "log.jsonl",
+        "samples.jsonl",
+        "train_lines.npy",
+    } <= {p.name for p in out.iterdir()}
     cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert cfg["model"]["hidden"] == 16 and cfg["train"]["batch_size"] == 4
     assert cfg["sources"] == [str(names_file)]
@@ -105,8 +180,24 @@ def test_sample_options(cli_run, capsys):
 
 def test_sample_novel_prints_only_new_lines(cli_run, names_file, capsys):
     train_lines = set(names_file.read_text(encoding="utf-8").splitlines())
-    assert main(["sample", str(cli_run), "--novel", "--length", "300", "--num-samples", "4",
-                 "--temperature", "1.5", "--seed", "0"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(cli_run),
+                "--novel",
+                "--length",
+                "300",
+                "--num-samples",
+                "4",
+                "--temperature",
+                "1.5",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     cap = capsys.readouterr()
     lines = cap.out.splitlines()
     assert lines or "no novel lines" in cap.err
@@ -116,8 +207,9 @@ def test_sample_novel_prints_only_new_lines(cli_run, names_file, capsys):
 def test_sample_novel_filters_memorised_lines(overfit_run, capsys):
     run_dir, text = overfit_run
     # Greedy sampling from the memorised run reproduces its one line, which is not novel.
-    assert main(["sample", str(run_dir), "--novel", "--argmax", "--prime", "t",
-                 "--length", "29"]) == 0
+    assert (
+        main(["sample", str(run_dir), "--novel", "--argmax", "--prime", "t", "--length", "29"]) == 0
+    )
     cap = capsys.readouterr()
     assert cap.out == "" and "no novel lines" in cap.err
 
@@ -144,8 +236,12 @@ def test_info_command(cli_run, capsys):
 
 def test_train_on_a_builtin_corpus(tmp_path, capsys):
     out = tmp_path / "names"
-    assert main(["train", "--corpus", "names", "--out", str(out), "--max-steps", "2", "--quiet",
-                 *TINY]) == 0
+    assert (
+        main(
+            ["train", "--corpus", "names", "--out", str(out), "--max-steps", "2", "--quiet", *TINY]
+        )
+        == 0
+    )
     cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert cfg["data"]["corpus"] == "names" and cfg["data"]["sources"] == []
     assert main(["sample", str(out), "--length", "30", "--seed", "0"]) == 0
@@ -182,8 +278,22 @@ def test_undecodable_file_suggests_bytes(tmp_path, capsys):
     line = _one_error_line(capsys)
     assert "not valid UTF-8" in line and "--bytes" in line
     # ... and with --bytes it trains.
-    assert main(["train", str(tmp_path / "b.txt"), "--out", str(tmp_path / "r"), "--bytes",
-                 "--max-steps", "1", "--quiet", *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "b.txt"),
+                "--out",
+                str(tmp_path / "r"),
+                "--bytes",
+                "--max-steps",
+                "1",
+                "--quiet",
+                *TINY,
+            ]
+        )
+        == 0
+    )
 
 
 def test_corpus_too_short(tmp_path, capsys):
@@ -208,13 +318,18 @@ def test_bad_run_dir(tmp_path, capsys, cmd):
     assert "not a charwise run directory" in _one_error_line(capsys)
 
 
-@pytest.mark.parametrize("option, value, msg", [("--model", "foo", "unknown model kind 'foo'"),
-                                                 ("--optimizer", "adam9", "unknown optimizer"),
-                                                 ("--device", "tpu", "unknown device"),
-                                                 ("--split", "0.5,0.5", "three fractions"),
-                                                 ("--split", "a,b,c", "three numbers"),
-                                                 ("--dropout", "1.5", "--dropout"),
-                                                 ("--batch-size", "0", "--batch-size")])
+@pytest.mark.parametrize(
+    "option, value, msg",
+    [
+        ("--model", "foo", "unknown model kind 'foo'"),
+        ("--optimizer", "adam9", "unknown optimizer"),
+        ("--device", "tpu", "unknown device"),
+        ("--split", "0.5,0.5", "three fractions"),
+        ("--split", "a,b,c", "three numbers"),
+        ("--dropout", "1.5", "--dropout"),
+        ("--batch-size", "0", "--batch-size"),
+    ],
+)
 def test_bad_option_values(tmp_path, names_file, capsys, option, value, msg):
     assert main(["train", str(names_file), "--out", str(tmp_path / "r"), *TINY, option, value]) == 2
     assert msg in _one_error_line(capsys)
@@ -242,9 +357,27 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, names_file):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "charwise", "train", str(names_file), "--out", str(out),
-         "--max-time", "120", "--log-every", "1", "--threads", "1", *TINY],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "charwise",
+            "train",
+            str(names_file),
+            "--out",
+            str(out),
+            "--max-time",
+            "120",
+            "--log-every",
+            "1",
+            "--threads",
+            "1",
+            *TINY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     log = out / "log.jsonl"
     deadline = time.monotonic() + 60
     try:
@@ -263,8 +396,13 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, names_file):
     saved = int(err.split("interrupted at step ")[1].split(";")[0])
     assert saved >= 1
     assert main(["train", "--resume", str(out), "--max-steps", str(saved + 3), "--quiet"]) == 0
-    steps = [json.loads(ln)["step"] for ln in log.read_text(encoding="utf-8").splitlines()
-             if json.loads(ln).get("event") == "train"]
+    steps = [
+        json.loads(ln)["step"]
+        for ln in log.read_text(encoding="utf-8").splitlines()
+        if json.loads(ln).get("event") == "train"
+    ]
     assert steps == list(range(1, saved + 4))  # continued from the saved step, nothing repeated
-    assert json.loads(Path(out / "config.json").read_text(encoding="utf-8"))["train"]["max_steps"] \
+    assert (
+        json.loads(Path(out / "config.json").read_text(encoding="utf-8"))["train"]["max_steps"]
         == saved + 3
+    )

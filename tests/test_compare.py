@@ -15,12 +15,26 @@ from charwise.errors import CharwiseError
 
 def test_compare_rows(small_text, tmp_path):
     data = DataConfig(sources=(str(small_text),), split=(0.8, 0.1, 0.1))
-    cfg = CompareConfig(orders=(1, 4), models=("lstm",), budget=30, max_steps=3, hidden=16,
-                        embed=8, layers=1, batch_size=4, seq_len=16, device="cpu", sample_length=30)
+    cfg = CompareConfig(
+        orders=(1, 4),
+        models=("lstm",),
+        budget=30,
+        max_steps=3,
+        hidden=16,
+        embed=8,
+        layers=1,
+        batch_size=4,
+        seq_len=16,
+        device="cpu",
+        sample_length=30,
+    )
     seen = []
     rows = compare(data, cfg, tmp_path / "runs", on_row=seen.append)
-    assert [r.model for r in rows] == ["1-gram (kn)", "4-gram (kn)", "LSTM 1x16"] == \
-        [r.model for r in seen]
+    assert (
+        [r.model for r in rows]
+        == ["1-gram (kn)", "4-gram (kn)", "LSTM 1x16"]
+        == [r.model for r in seen]
+    )
     uni, four, lstm = rows
     assert all(math.isfinite(r.val_bpc) and math.isfinite(r.test_bpc) for r in rows)
     assert four.val_bpc < uni.val_bpc  # context helps on this repetitive text
@@ -39,8 +53,24 @@ def test_compare_config_is_validated():
 
 
 def test_cli_compare_json(small_text, capsys):
-    assert main(["compare", str(small_text), "--orders", "2,3", "--models", "", "--json",
-                 "--sample-length", "20", "--split", "0.8,0.1,0.1"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(small_text),
+                "--orders",
+                "2,3",
+                "--models",
+                "",
+                "--json",
+                "--sample-length",
+                "20",
+                "--split",
+                "0.8,0.1,0.1",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["model"] for r in rows] == ["2-gram (kn)", "3-gram (kn)"]
     assert rows[1]["val_bpc"] < rows[0]["val_bpc"]

@@ -17,9 +17,14 @@ def _load(paths, cache, **kw):
     return load_corpus(DataConfig(sources=tuple(str(p) for p in paths), **kw), cache_dir=cache)
 
 
-@pytest.mark.parametrize("fractions, sizes", [((0.9, 0.05, 0.05), (900, 50, 50)),
-                                               ((0.8, 0.15, 0.05), (800, 150, 50)),
-                                               ((1.0, 0.0, 0.0), (1000, 0, 0))])
+@pytest.mark.parametrize(
+    "fractions, sizes",
+    [
+        ((0.9, 0.05, 0.05), (900, 50, 50)),
+        ((0.8, 0.15, 0.05), (800, 150, 50)),
+        ((1.0, 0.0, 0.0), (1000, 0, 0)),
+    ],
+)
 def test_split_sizes_are_contiguous(fractions, sizes):
     ids = np.arange(1000)
     s = split_ids(ids, fractions)
@@ -31,9 +36,15 @@ def test_default_split_is_90_5_5():
     assert DataConfig(sources=("x",)).split == (0.9, 0.05, 0.05)
 
 
-@pytest.mark.parametrize("split, msg", [((0.5, 0.2, 0.2), "add up to 1"),
-                                        ((0.0, 0.5, 0.5), "positive"),
-                                        ((1.2, -0.1, -0.1), "negative"), ((0.5, 0.5), "three")])
+@pytest.mark.parametrize(
+    "split, msg",
+    [
+        ((0.5, 0.2, 0.2), "add up to 1"),
+        ((0.0, 0.5, 0.5), "positive"),
+        ((1.2, -0.1, -0.1), "negative"),
+        ((0.5, 0.5), "three"),
+    ],
+)
 def test_bad_split_is_rejected(split, msg):
     with pytest.raises(CharwiseError, match=msg):
         DataConfig(sources=("x",), split=split)
@@ -120,8 +131,9 @@ def test_max_vocab_through_load_corpus(tmp_path):
 def test_fixed_vocabulary_drops_and_counts_unknown_characters(tmp_path):
     f = tmp_path / "t.txt"
     f.write_text("abΩcaΩb", encoding="utf-8")
-    c = load_corpus(DataConfig(sources=(str(f),)), vocab=Vocab.from_text("abc"),
-                    cache_dir=tmp_path / "cache")
+    c = load_corpus(
+        DataConfig(sources=(str(f),)), vocab=Vocab.from_text("abc"), cache_dir=tmp_path / "cache"
+    )
     assert c.unknown == 2 and "'Ω'" in c.unknown_chars
     assert c.vocab.decode(c.ids) == "abcab"
 

@@ -28,18 +28,67 @@ from charwise.train import Callbacks, Trainer
 # the step, so a run stopped at step 10 and resumed to 20 must retrace a straight 20-step run.
 # fp32 (--no-amp): bf16 autocast on CPUs that have it rounds differently for different batch
 # splits, which would blur a 1e-4 comparison; test_bf16_autocast_under_ddp covers it.
-ARGS = ["--device", "cpu", "--no-amp", "--threads", "1", "--model", "lstm", "--layers", "2",
-        "--hidden", "32",
-        "--embed", "8", "--dropout", "0", "--batch-size", "8", "--seq-len", "32", "--lr", "0.01",
-        "--schedule", "constant", "--warmup", "5", "--log-every", "1", "--eval-every", "5",
-        "--save-every", "5", "--sample-every", "10", "--sample-length", "20", "--quiet"]
+ARGS = [
+    "--device",
+    "cpu",
+    "--no-amp",
+    "--threads",
+    "1",
+    "--model",
+    "lstm",
+    "--layers",
+    "2",
+    "--hidden",
+    "32",
+    "--embed",
+    "8",
+    "--dropout",
+    "0",
+    "--batch-size",
+    "8",
+    "--seq-len",
+    "32",
+    "--lr",
+    "0.01",
+    "--schedule",
+    "constant",
+    "--warmup",
+    "5",
+    "--log-every",
+    "1",
+    "--eval-every",
+    "5",
+    "--save-every",
+    "5",
+    "--sample-every",
+    "10",
+    "--sample-length",
+    "20",
+    "--quiet",
+]
 TOL = 1e-4  # observed differences are ~1e-6 (float32 sums in another order)
 
 
 def _text(path: Path) -> Path:
     rnd = random.Random(0)
-    words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "naïve", "café",
-             "(x)", "[y]", "{z}", "1234", "—", "«ok»"]
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "lazy",
+        "dog",
+        "naïve",
+        "café",
+        "(x)",
+        "[y]",
+        "{z}",
+        "1234",
+        "—",
+        "«ok»",
+    ]
     lines = [" ".join(rnd.choice(words) for _ in range(rnd.randint(3, 12))) for _ in range(600)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -49,8 +98,16 @@ def _torchrun(args: list[str], cache: Path, nproc: int = 2) -> subprocess.Comple
     env = {**os.environ, "CHARWISE_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={nproc}", "-m", "charwise", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "charwise",
+        *args,
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -170,16 +227,20 @@ def test_bf16_autocast_under_ddp(runs, tmp_path, monkeypatch):
 def test_global_batch_must_divide_over_processes(tmp_path):
     text = _text(tmp_path / "t.txt")
     i = ARGS.index("--batch-size")
-    args = ARGS[: i + 1] + ["7"] + ARGS[i + 2:]  # a global batch of 7 over 2 processes
-    p = _torchrun(["train", str(text), "--out", str(tmp_path / "run"), "--max-steps", "2", *args],
-                  tmp_path / "cache")
+    args = ARGS[: i + 1] + ["7"] + ARGS[i + 2 :]  # a global batch of 7 over 2 processes
+    p = _torchrun(
+        ["train", str(text), "--out", str(tmp_path / "run"), "--max-steps", "2", *args],
+        tmp_path / "cache",
+    )
     assert p.returncode != 0
     assert "charwise: error: --batch-size 7 (the global batch) must be divisible" in p.stderr
     assert "raise CharwiseError" not in p.stderr  # a one-line error per rank, no traceback
 
 
-@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
-                    reason="torch.compile's CPU backend needs a C compiler")
+@pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None,
+    reason="torch.compile's CPU backend needs a C compiler",
+)
 def test_compile_trains_the_same_and_saves_plain_weights(runs, tmp_path, monkeypatch):
     """--compile: the same losses as the eager reference run, and weights saved from the plain
     module (no torch.compile `_orig_mod.` prefix), loadable without compiling."""

@@ -34,7 +34,7 @@ def _hand_nats(model, ids: np.ndarray, pieces: int) -> float:
         for a in range(0, n, size):
             b = min(a + size, n)
             x = torch.as_tensor(ids[a:b], dtype=torch.long)[None]
-            y = torch.as_tensor(ids[a + 1: b + 1], dtype=torch.long)
+            y = torch.as_tensor(ids[a + 1 : b + 1], dtype=torch.long)
             logits, _ = model(x)
             total += F.cross_entropy(logits[0].double(), y, reduction="sum").item()
     return total
@@ -57,7 +57,7 @@ def test_long_text_is_cut_into_pieces_with_the_state_carried():
     assert n == 300
     assert total == pytest.approx(_hand_nats(m, ids, 4), rel=1e-5)
     # Carrying the state matters: resetting every window would give another number.
-    reset = sum(_hand_nats(m, ids[a: a + 17], 1) for a in range(0, 300, 16))
+    reset = sum(_hand_nats(m, ids[a : a + 17], 1) for a in range(0, 300, 16))
     assert abs(total - reset) > 1e-3
 
 

@@ -21,8 +21,11 @@ from charwise.inspect.features import auc_columns, corr_columns
 from charwise.inspect.properties import builtin_properties, parse_feature
 
 CODE = "".join(
-    f'{"    " * (i % 3)}x{i} = f("s {i}", [a, (b)]) # note {i}\n' if i % 4
-    else f'y = {{"k": {i}}}\n' for i in range(60))
+    f'{"    " * (i % 3)}x{i} = f("s {i}", [a, (b)]) # note {i}\n'
+    if i % 4
+    else f'y = {{"k": {i}}}\n'
+    for i in range(60)
+)
 
 
 def _props(text: str) -> dict[str, np.ndarray]:
@@ -59,7 +62,7 @@ def test_user_features():
             parse_feature(bad)
     with pytest.raises(CharwiseError):
         text_properties(list("ab"), ["in_quotes=a"])
-    assert parse_feature("q=\"[^\"]*\"")[1].pattern == '"[^"]*"'
+    assert parse_feature('q="[^"]*"')[1].pattern == '"[^"]*"'
     assert isinstance(parse_feature("a=b=c")[1], re.Pattern)
 
 
@@ -71,7 +74,7 @@ def test_auc_and_correlation_match_brute_force():
     got = auc_columns(a, y)
     for j in range(4):
         pos, neg = a[y, j], a[~y, j]
-        brute = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum())
+        brute = (pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()
         assert got[j] == pytest.approx(brute / (len(pos) * len(neg)), abs=0.01)
     v = rng.normal(size=300)
     expected = [np.corrcoef(a[:, j], v)[0, 1] for j in range(4)]
@@ -91,9 +94,18 @@ def _planted(text: str, L: int = 2, H: int = 16, seed: int = 0) -> Recording:
     chars = list(text)
     tokens = sorted(set(chars))
     ids = np.array([tokens.index(ch) for ch in chars])
-    return Recording("lstm", L, H, ids, chars, tokens, np.full(N, 0.5, np.float32),
-                     np.zeros((N, 1), np.int32), np.ones((N, 1), np.float32),
-                     {"c": c.astype(np.float16), "h": np.tanh(c).astype(np.float16)})
+    return Recording(
+        "lstm",
+        L,
+        H,
+        ids,
+        chars,
+        tokens,
+        np.full(N, 0.5, np.float32),
+        np.zeros((N, 1), np.int32),
+        np.ones((N, 1), np.float32),
+        {"c": c.astype(np.float16), "h": np.tanh(c).astype(np.float16)},
+    )
 
 
 def test_planted_cells_rank_first():
@@ -129,7 +141,7 @@ def test_select_finds_the_span_cell_and_match_finds_the_other_spans():
     assert (sel[0].layer, sel[0].cell, sel[0].sign) == (1, 5, 1)
     matches = match_spans(rec, sel[:1], 4, threshold=0.5, exclude=(start, start + 4))
     full = text * 3
-    spans = {full[m.start: m.end] for m in matches}
+    spans = {full[m.start : m.end] for m in matches}
     assert spans == {'"yo"', '"no"', '"ok"', '"hi"'}
     assert len(matches) == 11 and all(m.score == pytest.approx(1.0) for m in matches)
     # Outside quotes the same cell is the "off inside, on outside" (sign -1) answer.

@@ -39,8 +39,11 @@ def _fused_layer(model: CharRNN, k: int, inp: torch.Tensor):
     cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[model.cfg.kind]
     one = cls(inp.shape[-1], model.cfg.hidden, num_layers=1, batch_first=True)
     with torch.no_grad():
-        for name, w in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
-                           model.layer_weights(k), strict=True):
+        for name, w in zip(
+            ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+            model.layer_weights(k),
+            strict=True,
+        ):
             getattr(one, name).copy_(w)
     return one(inp)
 
@@ -58,20 +61,27 @@ def test_written_out_cells_equal_fused_kernels(kind):
             got = torch.from_numpy(rec.act("h", k).astype(np.float32))
             torch.testing.assert_close(got, out[0], atol=2e-3, rtol=2e-3)
             if kind == "lstm":  # the cell state at the end equals the fused kernel's
-                torch.testing.assert_close(torch.from_numpy(rec.act("c", k)[-1].astype(np.float32)),
-                                           last[1][0, 0], atol=2e-3, rtol=2e-3)
+                torch.testing.assert_close(
+                    torch.from_numpy(rec.act("c", k)[-1].astype(np.float32)),
+                    last[1][0, 0],
+                    atol=2e-3,
+                    rtol=2e-3,
+                )
             inp = out
         # and the whole multi-layer stack as the model runs it
         top, _ = model.rnn(model.embed(torch.from_numpy(ids)[None]))
-        torch.testing.assert_close(torch.from_numpy(rec.act("h", 2).astype(np.float32)), top[0],
-                                   atol=2e-3, rtol=2e-3)
+        torch.testing.assert_close(
+            torch.from_numpy(rec.act("h", 2).astype(np.float32)), top[0], atol=2e-3, rtol=2e-3
+        )
 
 
 def test_lstm_gates_obey_the_cell_equations():
     rec = record(_model("lstm"), _ids(80), TOKENS)
     for k in range(2):
-        i, f, o, g, c, h = (rec.act(q, k).astype(np.float64) for q in
-                            ("input", "forget", "output", "candidate", "c", "h"))
+        i, f, o, g, c, h = (
+            rec.act(q, k).astype(np.float64)
+            for q in ("input", "forget", "output", "candidate", "c", "h")
+        )
         c_prev = np.vstack([np.zeros((1, rec.hidden)), c[:-1]])
         np.testing.assert_allclose(c, f * c_prev + i * g, atol=5e-3)
         np.testing.assert_allclose(h, o * np.tanh(c), atol=5e-3)

@@ -16,8 +16,9 @@ from charwise.inspect.payload import viewer_payload
 from charwise.inspect.report import ReportOptions, build_report
 from charwise.train import train
 
-TEXT = "".join(f'{"  " * (i % 3)}v{i % 10} = f("s{i % 7}", [a, b])  # c{i % 5}\n'
-               for i in range(300))
+TEXT = "".join(
+    f'{"  " * (i % 3)}v{i % 10} = f("s{i % 7}", [a, b])  # c{i % 5}\n' for i in range(300)
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +26,22 @@ def tiny_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("inspect")
     src = d / "code.txt"
     src.write_text(TEXT, encoding="utf-8")
-    cfg = RunConfig(model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
-                    data=DataConfig(sources=(str(src),)),
-                    train=TrainConfig(batch_size=8, seq_len=32, max_steps=40, eval_every=20,
-                                      sample_every=10, sample_length=40, log_every=5, warmup=5,
-                                      device="cpu", threads=1))
+    cfg = RunConfig(
+        model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
+        data=DataConfig(sources=(str(src),)),
+        train=TrainConfig(
+            batch_size=8,
+            seq_len=32,
+            max_steps=40,
+            eval_every=20,
+            sample_every=10,
+            sample_length=40,
+            log_every=5,
+            warmup=5,
+            device="cpu",
+            threads=1,
+        ),
+    )
     train(cfg, d / "run")
     return d / "run", src
 
@@ -43,8 +55,13 @@ def test_report_is_self_contained_and_complete(tiny_run):
     run_dir, src = tiny_run
     run = load(run_dir)
     ids = run.vocab.encode(TEXT)[:400]
-    opts = ReportOptions(max_chars=300, features=("digit=[0-9]",), temperatures=(0.3, 1.2),
-                         sample_length=50, show=("c", "h", "forget"))
+    opts = ReportOptions(
+        max_chars=300,
+        features=("digit=[0-9]",),
+        temperatures=(0.3, 1.2),
+        sample_length=50,
+        show=("c", "h", "forget"),
+    )
     page, rec, interp = build_report(run, ids, "code.txt", opts)
     # No network: nothing loaded from anywhere, a CSP that forbids it, scripts inline.
     assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', page)
@@ -73,16 +90,18 @@ def test_report_escapes_text_that_looks_like_html(tiny_run):
     # Characters the model knows, arranged as markup: must stay data, never become markup.
     nasty = '</script><a b="c">{{DATA}}' * 3
     known = "".join(c for c in nasty if not run.vocab.unknown_chars(c))
-    page, rec, _ = build_report(run, run.vocab.encode(known), "x",
-                                ReportOptions(temperatures=(1.0,), sample_length=5))
+    page, rec, _ = build_report(
+        run, run.vocab.encode(known), "x", ReportOptions(temperatures=(1.0,), sample_length=5)
+    )
     assert page.count("</script>") == 3  # the data block and the two inline scripts
     assert "".join(_data(page)["chars"]) == known
 
 
 def test_payload_activations_round_trip(tiny_run):
     run = load(tiny_run[0])
-    page, rec, _ = build_report(run, run.vocab.encode(TEXT[:120]), "x",
-                                ReportOptions(temperatures=(1.0,), sample_length=5))
+    page, rec, _ = build_report(
+        run, run.vocab.encode(TEXT[:120]), "x", ReportOptions(temperatures=(1.0,), sample_length=5)
+    )
     import base64
 
     a = np.frombuffer(base64.b64decode(_data(page)["acts"]["c"][1]), dtype=np.int8).reshape(120, 16)
@@ -92,26 +111,60 @@ def test_payload_activations_round_trip(tiny_run):
 def test_inspect_command(tiny_run, tmp_path, capsys):
     run_dir, src = tiny_run
     out = tmp_path / "r.html"
-    assert main(["inspect", str(run_dir), "--text", str(src), "--out", str(out), "--max-chars",
-                 "250", "--feature", "digit=[0-9]", "--temperatures", "0.5,1", "--sample-length",
-                 "30"]) == 0
+    assert (
+        main(
+            [
+                "inspect",
+                str(run_dir),
+                "--text",
+                str(src),
+                "--out",
+                str(out),
+                "--max-chars",
+                "250",
+                "--feature",
+                "digit=[0-9]",
+                "--temperatures",
+                "0.5,1",
+                "--sample-length",
+                "30",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "interpretable cells:" in text and "in_quotes" in text and "digit" in text
     assert len(_data(out.read_text(encoding="utf-8"))["chars"]) == 250
     out2 = tmp_path / "v.html"
-    assert main(["inspect", str(run_dir), "--corpus-split", "val", "--out", str(out2),
-                 "--sample-length", "10"]) == 0
+    assert (
+        main(
+            [
+                "inspect",
+                str(run_dir),
+                "--corpus-split",
+                "val",
+                "--out",
+                str(out2),
+                "--sample-length",
+                "10",
+            ]
+        )
+        == 0
+    )
     assert out2.exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--text", "missing.txt"], "no such text file"),
-    (["--text", "{src}", "--feature", "bad"], "NAME=REGEX"),
-    (["--text", "{src}", "--show", "zz"], "has no zz"),
-    (["--text", "{src}", "--max-chars", "1"], "--max-chars"),
-    (["--text", "{src}", "--temperatures", "a,b"], "--temperatures"),
-    (["--text", "{src}", "--out", "/no/such/dir/r.html"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--text", "missing.txt"], "no such text file"),
+        (["--text", "{src}", "--feature", "bad"], "NAME=REGEX"),
+        (["--text", "{src}", "--show", "zz"], "has no zz"),
+        (["--text", "{src}", "--max-chars", "1"], "--max-chars"),
+        (["--text", "{src}", "--temperatures", "a,b"], "--temperatures"),
+        (["--text", "{src}", "--out", "/no/such/dir/r.html"], "does not exist"),
+    ],
+)
 def test_inspect_command_errors(tiny_run, tmp_path, capsys, args, message):
     run_dir, src = tiny_run
     args = [a.replace("{src}", str(src)) for a in args]

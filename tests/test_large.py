@@ -50,8 +50,10 @@ def test_streamed_encode_equals_whole_file_encode(texts, tmp_path, monkeypatch, 
 @pytest.mark.parametrize("chunk", [5, 4096])
 def test_streamed_encode_bytes_mode(texts, tmp_path, monkeypatch, chunk):
     monkeypatch.setattr(corpus_mod, "CHUNK_BYTES", chunk)
-    c = load_corpus(DataConfig(sources=tuple(map(str, texts)), bytes_mode=True),
-                    cache_dir=tmp_path / f"b{chunk}")
+    c = load_corpus(
+        DataConfig(sources=tuple(map(str, texts)), bytes_mode=True),
+        cache_dir=tmp_path / f"b{chunk}",
+    )
     raw = b"".join(t.read_bytes() for t in texts)
     assert c.vocab.bytes_mode and c.vocab.symbols == tuple(sorted(set(raw)))
     np.testing.assert_array_equal(np.asarray(c.ids), c.vocab.encode(raw))
@@ -121,9 +123,33 @@ def test_max_vocab_on_the_command_line(tmp_path):
     f = tmp_path / "t.txt"
     f.write_text(("the cat sat on the mat\n" * 200) + "zqxj☃\n", encoding="utf-8")
     out = tmp_path / "run"
-    rc = cli_main(["train", str(f), "--out", str(out), "--max-vocab", "8", "--max-steps", "2",
-                   "--hidden", "8", "--layers", "1", "--embed", "4", "--batch-size", "2",
-                   "--seq-len", "8", "--device", "cpu", "--quiet", "--eval-every", "2"])
+    rc = cli_main(
+        [
+            "train",
+            str(f),
+            "--out",
+            str(out),
+            "--max-vocab",
+            "8",
+            "--max-steps",
+            "2",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--embed",
+            "4",
+            "--batch-size",
+            "2",
+            "--seq-len",
+            "8",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--eval-every",
+            "2",
+        ]
+    )
     assert rc == 0
     vocab = json.loads((out / "vocab.json").read_text(encoding="utf-8"))
     cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
@@ -162,9 +188,13 @@ def test_encoding_memory_does_not_grow_with_the_corpus(tmp_path):
         with open(f, "wb") as fh:
             for _ in range(mb * (1 << 20) // len(line)):
                 fh.write(line)
-        p = subprocess.run([sys.executable, "-c", script, str(f), str(tmp_path / f"cache{mb}")],
-                           capture_output=True, text=True, timeout=120,
-                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+        p = subprocess.run(
+            [sys.executable, "-c", script, str(f), str(tmp_path / f"cache{mb}")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         assert p.returncode == 0, p.stderr[-2000:]
         grow[mb] = int(p.stdout.strip())
         f.unlink()

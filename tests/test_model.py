@@ -77,7 +77,7 @@ def test_lstm_forget_gate_bias_is_one():
     for k in range(L):
         _, _, b_ih, b_hh = m.layer_weights(k)
         total = (b_ih + b_hh).detach()
-        torch.testing.assert_close(total[H: 2 * H], torch.ones(H))  # PyTorch order i, f, g, o
+        torch.testing.assert_close(total[H : 2 * H], torch.ones(H))  # PyTorch order i, f, g, o
         # The other gates keep PyTorch's small random init.
         assert not torch.allclose(total[:H], torch.ones(H))
 

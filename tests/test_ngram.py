@@ -26,8 +26,11 @@ TEXT = "the cat sat on the mat. the dog sat on the log; a cat ran. " * 4 + "zebr
 def _tables(text, order, smoothing):
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text).astype(np.int64)
-    return NGramTables(build_levels(ids, vocab.size, order, smoothing), ids, vocab.size,
-                       smoothing), ids, vocab
+    return (
+        NGramTables(build_levels(ids, vocab.size, order, smoothing), ids, vocab.size, smoothing),
+        ids,
+        vocab,
+    )
 
 
 @pytest.mark.parametrize("smoothing", ["kn", "wb"])
@@ -69,8 +72,9 @@ def test_bits_per_char_by_hand():
     # Context "b" was never seen: P(a|b) = P0(a) = 3/5.
     vocab = Vocab.from_text("ab")
     train = vocab.encode("aab").astype(np.int64)
-    model = NGramModel.fit(train, vocab, NGramConfig(order=2, smoothing="wb"),
-                           DataConfig(sources=("x",)))
+    model = NGramModel.fit(
+        train, vocab, NGramConfig(order=2, smoothing="wb"), DataConfig(sources=("x",))
+    )
     nats, n = model.loss_over_ids(vocab.encode("aba"))
     assert n == 2
     assert nats == pytest.approx(-math.log(9 / 20) - math.log(3 / 5), rel=1e-12)
@@ -83,7 +87,7 @@ def _naive_probs(text, order, smoothing, queries, vocab):
     padded = [PAD] * (order - 1) + ids
 
     def ctx(seq, t, m):  # the m characters before position t of padded `seq` (oldest first)
-        return tuple(seq[t - m: t])
+        return tuple(seq[t - m : t])
 
     raw = [Counter() for _ in range(order)]
     for m in range(order):
@@ -95,7 +99,7 @@ def _naive_probs(text, order, smoothing, queries, vocab):
             counts.append(raw[m])
         else:  # continuation counts from the distinct longer n-grams
             cont = Counter()
-            for (h, w) in raw[m + 1]:
+            for h, w in raw[m + 1]:
                 cont[(h[1:], w)] += 1
             counts.append(cont)
     by_ctx = [defaultdict(dict) for _ in range(order)]
@@ -107,7 +111,7 @@ def _naive_probs(text, order, smoothing, queries, vocab):
     for q, w in queries:
         p = 1.0 / V
         for m in range(order):
-            h = tuple(q[len(q) - m:]) if m else ()
+            h = tuple(q[len(q) - m :]) if m else ()
             if h not in by_ctx[m]:
                 break
             cs = by_ctx[m][h]
@@ -142,8 +146,11 @@ def test_higher_order_fits_training_text_better():
     losses = []
     for order in (1, 3, 6):
         t, ids, _ = _tables(TEXT, order, "kn")
-        losses.append(-np.log(t.prob_of(contexts_of(ids, np.arange(1, len(ids)), order - 1,
-                                                     t.V), ids[1:])).mean())
+        losses.append(
+            -np.log(
+                t.prob_of(contexts_of(ids, np.arange(1, len(ids)), order - 1, t.V), ids[1:])
+            ).mean()
+        )
     assert losses[0] > losses[1] > losses[2]
 
 
@@ -171,8 +178,10 @@ def test_sampling_options(ngram_run):
     assert a == model.generate(SampleOptions(length=80, seed=3, num_samples=2))
     assert all(len(s) == 80 for s in a)
     streamed = []
-    g = model.generate(SampleOptions(length=40, prime="Line 1", argmax=True),
-                       on_text=lambda s, piece: streamed.append(piece))
+    g = model.generate(
+        SampleOptions(length=40, prime="Line 1", argmax=True),
+        on_text=lambda s, piece: streamed.append(piece),
+    )
     assert "".join(streamed) == g[0]
     # greedy decoding of a 6-gram continues the training line's pattern
     assert g[0].startswith(": ") or g[0][0].isdigit()
@@ -184,8 +193,12 @@ def test_sampling_options(ngram_run):
 
 def test_cli_ngram_then_sample_eval_info(small_text, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["ngram", str(small_text), "--order", "5", "--out", str(out),
-                 "--split", "0.8,0.1,0.1"]) == 0
+    assert (
+        main(
+            ["ngram", str(small_text), "--order", "5", "--out", str(out), "--split", "0.8,0.1,0.1"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "val" in printed and "bits/char" in printed
     assert main(["sample", str(out), "-n", "50", "--seed", "1", "--prime", "Line"]) == 0

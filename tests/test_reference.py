@@ -17,8 +17,12 @@ from charwise.vocab import Vocab
 def test_gradient_checks_pass():
     checks = gradient_checks(seed=1)
     names = {c.name for c in checks}
-    assert {"gradcheck rnn Whh", "gradcheck lstm W0", "gradcheck lstm W1",
-            "gradcheck lstm embed"} <= names
+    assert {
+        "gradcheck rnn Whh",
+        "gradcheck lstm W0",
+        "gradcheck lstm W1",
+        "gradcheck lstm embed",
+    } <= names
     bad = [(c.name, c.error) for c in checks if not c.ok]
     assert not bad
 
@@ -63,16 +67,20 @@ def test_min_char_rnn_learns_a_tiny_text():
     p = rnn.RNNTrainer(vocab.encode(text), vocab.size, cfg)
     for _ in p.run():
         pass
-    losses = [rnn.loss_and_grads(p.params, list(vocab.encode(text[:12])),
-                                 list(vocab.encode(text[1:13])), np.zeros(32))[0]]
+    losses = [
+        rnn.loss_and_grads(
+            p.params, list(vocab.encode(text[:12])), list(vocab.encode(text[1:13])), np.zeros(32)
+        )[0]
+    ]
     assert losses[0] / 12 < 0.5  # nats per character on the memorised text
 
 
 def test_numpy_lstm_learns_a_tiny_text():
     text = "abcabd" * 60
     vocab = Vocab.from_text(text)
-    cfg = lstm.LSTMTrainConfig(hidden=16, embed=4, batch_size=4, seq_len=10, lr=1e-2, steps=150,
-                               sample_every=50)
+    cfg = lstm.LSTMTrainConfig(
+        hidden=16, embed=4, batch_size=4, seq_len=10, lr=1e-2, steps=150, sample_every=50
+    )
     reports = list(lstm.LSTMTrainer(vocab.encode(text), vocab.size, cfg).run())
     assert reports[0].smooth_loss > reports[-1].smooth_loss
     assert reports[-1].smooth_loss < 0.5  # 'c' and 'd' after 'ab' are the only doubt (ln 2 / 3)
@@ -88,12 +96,44 @@ def test_trainers_reject_texts_too_short():
 def test_cli_reference(tmp_path, capsys):
     f = tmp_path / "t.txt"
     f.write_text("to be or not to be, that is the question. " * 10, encoding="utf-8")
-    assert main(["reference", "rnn", str(f), "--steps", "40", "--sample-every", "20",
-                 "--hidden", "16", "--sample-length", "30"]) == 0
+    assert (
+        main(
+            [
+                "reference",
+                "rnn",
+                str(f),
+                "--steps",
+                "40",
+                "--sample-every",
+                "20",
+                "--hidden",
+                "16",
+                "--sample-length",
+                "30",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "iter 20, loss" in out and "iter 40, loss" in out
-    assert main(["reference", "lstm", str(f), "--steps", "4", "--sample-every", "2",
-                 "--hidden", "8", "--batch-size", "2"]) == 0
+    assert (
+        main(
+            [
+                "reference",
+                "lstm",
+                str(f),
+                "--steps",
+                "4",
+                "--sample-every",
+                "2",
+                "--hidden",
+                "8",
+                "--batch-size",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert "iter 4, loss" in capsys.readouterr().out
     assert main(["reference", "check"]) == 0
     assert "checks passed" in capsys.readouterr().out

@@ -90,23 +90,32 @@ def test_num_samples_are_one_batch_of_different_streams():
 
 def test_streamed_pieces_add_up_to_the_returned_texts():
     got: dict[int, str] = {}
-    texts = generate(_random_model(), VOCAB, SampleOptions(length=30, seed=0, num_samples=3),
-                     on_text=lambda s, piece: got.__setitem__(s, got.get(s, "") + piece))
+    texts = generate(
+        _random_model(),
+        VOCAB,
+        SampleOptions(length=30, seed=0, num_samples=3),
+        on_text=lambda s, piece: got.__setitem__(s, got.get(s, "") + piece),
+    )
     assert [got.get(s, "") for s in range(3)] == texts
 
 
 def test_stop_at_ends_the_sample_before_the_string(trained):
     run, text = trained
     streamed = []
-    out = generate(run.model, run.vocab,
-                   SampleOptions(prime="the cat", length=25, argmax=True, stop_at="dog"),
-                   on_text=lambda s, piece: streamed.append(piece))
+    out = generate(
+        run.model,
+        run.vocab,
+        SampleOptions(prime="the cat", length=25, argmax=True, stop_at="dog"),
+        on_text=lambda s, piece: streamed.append(piece),
+    )
     assert out == [" sat; the "]
     # What was streamed is what was returned: no part of the stop string leaks out.
     assert "".join(streamed) == out[0]
     # Not found: the full length.
-    assert _gen(run.model, run.vocab, prime="the", length=10, argmax=True, stop_at="zzz")[0] == \
-        text[3:13]
+    assert (
+        _gen(run.model, run.vocab, prime="the", length=10, argmax=True, stop_at="zzz")[0]
+        == text[3:13]
+    )
 
 
 def test_unknown_prime_characters_are_named(trained):
@@ -117,10 +126,17 @@ def test_unknown_prime_characters_are_named(trained):
     assert "'Ω'" in msg and "'Z'" in msg and "vocabulary" in msg
 
 
-@pytest.mark.parametrize("kw, msg", [({"length": -1}, "--length"), ({"temperature": 0}, "--argmax"),
-                                     ({"top_k": 0}, "--top-k"), ({"top_p": 1.5}, "--top-p"),
-                                     ({"num_samples": 0}, "--num-samples"),
-                                     ({"stop_at": ""}, "--stop-at")])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"length": -1}, "--length"),
+        ({"temperature": 0}, "--argmax"),
+        ({"top_k": 0}, "--top-k"),
+        ({"top_p": 1.5}, "--top-p"),
+        ({"num_samples": 0}, "--num-samples"),
+        ({"stop_at": ""}, "--stop-at"),
+    ],
+)
 def test_bad_options_are_clear_errors(kw, msg):
     with pytest.raises(CharwiseError, match=msg):
         SampleOptions(**kw)

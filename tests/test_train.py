@@ -20,8 +20,10 @@ from charwise.errors import CharwiseError
 from charwise.train import Callbacks, Trainer, resume, train
 
 # ~260 characters: with batch 4 x seq 8 an epoch is 7 steps, so short runs cross epoch boundaries.
-SHORT_TEXT = ("It was the best of times, it was the worst of times; it was the age of wisdom, "
-              "it was the age of foolishness. Über naïve café — 日本! ") * 2
+SHORT_TEXT = (
+    "It was the best of times, it was the worst of times; it was the age of wisdom, "
+    "it was the age of foolishness. Über naïve café — 日本! "
+) * 2
 
 
 def _records(run_dir, event="train"):
@@ -91,8 +93,10 @@ def test_same_seed_same_losses_and_samples(tmp_path, short_text, make_config):
     sa, sb = _samples(tmp_path / "a"), _samples(tmp_path / "b")
     assert len(sa) == 2 and [s["text"] for s in sa] == [s["text"] for s in sb]
     # The seed matters.
-    train(make_config([short_text], model={"dropout": 0.2}, max_steps=8, sample_every=4, seed=1),
-          tmp_path / "c")
+    train(
+        make_config([short_text], model={"dropout": 0.2}, max_steps=8, sample_every=4, seed=1),
+        tmp_path / "c",
+    )
     assert [r["loss"] for r in _records(tmp_path / "c")] != [r["loss"] for r in la]
 
 
@@ -100,8 +104,13 @@ def test_same_seed_same_losses_and_samples(tmp_path, short_text, make_config):
 def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, short_text, make_config, kind):
     # Dropout uses the RNG, the cosine schedule the step; 15 steps cross two epoch boundaries
     # (7 steps per epoch); the interruption falls mid-epoch, so the carried state matters.
-    cfg = make_config([short_text], model={"kind": kind, "dropout": 0.2}, max_steps=15,
-                      warmup=3, sample_every=1000)
+    cfg = make_config(
+        [short_text],
+        model={"kind": kind, "dropout": 0.2},
+        max_steps=15,
+        warmup=3,
+        sample_every=1000,
+    )
     full = train(cfg, tmp_path / "full")
     assert full.stopped == "max_steps" and full.steps == 15
 
@@ -135,8 +144,16 @@ def test_resume_rejects_changes_to_the_model_or_data(tmp_path, short_text, make_
 
 def test_patience_stops_when_validation_stops_improving(tmp_path, short_text, make_config):
     # An update of 1e-30 cannot change float32 weights, so the val loss never improves.
-    cfg = make_config([short_text], optimizer="sgd", lr=1e-30, warmup=0, schedule="constant",
-                      eval_every=1, patience=2, max_steps=50)
+    cfg = make_config(
+        [short_text],
+        optimizer="sgd",
+        lr=1e-30,
+        warmup=0,
+        schedule="constant",
+        eval_every=1,
+        patience=2,
+        max_steps=50,
+    )
     res = train(cfg, tmp_path / "r")
     assert res.stopped == "patience"
     assert res.steps == 3  # the first evaluation sets the best, two more fail to beat it
@@ -158,8 +175,15 @@ def test_time_limit(tmp_path, short_text, make_config):
 
 
 def test_exploding_loss_stops_with_a_clear_error(tmp_path, short_text, make_config):
-    cfg = make_config([short_text], optimizer="sgd", lr=1e4, grad_clip=0.0, warmup=0,
-                      schedule="constant", max_steps=40)
+    cfg = make_config(
+        [short_text],
+        optimizer="sgd",
+        lr=1e4,
+        grad_clip=0.0,
+        warmup=0,
+        schedule="constant",
+        max_steps=40,
+    )
     with pytest.raises(CharwiseError, match=r"training diverged at step \d+ .*--lr"):
         train(cfg, tmp_path / "r")
     # Before any checkpoint exists, the message does not claim one.
@@ -213,8 +237,14 @@ def test_init_from_fine_tunes_and_keeps_the_vocabulary(tmp_path, overfit_run, ma
     base, text = overfit_run
     new = tmp_path / "new.txt"
     new.write_text(text * 3, encoding="utf-8")  # more of what the base run memorised
-    cfg = make_config([new], data={"split": (1.0, 0.0, 0.0)}, batch_size=1, seq_len=7,
-                      max_steps=2, model={"hidden": 8})
+    cfg = make_config(
+        [new],
+        data={"split": (1.0, 0.0, 0.0)},
+        batch_size=1,
+        seq_len=7,
+        max_steps=2,
+        model={"hidden": 8},
+    )
     ft = train(cfg, tmp_path / "ft", init_from=base)
     train(cfg, tmp_path / "fresh")
     assert ft.steps == 2

@@ -8,7 +8,7 @@ import pytest
 from charwise.errors import CharwiseError
 from charwise.vocab import UNK_DISPLAY, Vocab
 
-UNICODE_TEXT = "héllo wörld — naïve café, 日本語 and 🎉 emoji\nЖ ж ß\t\"quotes\" [ok]"
+UNICODE_TEXT = 'héllo wörld — naïve café, 日本語 and 🎉 emoji\nЖ ж ß\t"quotes" [ok]'
 
 
 def test_unicode_round_trip_is_per_code_point():

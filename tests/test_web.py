@@ -58,19 +58,25 @@ def test_sample_streams_the_models_sample(client, run_dir):
         chunks = list(r.iter_text())
     assert len(chunks) > 1  # streamed while generated, not sent at the end
     run = load(run_dir)
-    expected = generate(run.model, run.vocab, SampleOptions(length=2000, prime="x1 = ",
-                                                            temperature=0.9, seed=3))[0]
+    expected = generate(
+        run.model, run.vocab, SampleOptions(length=2000, prime="x1 = ", temperature=0.9, seed=3)
+    )[0]
     assert "".join(chunks) == expected
     with client.stream("POST", "/api/sample", json={**body, "top_k": 1}) as r:
         greedy = "".join(r.iter_text())
-    assert greedy == generate(run.model, run.vocab, SampleOptions(length=2000, prime="x1 = ",
-                                                                  top_k=1, seed=9))[0]
+    assert (
+        greedy
+        == generate(
+            run.model, run.vocab, SampleOptions(length=2000, prime="x1 = ", top_k=1, seed=9)
+        )[0]
+    )
 
 
 def test_analyze_returns_the_recording(client, run_dir):
     text = TEXT[:300]
-    r = client.post("/api/analyze", json={"run": "run", "text": text + "\u00e9",
-                                          "features": ["digit=[0-9]"]})
+    r = client.post(
+        "/api/analyze", json={"run": "run", "text": text + "\u00e9", "features": ["digit=[0-9]"]}
+    )
     assert r.status_code == 200, r.text
     d = r.json()
     assert "".join(d["chars"]) == text and d["skipped"] == 1 and d["n"] == 300
@@ -81,25 +87,40 @@ def test_analyze_returns_the_recording(client, run_dir):
     assert "digit" in {p["name"] for p in d["interp"]["properties"]}
 
 
-@pytest.mark.parametrize("method, url, kwargs, status, message", [
-    ("post", "/api/sample", {"content": b"{not json"}, 400, "not valid JSON"),
-    ("post", "/api/sample", {"json": [1, 2]}, 400, "JSON object"),
-    ("post", "/api/sample", {"content": b"{" + b" " * 5000 + b"}"}, 413, "over 4000 bytes"),
-    ("post", "/api/sample", {"json": {"run": "nope"}}, 404, "no run named"),
-    ("post", "/api/sample", {"json": {"length": 3001}}, 400, "length must be between"),
-    ("post", "/api/sample", {"json": {"length": "10"}}, 400, "length must be int"),
-    ("post", "/api/sample", {"json": {"temperature": 0}}, 400, "temperature"),
-    ("post", "/api/sample", {"json": {"top_k": 0}}, 400, "top_k"),
-    ("post", "/api/sample", {"json": {"prime": "\u00e9t\u00e9"}}, 400, "not in the model's vocab"),
-    ("post", "/api/analyze", {"json": {"text": "x" * 501}}, 413, "over 500 characters"),
-    ("post", "/api/analyze", {"json": {"text": "x = 1", "features": ["bad"]}}, 400, "NAME=REGEX"),
-    ("post", "/api/analyze", {"json": {"text": "x = 1", "features": "a=b"}}, 400, "list"),
-    ("post", "/api/analyze", {"json": {"text": "\u00e9"}}, 400, "vocabulary"),
-    ("post", "/api/analyze", {"json": {"text": "x\u00e9"}}, 400, "at least 2 characters"),
-    ("get", "/api/sample", {}, 405, "Method Not Allowed"),
-    ("get", "/api/nothing", {}, 404, "Not Found"),
-    ("get", "/api/runs/nope/curves", {}, 404, "no run named"),
-])
+@pytest.mark.parametrize(
+    "method, url, kwargs, status, message",
+    [
+        ("post", "/api/sample", {"content": b"{not json"}, 400, "not valid JSON"),
+        ("post", "/api/sample", {"json": [1, 2]}, 400, "JSON object"),
+        ("post", "/api/sample", {"content": b"{" + b" " * 5000 + b"}"}, 413, "over 4000 bytes"),
+        ("post", "/api/sample", {"json": {"run": "nope"}}, 404, "no run named"),
+        ("post", "/api/sample", {"json": {"length": 3001}}, 400, "length must be between"),
+        ("post", "/api/sample", {"json": {"length": "10"}}, 400, "length must be int"),
+        ("post", "/api/sample", {"json": {"temperature": 0}}, 400, "temperature"),
+        ("post", "/api/sample", {"json": {"top_k": 0}}, 400, "top_k"),
+        (
+            "post",
+            "/api/sample",
+            {"json": {"prime": "\u00e9t\u00e9"}},
+            400,
+            "not in the model's vocab",
+        ),
+        ("post", "/api/analyze", {"json": {"text": "x" * 501}}, 413, "over 500 characters"),
+        (
+            "post",
+            "/api/analyze",
+            {"json": {"text": "x = 1", "features": ["bad"]}},
+            400,
+            "NAME=REGEX",
+        ),
+        ("post", "/api/analyze", {"json": {"text": "x = 1", "features": "a=b"}}, 400, "list"),
+        ("post", "/api/analyze", {"json": {"text": "\u00e9"}}, 400, "vocabulary"),
+        ("post", "/api/analyze", {"json": {"text": "x\u00e9"}}, 400, "at least 2 characters"),
+        ("get", "/api/sample", {}, 405, "Method Not Allowed"),
+        ("get", "/api/nothing", {}, 404, "Not Found"),
+        ("get", "/api/runs/nope/curves", {}, 404, "no run named"),
+    ],
+)
 def test_bad_requests_get_json_errors(client, method, url, kwargs, status, message):
     r = getattr(client, method)(url, **kwargs)
     assert r.status_code == status

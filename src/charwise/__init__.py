@@ -1,22 +1,29 @@
 """charwise: character-level language models (LSTM / GRU / RNN) on PyTorch.
 
-    import charwise
-    run = charwise.train(charwise.RunConfig(...), "runs/x")    # or the CLI: charwise train
-    run = charwise.load("runs/x")
-    print(charwise.sample(run, length=200, prime="The "))
+import charwise
+run = charwise.train(charwise.RunConfig(...), "runs/x")    # or the CLI: charwise train
+run = charwise.load("runs/x")
+print(charwise.sample(run, length=200, prime="The "))
 """
 
 __version__ = "0.1.0"
 
 _API = {
-    "load": "checkpoint", "Run": "checkpoint",
+    "load": "checkpoint",
+    "Run": "checkpoint",
     "CharRNN": "model",
     "Vocab": "vocab",
-    "ModelConfig": "config", "TrainConfig": "config", "DataConfig": "config", "RunConfig": "config",
+    "ModelConfig": "config",
+    "TrainConfig": "config",
+    "DataConfig": "config",
+    "RunConfig": "config",
     "CharwiseError": "errors",
-    "train": "train", "resume": "train",
-    "sample": "sampling", "generate": "sampling",
-    "evaluate": "evaluate", "evaluate_text": "evaluate",
+    "train": "train",
+    "resume": "train",
+    "sample": "sampling",
+    "generate": "sampling",
+    "evaluate": "evaluate",
+    "evaluate_text": "evaluate",
     "load_corpus": "corpus",
 }
 

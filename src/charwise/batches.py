@@ -32,8 +32,15 @@ class StreamBatcher:
     `rank`/`world` select this process's streams out of `batch_size * world` global streams.
     """
 
-    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, rank: int = 0, world: int = 1,
-                 option_hint: str = "--batch-size or --seq-len"):
+    def __init__(
+        self,
+        ids: np.ndarray,
+        batch_size: int,
+        seq_len: int,
+        rank: int = 0,
+        world: int = 1,
+        option_hint: str = "--batch-size or --seq-len",
+    ):
         self.B, self.T = batch_size, seq_len
         n_streams = batch_size * world
         self.stream_len = len(ids) // n_streams
@@ -41,16 +48,18 @@ class StreamBatcher:
         if self.steps_per_epoch < 1:
             need = n_streams * (seq_len + 1)
             raise CharwiseError(
-                f"the training text is too short for {n_streams} streams of {seq_len} steps: it has "
-                f"{len(ids):,} characters and needs at least {need:,}; lower {option_hint}")
+                f"the training text is too short for {n_streams} streams of {seq_len} steps: "
+                f"it has "
+                f"{len(ids):,} characters and needs at least {need:,}; lower {option_hint}"
+            )
         # (n_streams, stream_len) view, then this rank's rows: no copy of the corpus.
         grid = ids[: n_streams * self.stream_len].reshape(n_streams, self.stream_len)
-        self.streams = grid[rank * batch_size: (rank + 1) * batch_size]
+        self.streams = grid[rank * batch_size : (rank + 1) * batch_size]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch `step` of an epoch: x, y (B, T) int64, y being x shifted one character on."""
         t0 = step * self.T
-        block = np.asarray(self.streams[:, t0: t0 + self.T + 1], dtype=np.int64)
+        block = np.asarray(self.streams[:, t0 : t0 + self.T + 1], dtype=np.int64)
         block = torch.from_numpy(block)
         return block[:, :-1], block[:, 1:]
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 import torch
 
 
-def lstm_cell(gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh: torch.Tensor,
-              b_hh: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def lstm_cell(
+    gx: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_hh: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """x_t (as gx: (B, 4H)), h_{t-1}, c_{t-1}: (B, H) -> h_t, c_t: (B, H) and the four gates.
 
     i = sigma(.), f = sigma(.), g = tanh(.), o = sigma(.); c_t = f*c_{t-1} + i*g; h_t = o*tanh(c_t).
@@ -25,8 +30,9 @@ def lstm_cell(gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh: torch.Te
     return h, c, {"input": i, "forget": f, "cell": g, "output": o}
 
 
-def gru_cell(gx: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor,
-             b_hh: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def gru_cell(
+    gx: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor | None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """x_t (as gx: (B, 3H)), h_{t-1}: (B, H) -> h_t: (B, H) and the gates.
 
     r = sigma(.), z = sigma(.), n = tanh(gx_n + r * (W_hn h + b_hn)); h_t = (1-z)*n + z*h_{t-1}.
@@ -43,8 +49,9 @@ def gru_cell(gx: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor,
     return h, {"reset": r, "update": z, "new": n}
 
 
-def rnn_cell(gx: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor,
-             b_hh: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def rnn_cell(
+    gx: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor | None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """x_t (as gx: (B, H)), h_{t-1}: (B, H) -> h_t = tanh(gx + W_hh h + b_hh): (B, H)."""
     z = torch.addmm(gx if b_hh is None else gx + b_hh, h, w_hh.t())
     return torch.tanh(z), {}

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from . import __version__
 from .config import RunConfig
@@ -54,8 +54,11 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     try:
-        save_file(cpu, str(tmp), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION),
-                                           **metadata})
+        save_file(
+            cpu,
+            str(tmp),
+            metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION), **metadata},
+        )
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -64,7 +67,9 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
         raise
 
 
-def load_tensors(path: Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def load_tensors(
+    path: Path, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Load a safetensors file written by charwise: (tensors, metadata). Clear errors otherwise."""
     path = Path(path)
     if not path.exists():
@@ -76,7 +81,9 @@ def load_tensors(path: Path, device: str | torch.device = "cpu") -> tuple[dict[s
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CharwiseError(f"{path} is corrupted or not a safetensors file ({str(e).splitlines()[0]})") from None
+        raise CharwiseError(
+            f"{path} is corrupted or not a safetensors file ({str(e).splitlines()[0]})"
+        ) from None
     _check_format(meta.get("format"), meta.get("format_version"), path)
     return tensors, meta
 
@@ -89,16 +96,23 @@ def _check_format(fmt: Any, version: Any, path: Path) -> None:
     except (TypeError, ValueError):
         raise CharwiseError(f"{path} has an unreadable format version {version!r}") from None
     if v > FORMAT_VERSION:
-        raise CharwiseError(f"{path} has format version {v}, newer than this charwise reads "
-                            f"({FORMAT_VERSION}): upgrade charwise")
+        raise CharwiseError(
+            f"{path} has format version {v}, newer than this charwise reads "
+            f"({FORMAT_VERSION}): upgrade charwise"
+        )
 
 
 # -- config and vocabulary ---------------------------------------------------------------------
 def save_config(run_dir: Path, cfg: RunConfig, vocab: Vocab, extra: dict | None = None) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    body = {"format": FORMAT, "format_version": FORMAT_VERSION, "charwise_version": __version__,
-            **cfg.to_dict(), **(extra or {})}
+    body = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "charwise_version": __version__,
+        **cfg.to_dict(),
+        **(extra or {}),
+    }
     atomic_write(run_dir / "config.json", json.dumps(body, indent=2, ensure_ascii=False))
     atomic_write(run_dir / "vocab.json", vocab.to_json())
 
@@ -171,14 +185,16 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", weights: str =
         return load_ngram(run_dir, cfg, vocab)
     rc = RunConfig.from_dict(cfg)
     if rc.model.vocab_size != vocab.size:
-        raise CharwiseError(f"{run_dir}: config.json and vocab.json disagree on the vocabulary size")
+        raise CharwiseError(
+            f"{run_dir}: config.json and vocab.json disagree on the vocabulary size"
+        )
     model = CharRNN(rc.model)
     path = run_dir / ("model.safetensors" if weights == "best" else "state.safetensors")
     if weights == "best" and not path.exists() and (run_dir / "state.safetensors").exists():
         path = run_dir / "state.safetensors"  # interrupted before its first validation
     tensors, meta = load_tensors(path, device="cpu")
     if path.name == "state.safetensors":
-        tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
         info = json.loads(meta.get("trainer", "{}"))
     else:
         info = json.loads(meta.get("info", "{}"))

@@ -13,14 +13,26 @@ import sys
 from . import __version__
 from .errors import CharwiseError
 
-COMMANDS = ["train", "sample", "evaluate", "info", "corpora", "inspect", "serve", "ngram", "compare",
-            "reference"]
+COMMANDS = [
+    "train",
+    "sample",
+    "evaluate",
+    "info",
+    "corpora",
+    "inspect",
+    "serve",
+    "ngram",
+    "compare",
+    "reference",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="charwise",
-        description="Character-level language models: train on any text, sample, evaluate, look inside.")
+        description="Character-level language models: train on any text, sample, evaluate, "
+        "look inside.",
+    )
     p.add_argument("--version", action="version", version=f"charwise {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -49,15 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `charwise sample ... | head`
         return 0
     except MemoryError:
-        print("charwise: error: out of memory; lower --batch-size, --seq-len or --hidden", file=sys.stderr)
+        print(
+            "charwise: error: out of memory; lower --batch-size, --seq-len or --hidden",
+            file=sys.stderr,
+        )
         return 2
     except OSError as e:
-        print(f"charwise: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        print(
+            f"charwise: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr
+        )
         return 2
     except RuntimeError as e:
         if "out of memory" in str(e).lower():
-            print("charwise: error: out of (GPU) memory; lower --batch-size, --seq-len or --hidden",
-                  file=sys.stderr)
+            print(
+                "charwise: error: out of (GPU) memory; lower --batch-size, --seq-len or --hidden",
+                file=sys.stderr,
+            )
             return 2
         raise
 

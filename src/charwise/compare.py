@@ -79,11 +79,17 @@ def ngram_rows(data: DataConfig, cfg: CompareConfig) -> list[Row]:
         res = train_ngram(data, NGramConfig(order=order, smoothing=cfg.smoothing))
         m = res.model
         opts = SampleOptions(length=cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed)
-        rows.append(Row(f"{order}-gram ({cfg.smoothing})", m.describe()["distinct_ngrams"],
-                        "n-grams", res.seconds,
-                        _bpc(m.loss_over_ids(res.val)) if len(res.val) > 1 else math.nan,
-                        _bpc(m.loss_over_ids(res.test)) if len(res.test) > 1 else math.nan,
-                        m.generate(opts)[0]))
+        rows.append(
+            Row(
+                f"{order}-gram ({cfg.smoothing})",
+                m.describe()["distinct_ngrams"],
+                "n-grams",
+                res.seconds,
+                _bpc(m.loss_over_ids(res.val)) if len(res.val) > 1 else math.nan,
+                _bpc(m.loss_over_ids(res.test)) if len(res.test) > 1 else math.nan,
+                m.generate(opts)[0],
+            )
+        )
     return rows
 
 
@@ -92,25 +98,50 @@ def rnn_row(data: DataConfig, kind: str, cfg: CompareConfig, run_dir: Path) -> R
     from .train import train
 
     mc = ModelConfig(vocab_size=1, kind=kind, layers=cfg.layers, hidden=cfg.hidden, embed=cfg.embed)
-    tc = TrainConfig(max_time=cfg.budget, max_steps=cfg.max_steps, device=cfg.device, seed=cfg.seed,
-                     batch_size=cfg.batch_size, seq_len=cfg.seq_len, sample_every=10**9,
-                     save_every=10**9)
+    tc = TrainConfig(
+        max_time=cfg.budget,
+        max_steps=cfg.max_steps,
+        device=cfg.device,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+        seq_len=cfg.seq_len,
+        sample_every=10**9,
+        save_every=10**9,
+    )
     t0 = time.perf_counter()
     res = train(RunConfig(mc, data, tc), run_dir)
     wall = time.perf_counter() - t0
     run = load(run_dir)  # the best weights by validation loss
     splits = split_ids(load_corpus(data, vocab=run.vocab).ids, data.split)
-    val, test = (evaluate(run, np.asarray(ids)).bits_per_char if len(ids) > 1 else math.nan
-                 for ids in (splits.val, splits.test))
+    val, test = (
+        evaluate(run, np.asarray(ids)).bits_per_char if len(ids) > 1 else math.nan
+        for ids in (splits.val, splits.test)
+    )
     opts = SampleOptions(length=cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed)
-    return Row(f"{kind.upper()} {cfg.layers}x{cfg.hidden}", run.model.num_params, "params",
-               res.elapsed, val, test, generate(run.model, run.vocab, opts)[0],
-               {"steps": res.steps, "epochs": round(res.epochs, 3), "stopped": res.stopped,
-                "wall_seconds": round(wall, 1), "run_dir": str(run_dir)})
+    return Row(
+        f"{kind.upper()} {cfg.layers}x{cfg.hidden}",
+        run.model.num_params,
+        "params",
+        res.elapsed,
+        val,
+        test,
+        generate(run.model, run.vocab, opts)[0],
+        {
+            "steps": res.steps,
+            "epochs": round(res.epochs, 3),
+            "stopped": res.stopped,
+            "wall_seconds": round(wall, 1),
+            "run_dir": str(run_dir),
+        },
+    )
 
 
-def compare(data: DataConfig, cfg: CompareConfig, out: str | Path | None = None,
-            on_row: Callable[[Row], None] | None = None) -> list[Row]:
+def compare(
+    data: DataConfig,
+    cfg: CompareConfig,
+    out: str | Path | None = None,
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
     """Train and score every model; RNN runs go to `out`/<kind> (a temporary folder without it).
     on_row(row) is called as each row is ready."""
     rows = []
@@ -136,6 +167,8 @@ def format_table(rows: list[Row], sample_chars: int = 60) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         s = r.sample[:sample_chars].replace("\n", "\u23ce")
-        lines.append(f"{r.model:18} {f'{r.size:,} {r.size_unit}':>22} {r.train_seconds:8.1f} "
-                     f"{r.val_bpc:8.4f} {r.test_bpc:8.4f}  {s}")
+        lines.append(
+            f"{r.model:18} {f'{r.size:,} {r.size_unit}':>22} {r.train_seconds:8.1f} "
+            f"{r.val_bpc:8.4f} {r.test_bpc:8.4f}  {s}"
+        )
     return "\n".join(lines)

@@ -34,7 +34,10 @@ class ModelConfig:
     dropout: float = 0.0  # between layers and before the head; raise it for small corpora
 
     def __post_init__(self) -> None:
-        _check(self.kind in MODEL_KINDS, f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
+        _check(
+            self.kind in MODEL_KINDS,
+            f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}",
+        )
         _check(self.vocab_size >= 1, "the vocabulary is empty")
         _check(self.layers >= 1, "--layers must be at least 1")
         _check(self.hidden >= 1, "--hidden must be at least 1")
@@ -99,8 +102,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "--batch-size must be at least 1")
         _check(self.seq_len >= 1, "--seq-len must be at least 1")
-        _check(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
-        _check(self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
+        _check(
+            self.optimizer in OPTIMIZERS,
+            f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}",
+        )
+        _check(
+            self.schedule in SCHEDULES,
+            f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}",
+        )
         _check(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {DEVICES}")
         _check(self.lr > 0, "--lr must be positive")
         _check(self.grad_clip >= 0, "--grad-clip must not be negative")
@@ -142,10 +151,18 @@ def from_dict(cls: type, d: dict[str, Any]):
     """Build a config dataclass from a dict, ignoring keys a newer charwise may have added."""
     _check(isinstance(d, dict), f"config.json: the {cls.__name__} section is not an object")
     fields = dataclasses.fields(cls)
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()
-              if k in {f.name for f in fields}}
-    missing = [f.name for f in fields if f.name not in kwargs and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+    kwargs = {
+        k: (tuple(v) if isinstance(v, list) else v)
+        for k, v in d.items()
+        if k in {f.name for f in fields}
+    }
+    missing = [
+        f.name
+        for f in fields
+        if f.name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     _check(not missing, f"config.json: {cls.__name__} lacks {', '.join(missing)}")
     try:
         return cls(**kwargs)

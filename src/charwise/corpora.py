@@ -18,10 +18,16 @@ class BuiltinCorpus:
 
 
 CORPORA = {
-    "names": BuiltinCorpus("names", "about 5,000 US first names, one per line (the `names` package's "
-                                    "1990 census lists): the post's baby-names experiment"),
-    "python": BuiltinCorpus("python", "this Python's standard library source (about 12 MB of .py "
-                                      "files, tests left out): a code corpus like the post's Linux run"),
+    "names": BuiltinCorpus(
+        "names",
+        "about 5,000 US first names, one per line (the `names` package's "
+        "1990 census lists): the post's baby-names experiment",
+    ),
+    "python": BuiltinCorpus(
+        "python",
+        "this Python's standard library source (about 12 MB of .py "
+        "files, tests left out): a code corpus like the post's Linux run",
+    ),
 }
 
 

@@ -61,8 +61,11 @@ def resolve_files(sources: tuple[str, ...] | list[str], glob: str = "*") -> list
     for src in sources:
         p = Path(src)
         if p.is_dir():
-            found = sorted(f for f in p.rglob(glob) if f.is_file()
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            found = sorted(
+                f
+                for f in p.rglob(glob)
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
             if not found:
                 raise CharwiseError(f"no files matching {glob!r} in directory {src}")
             files.extend(found)
@@ -110,7 +113,8 @@ def iter_symbols(files: list[Path], bytes_mode: bool):
                 except UnicodeDecodeError as e:
                     raise CharwiseError(
                         f"{f} is not valid UTF-8 (byte {offset - held + e.start}); "
-                        "train on raw bytes with --bytes") from None
+                        "train on raw bytes with --bytes"
+                    ) from None
                 offset += len(raw)
                 if text:
                     # surrogatepass: lone surrogates cannot come from strict UTF-8, but be safe.
@@ -147,8 +151,11 @@ def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) ->
     The ids are appended with plain writes after the .npy header rather than through a memory
     map, so the written pages stay in the page cache instead of in this process's resident set.
     """
-    header = {"descr": np.lib.format.dtype_to_descr(vocab.dtype), "fortran_order": False,
-              "shape": (total,)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(vocab.dtype),
+        "fortran_order": False,
+        "shape": (total,),
+    }
     lut = _lookup_table(vocab)
     pos, dropped, unknown_syms = 0, 0, set()
     with open(out_path, "wb") as fh:
@@ -172,8 +179,9 @@ def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) ->
     return dropped, vocab.describe_unknown(unknown_syms) if dropped else ""
 
 
-def load_corpus(data: DataConfig, vocab: Vocab | None = None,
-                cache_dir: Path | None = None) -> Corpus:
+def load_corpus(
+    data: DataConfig, vocab: Vocab | None = None, cache_dir: Path | None = None
+) -> Corpus:
     """Resolve, (stream-)encode and cache the text `data` names; reuse the cache when it exists.
 
     With `vocab` given (fine-tuning, evaluation), the text is encoded with it; otherwise the
@@ -181,25 +189,37 @@ def load_corpus(data: DataConfig, vocab: Vocab | None = None,
     """
     from .corpora import corpus_files
 
-    files = corpus_files(data.corpus, cache_dir) if data.corpus else resolve_files(data.sources, data.glob)
-    extra = f"bytes={data.bytes_mode}|max_vocab={data.max_vocab}|vocab={vocab.to_json() if vocab else ''}"
+    files = (
+        corpus_files(data.corpus, cache_dir)
+        if data.corpus
+        else resolve_files(data.sources, data.glob)
+    )
+    vocab_key = vocab.to_json() if vocab else ""
+    extra = f"bytes={data.bytes_mode}|max_vocab={data.max_vocab}|vocab={vocab_key}"
     key = _content_key(files, extra)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     entry = cache / key
     names = tuple(str(f) for f in files)
     if (entry / "ids.npy").exists() and (entry / "vocab.json").exists():
         meta = (entry / "unknown.txt").read_text(encoding="utf-8").split("\n", 1)
-        return Corpus(np.load(entry / "ids.npy", mmap_mode="r"),
-                      Vocab.from_json((entry / "vocab.json").read_text(encoding="utf-8")),
-                      names, int(meta[0]), meta[1] if len(meta) > 1 else "")
+        return Corpus(
+            np.load(entry / "ids.npy", mmap_mode="r"),
+            Vocab.from_json((entry / "vocab.json").read_text(encoding="utf-8")),
+            names,
+            int(meta[0]),
+            meta[1] if len(meta) > 1 else "",
+        )
     counts = count_symbols(files, data.bytes_mode)
     total = int(counts.sum())
     if total == 0:
         raise CharwiseError("the text is empty")
     if vocab is None:
         present = np.nonzero(counts)[0]
-        vocab = Vocab.from_counts(dict(zip(present.tolist(), counts[present].tolist())),
-                                  bytes_mode=data.bytes_mode, max_vocab=data.max_vocab)
+        vocab = Vocab.from_counts(
+            dict(zip(present.tolist(), counts[present].tolist(), strict=True)),
+            bytes_mode=data.bytes_mode,
+            max_vocab=data.max_vocab,
+        )
     if not vocab.has_unk:  # symbols outside the vocabulary will be left out
         known = np.asarray(vocab.symbols, dtype=np.int64)
         total = int(counts[known[known < len(counts)]].sum())
@@ -224,4 +244,4 @@ def split_ids(ids: np.ndarray, fractions: tuple[float, float, float]) -> Splits:
     n = len(ids)
     n_train = int(round(n * fractions[0]))
     n_val = int(round(n * fractions[1]))
-    return Splits(ids[:n_train], ids[n_train: n_train + n_val], ids[n_train + n_val:])
+    return Splits(ids[:n_train], ids[n_train : n_train + n_val], ids[n_train + n_val :])

@@ -62,16 +62,21 @@ def setup(device_type: str) -> Dist:
     if device_type == "cuda":
         n = torch.cuda.device_count()
         if local_rank >= n:
-            raise CharwiseError(f"torchrun started more processes on this node than it has GPUs "
-                                f"({n}); use --nproc_per_node {n} or fewer")
+            raise CharwiseError(
+                f"torchrun started more processes on this node than it has GPUs "
+                f"({n}); use --nproc_per_node {n} or fewer"
+            )
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         if device_type == "cuda":
             dist.init_process_group(backend="nccl")
         else:
             dist.init_process_group(backend="gloo", timeout=HOST_TIMEOUT)
-    cpu_group = (dist.new_group(backend="gloo", timeout=HOST_TIMEOUT)
-                 if dist.get_backend() != "gloo" else None)
+    cpu_group = (
+        dist.new_group(backend="gloo", timeout=HOST_TIMEOUT)
+        if dist.get_backend() != "gloo"
+        else None
+    )
     return Dist(dist.get_rank(), dist.get_world_size(), local_rank, cpu_group)
 
 

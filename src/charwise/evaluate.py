@@ -40,8 +40,14 @@ def result_from_nats(nats_total: float, n: int, unknown: int = 0, desc: str = ""
 
 
 @torch.inference_mode()
-def loss_over_ids(model: CharRNN, ids: np.ndarray, streams: int = 32, window: int = 256,
-                  device: torch.device | str | None = None, amp_dtype=None) -> tuple[float, int]:
+def loss_over_ids(
+    model: CharRNN,
+    ids: np.ndarray,
+    streams: int = 32,
+    window: int = 256,
+    device: torch.device | str | None = None,
+    amp_dtype=None,
+) -> tuple[float, int]:
     """(N,) ids -> (total nats over the N-1 predicted characters, N-1)."""
     n = len(ids) - 1
     if n < 1:
@@ -66,13 +72,18 @@ def loss_over_ids(model: CharRNN, ids: np.ndarray, streams: int = 32, window: in
             b = min(a + w, n)
             if b > a:
                 x[s, : b - a] = ids[a:b]
-                y[s, : b - a] = ids[a + 1: b + 1]
+                y[s, : b - a] = ids[a + 1 : b + 1]
         x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-        with torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype,
-                            enabled=amp_dtype is not None):
+        with torch.autocast(
+            device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None
+        ):
             logits, state = model(x, state)
-        total += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                 ignore_index=-100, reduction="sum")
+        total += F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            y.reshape(-1),
+            ignore_index=-100,
+            reduction="sum",
+        )
     model.train(was_training)
     return float(total), n
 

@@ -25,8 +25,13 @@ class CharRNN(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.embed)
-        self.rnn = _RNN[cfg.kind](cfg.embed, cfg.hidden, num_layers=cfg.layers, batch_first=True,
-                                  dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.rnn = _RNN[cfg.kind](
+            cfg.embed,
+            cfg.hidden,
+            num_layers=cfg.layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+        )
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
         self.reset_parameters()
@@ -39,8 +44,8 @@ class CharRNN(nn.Module):
                 for k in range(self.cfg.layers):
                     # Forget-gate bias 1 (Jozefowicz et al. 2015; char-rnn, torch-rnn): the cell
                     # starts out remembering, so gradients flow through time from the first step.
-                    getattr(self.rnn, f"bias_ih_l{k}")[H: 2 * H].fill_(1.0)
-                    getattr(self.rnn, f"bias_hh_l{k}")[H: 2 * H].zero_()
+                    getattr(self.rnn, f"bias_ih_l{k}")[H : 2 * H].fill_(1.0)
+                    getattr(self.rnn, f"bias_hh_l{k}")[H : 2 * H].zero_()
 
     @property
     def num_params(self) -> int:
@@ -52,8 +57,7 @@ class CharRNN(nn.Module):
         zeros = lambda: torch.zeros(self.cfg.layers, batch_size, self.cfg.hidden, device=device)  # noqa: E731
         return (zeros(), zeros()) if self.cfg.kind == "lstm" else (zeros(),)
 
-    def forward(self, x: torch.Tensor, state: State | None = None,
-                return_hidden: bool = False):
+    def forward(self, x: torch.Tensor, state: State | None = None, return_hidden: bool = False):
         """x: (B, T) int64 -> logits (B, T, V) float and the new state (tuple of (L, B, H)).
 
         With return_hidden, also the top layer's outputs (B, T, H).
@@ -94,11 +98,17 @@ class CharRNN(nn.Module):
         new = (torch.stack(hs), torch.stack(cs)) if cs else (torch.stack(hs),)
         return logits, new
 
-    def layer_weights(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Layer k's (W_ih (G*H, in), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,)) in PyTorch's order."""
+    def layer_weights(
+        self, k: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Layer k's (W_ih (G*H, in), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,)), PyTorch's order."""
         r = self.rnn
-        return (getattr(r, f"weight_ih_l{k}"), getattr(r, f"weight_hh_l{k}"),
-                getattr(r, f"bias_ih_l{k}"), getattr(r, f"bias_hh_l{k}"))
+        return (
+            getattr(r, f"weight_ih_l{k}"),
+            getattr(r, f"weight_hh_l{k}"),
+            getattr(r, f"bias_ih_l{k}"),
+            getattr(r, f"bias_hh_l{k}"),
+        )
 
 
 def detach_state(state: State) -> State:

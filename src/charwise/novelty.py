@@ -29,12 +29,14 @@ def line_hashes(ids: np.ndarray, vocab: Vocab, chunk: int = 1 << 24) -> np.ndarr
     if nl is None or not len(nl):
         return None
     nl = nl[0]
-    n_lines = sum(int(np.count_nonzero(ids[i: i + chunk] == nl)) for i in range(0, len(ids), chunk))
+    n_lines = sum(
+        int(np.count_nonzero(ids[i : i + chunk] == nl)) for i in range(0, len(ids), chunk)
+    )
     if n_lines > MAX_LINES:
         return None
     found, carry = [], []  # carry: the pieces of a line that continues into the next chunk
     for i in range(0, len(ids), chunk):
-        part = np.asarray(ids[i: i + chunk])
+        part = np.asarray(ids[i : i + chunk])
         start, hs = 0, []
         for cut in np.flatnonzero(part == nl).tolist():
             line = b"".join([*carry, part[start:cut].tobytes()])

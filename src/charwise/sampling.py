@@ -45,8 +45,9 @@ class SampleOptions:
             raise CharwiseError("--stop-at must not be empty")
 
 
-def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None,
-                  top_p: float | None) -> torch.Tensor:
+def filter_logits(
+    logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None
+) -> torch.Tensor:
     """(B, V) logits -> (B, V) probabilities after temperature, top-k and top-p."""
     logits = logits.float() / temperature
     if top_k is not None and top_k < logits.shape[-1]:
@@ -66,8 +67,10 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None,
 def encode_prime(vocab: Vocab, prime: str) -> list[int]:
     bad = vocab.unknown_chars(prime)
     if bad:
-        raise CharwiseError("the prime text has characters that are not in the model's "
-                            f"vocabulary: {', '.join(bad[:10])}")
+        raise CharwiseError(
+            "the prime text has characters that are not in the model's "
+            f"vocabulary: {', '.join(bad[:10])}"
+        )
     return [int(i) for i in vocab.encode(prime)]
 
 
@@ -82,8 +85,12 @@ def start_ids(vocab: Vocab, prime: str, gen: torch.Generator) -> list[int]:
 
 
 @torch.inference_mode()
-def generate(model: CharRNN, vocab: Vocab, opts: SampleOptions,
-             on_text: Callable[[int, str], None] | None = None) -> list[str]:
+def generate(
+    model: CharRNN,
+    vocab: Vocab,
+    opts: SampleOptions,
+    on_text: Callable[[int, str], None] | None = None,
+) -> list[str]:
     """Generate `opts.num_samples` texts of up to `opts.length` characters each (prime excluded).
 
     on_text(stream, piece) is called as text is produced, so callers can stream it.
@@ -118,8 +125,13 @@ def choose_next(logits: torch.Tensor, opts: SampleOptions, gen: torch.Generator)
     return torch.multinomial(probs, 1, generator=gen).squeeze(1)
 
 
-def drive(next_ids: Callable[[], torch.Tensor], M: int, vocab: Vocab, opts: SampleOptions,
-          on_text: Callable[[int, str], None] | None = None) -> list[str]:
+def drive(
+    next_ids: Callable[[], torch.Tensor],
+    M: int,
+    vocab: Vocab,
+    opts: SampleOptions,
+    on_text: Callable[[int, str], None] | None = None,
+) -> list[str]:
     """The generation loop shared by every model: call `next_ids()` -> (M,) ids up to opts.length
     times, decode, end streams at opts.stop_at and stream text to on_text(stream, piece)."""
     if on_text is None and opts.stop_at is None:
@@ -152,14 +164,15 @@ def drive(next_ids: Callable[[], torch.Tensor], M: int, vocab: Vocab, opts: Samp
     return texts
 
 
-def _apply_stop(text: str, piece: str, stop: str | None, active: torch.Tensor,
-                s: int) -> tuple[str, str]:
+def _apply_stop(
+    text: str, piece: str, stop: str | None, active: torch.Tensor, s: int
+) -> tuple[str, str]:
     """Append `piece`; if the text now contains `stop`, cut there and mark the stream done."""
     new = text + piece
-    if stop and stop in new[max(0, len(text) - len(stop)):]:
+    if stop and stop in new[max(0, len(text) - len(stop)) :]:
         cut = new.index(stop, max(0, len(text) - len(stop)))
         active[s] = False
-        return new[:cut], new[len(text): cut] if cut > len(text) else ""
+        return new[:cut], new[len(text) : cut] if cut > len(text) else ""
     return new, piece
 
 

@@ -33,8 +33,9 @@ def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                        rest: dict[str, Any]) -> None:
+def optimizer_from_flat(
+    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], rest: dict[str, Any]
+) -> None:
     state: dict[int, dict[str, Any]] = {}
     for key, v in tensors.items():
         if key.startswith("opt."):
@@ -50,11 +51,18 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Ten
     try:
         opt.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError) as e:
-        raise CharwiseError(f"the saved optimizer state does not fit this optimizer ({e})") from None
+        raise CharwiseError(
+            f"the saved optimizer state does not fit this optimizer ({e})"
+        ) from None
 
 
-def save_train_state(run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                     hidden: tuple[torch.Tensor, ...] | None, trainer: dict[str, Any]) -> None:
+def save_train_state(
+    run_dir: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    hidden: tuple[torch.Tensor, ...] | None,
+    trainer: dict[str, Any],
+) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt_t, opt_rest = optimizer_to_flat(opt)
     tensors.update(opt_t)
@@ -70,7 +78,9 @@ def save_train_state(run_dir: Path, model: torch.nn.Module, opt: torch.optim.Opt
 def load_train_state(run_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     path = Path(run_dir) / STATE_FILE
     if not path.exists():
-        raise CharwiseError(f"{run_dir} has no resumable state ({STATE_FILE}); it cannot be resumed")
+        raise CharwiseError(
+            f"{run_dir} has no resumable state ({STATE_FILE}); it cannot be resumed"
+        )
     tensors, meta = load_tensors(path)
     try:
         trainer = json.loads(meta["trainer"])

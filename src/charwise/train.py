@@ -64,27 +64,36 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise CharwiseError("--device cuda: no CUDA GPU is available (try --device auto or cpu)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise CharwiseError("--device mps: Apple's MPS backend is not available")
     return torch.device(name)
 
 
 def bf16_native(device: torch.device) -> bool:
     """Whether bf16 autocast pays off here: CUDA GPUs, and CPUs with native bf16 (AVX512-BF16 or
-    AMX), where oneDNN's bf16 LSTM trains ~1.3x faster at the same loss per step (bench/RESULTS.md)."""
+    AMX), where oneDNN's bf16 LSTM trains ~1.4x faster at the same loss per step
+    (bench/RESULTS.md)."""
     if device.type == "cuda":
         return True
     if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
     return False
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # Decay matrices only: biases, embeddings' scale and gains should not be pulled to zero.
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
-    other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": other, "weight_decay": 0.0}]
+    other = [
+        p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))
+    ]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": other, "weight_decay": 0.0},
+    ]
     if cfg.optimizer == "adamw":
         # Fused on CUDA: one kernel for all parameters, and GradScaler's inf check stays on the GPU.
         fused = next(model.parameters()).is_cuda or None
@@ -121,8 +130,15 @@ class _Interrupt:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, run_dir: Path, corpus: Corpus, callbacks: Callbacks,
-                 init_weights: dict[str, torch.Tensor] | None = None, dist: ddp.Dist | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: Path,
+        corpus: Corpus,
+        callbacks: Callbacks,
+        init_weights: dict[str, torch.Tensor] | None = None,
+        dist: ddp.Dist | None = None,
+    ):
         self.cfg, self.tc, self.run_dir, self.cb = cfg, cfg.train, Path(run_dir), callbacks
         self.device = pick_device(self.tc.device)
         self.dist = dist if dist is not None else ddp.setup(self.device.type)
@@ -132,15 +148,22 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
         if self.tc.batch_size % self.dist.world:
-            raise CharwiseError(f"--batch-size {self.tc.batch_size} (the global batch) must be divisible "
-                                f"by the number of processes ({self.dist.world})")
+            raise CharwiseError(
+                f"--batch-size {self.tc.batch_size} (the global batch) must be divisible "
+                f"by the number of processes ({self.dist.world})"
+            )
         if self.tc.threads and self.device.type == "cpu":
             torch.set_num_threads(self.tc.threads)
         torch.manual_seed(self.tc.seed + self.dist.rank)
         self.vocab = corpus.vocab
         self.splits = split_ids(corpus.ids, cfg.data.split)
-        self.batches = StreamBatcher(self.splits.train, self.tc.batch_size // self.dist.world,
-                                     self.tc.seq_len, self.dist.rank, self.dist.world)
+        self.batches = StreamBatcher(
+            self.splits.train,
+            self.tc.batch_size // self.dist.world,
+            self.tc.seq_len,
+            self.dist.rank,
+            self.dist.world,
+        )
         self.model = CharRNN(cfg.model).to(self.device)
         if init_weights is not None:
             self.model.load_state_dict(init_weights)
@@ -150,7 +173,8 @@ class Trainer:
         self.net = self.model
         if self.dist.enabled:
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         if self.tc.compile:  # after DDP, as PyTorch recommends (DDP-aware graph splitting)
             self.net = torch.compile(self.net)
         self.amp = self.tc.amp and bf16_native(self.device)
@@ -158,8 +182,9 @@ class Trainer:
         # embedding and head use bf16), so the loss is scaled against fp16 gradient underflow.
         # With fused AdamW the scaler skips overflowing steps on the GPU, without a host sync.
         # (On CPU autocast keeps bf16 throughout, whose fp32-sized exponent needs no scaling.)
-        self.scaler = torch.amp.GradScaler(self.device.type,
-                                           enabled=self.amp and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.amp and self.device.type == "cuda"
+        )
         # progress counters (all restored on resume)
         self.step, self.epoch, self.pos = 0, 0, 0
         self.elapsed, self.best, self.bad_evals = 0.0, math.inf, 0
@@ -167,11 +192,17 @@ class Trainer:
 
     # -- persistence --------------------------------------------------------------------------
     def trainer_state(self) -> dict[str, Any]:
-        return {"step": self.step, "epoch": self.epoch, "pos": self.pos, "elapsed": self.elapsed,
-                "best_val_loss": None if math.isinf(self.best) else self.best,
-                "bad_evals": self.bad_evals, "global_batch": self.tc.batch_size,
-                "chars_seen": self.step * self.tc.batch_size * self.tc.seq_len,
-                "grad_scale": self.scaler.get_scale() if self.scaler.is_enabled() else None}
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "pos": self.pos,
+            "elapsed": self.elapsed,
+            "best_val_loss": None if math.isinf(self.best) else self.best,
+            "bad_evals": self.bad_evals,
+            "global_batch": self.tc.batch_size,
+            "chars_seen": self.step * self.tc.batch_size * self.tc.seq_len,
+            "grad_scale": self.scaler.get_scale() if self.scaler.is_enabled() else None,
+        }
 
     def save_state(self) -> None:
         hidden = ddp.gather_streams(self.dist, self.hidden) if self.hidden is not None else None
@@ -184,12 +215,17 @@ class Trainer:
         if st.get("global_batch", self.tc.batch_size) != self.tc.batch_size:
             raise CharwiseError("the saved state was trained with a different --batch-size")
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        optimizer_from_flat(self.opt, {k: v.to(self.device) if not k.endswith(".step") else v
-                                       for k, v in tensors.items()}, st["optimizer"])
+        optimizer_from_flat(
+            self.opt,
+            {k: v.to(self.device) if not k.endswith(".step") else v for k, v in tensors.items()},
+            st["optimizer"],
+        )
         torch.set_rng_state(tensors["rng.cpu"])
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"])
-        if self.scaler.is_enabled() and st.get("grad_scale"):  # no warm-up of the loss scale after a resume
+        if self.scaler.is_enabled() and st.get(
+            "grad_scale"
+        ):  # no warm-up of the loss scale after a resume
             self.scaler = torch.amp.GradScaler(self.device.type, init_scale=st["grad_scale"])
         if self.dist.rank > 0:  # the state holds rank 0's generators: other ranks draw their own
             torch.manual_seed(self.tc.seed + self.dist.rank + 7919 * st["step"])
@@ -208,8 +244,10 @@ class Trainer:
     def log(self, rec: dict[str, Any], file: str = "log.jsonl") -> None:
         with open(self.run_dir / file, "a", encoding="utf-8") as f:
             # Strict JSON: a NaN / inf figure is written as null.
-            clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                     for k, v in rec.items()}
+            clean = {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in rec.items()
+            }
             f.write(json.dumps(clean, ensure_ascii=False) + "\n")
 
     # -- one optimisation step ---------------------------------------------------------------
@@ -218,8 +256,9 @@ class Trainer:
         if self.device.type != "cpu":
             # One (B, T+1) block, y being x shifted by one: a single copy to the device, from
             # pinned memory so it runs asynchronously while the host prepares the next step.
-            block = torch.empty((x.shape[0], x.shape[1] + 1), dtype=x.dtype,
-                                pin_memory=self.device.type == "cuda")
+            block = torch.empty(
+                (x.shape[0], x.shape[1] + 1), dtype=x.dtype, pin_memory=self.device.type == "cuda"
+            )
             block[:, :-1] = x
             block[:, -1] = y[:, -1]
             block = block.to(self.device, non_blocking=True)
@@ -249,16 +288,30 @@ class Trainer:
             return None
         # On CPU validation stays fp32: the reported loss is exact, and it runs rarely.
         amp_dtype = torch.bfloat16 if self.amp and self.device.type == "cuda" else None
-        total, n = loss_over_ids(self.model, np.asarray(self.splits.val), device=self.device,
-                                 amp_dtype=amp_dtype)
-        return {"event": "val", "step": self.step, "epoch": round(self.epoch_float, 4),
-                "val_loss": total / n, "val_bpc": total / n / LN2, "elapsed": round(self.elapsed, 2)}
+        total, n = loss_over_ids(
+            self.model, np.asarray(self.splits.val), device=self.device, amp_dtype=amp_dtype
+        )
+        return {
+            "event": "val",
+            "step": self.step,
+            "epoch": round(self.epoch_float, 4),
+            "val_loss": total / n,
+            "val_bpc": total / n / LN2,
+            "elapsed": round(self.elapsed, 2),
+        }
 
     def write_sample(self) -> None:
-        opts = SampleOptions(length=self.tc.sample_length, temperature=0.8, seed=self.tc.seed + self.step)
+        opts = SampleOptions(
+            length=self.tc.sample_length, temperature=0.8, seed=self.tc.seed + self.step
+        )
         text = generate(self.model, self.vocab, opts)[0]
         self.model.train()
-        rec = {"step": self.step, "elapsed": round(self.elapsed, 2), "temperature": 0.8, "text": text}
+        rec = {
+            "step": self.step,
+            "elapsed": round(self.elapsed, 2),
+            "temperature": 0.8,
+            "text": text,
+        }
         self.log(rec, "samples.jsonl")
         self.cb.on_sample(rec)
 
@@ -287,12 +340,21 @@ class Trainer:
     def run(self) -> TrainResult:
         tc, main = self.tc, self.dist.is_main
         self.model.train()
-        self.cb.on_start({"params": self.model.num_params, "device": str(self.device),
-                          "world": self.dist.world, "steps_per_epoch": self.batches.steps_per_epoch,
-                          "train_chars": len(self.splits.train), "val_chars": len(self.splits.val),
-                          "step": self.step, "vocab_size": self.vocab.size,
-                          "total_steps": self.total_steps(), "max_time": tc.max_time,
-                          "elapsed": self.elapsed})
+        self.cb.on_start(
+            {
+                "params": self.model.num_params,
+                "device": str(self.device),
+                "world": self.dist.world,
+                "steps_per_epoch": self.batches.steps_per_epoch,
+                "train_chars": len(self.splits.train),
+                "val_chars": len(self.splits.val),
+                "step": self.step,
+                "vocab_size": self.vocab.size,
+                "total_steps": self.total_steps(),
+                "max_time": tc.max_time,
+                "elapsed": self.elapsed,
+            }
+        )
         stopped, window_loss, window_steps = None, torch.zeros((), device=self.device), 0
         t_last, window_time = time.perf_counter(), 0.0
         with _Interrupt() as intr:
@@ -337,21 +399,38 @@ class Trainer:
             self.write_sample()
         self.save_state()
         ddp.teardown(self.dist)
-        res = TrainResult(self.run_dir, self.step, self.epoch_float,
-                          None if math.isinf(self.best) else self.best, self.elapsed, stopped)
+        res = TrainResult(
+            self.run_dir,
+            self.step,
+            self.epoch_float,
+            None if math.isinf(self.best) else self.best,
+            self.elapsed,
+            stopped,
+        )
         self.cb.on_end(res)
         return res
 
     def after_window(self, loss: float, chars_per_s: float, lr: float) -> None:
         if not math.isfinite(loss) or loss > self.tc.max_loss:
-            kept = (f"the last good checkpoint is intact in {self.run_dir}"
-                    if (self.run_dir / "model.safetensors").exists() else "no checkpoint was saved yet")
+            kept = (
+                f"the last good checkpoint is intact in {self.run_dir}"
+                if (self.run_dir / "model.safetensors").exists()
+                else "no checkpoint was saved yet"
+            )
             raise CharwiseError(
                 f"training diverged at step {self.step} (loss {loss:.4g}); {kept}. Lower --lr "
-                f"(now {self.tc.lr:g}) or --grad-clip and resume or start again")
-        rec = {"event": "train", "step": self.step, "epoch": round(self.epoch_float, 4),
-               "loss": loss, "bpc": loss / LN2, "lr": lr, "chars_per_s": round(chars_per_s, 1),
-               "elapsed": round(self.elapsed, 2)}
+                f"(now {self.tc.lr:g}) or --grad-clip and resume or start again"
+            )
+        rec = {
+            "event": "train",
+            "step": self.step,
+            "epoch": round(self.epoch_float, 4),
+            "loss": loss,
+            "bpc": loss / LN2,
+            "lr": lr,
+            "chars_per_s": round(chars_per_s, 1),
+            "elapsed": round(self.elapsed, 2),
+        }
         self.cb.on_step(rec)
         if self.dist.is_main:
             self.log(rec)
@@ -367,8 +446,11 @@ class Trainer:
                 improved = rec["val_loss"] < self.best
                 if improved:
                     self.best, self.bad_evals = rec["val_loss"], 0
-                    save_model(self.run_dir / "model.safetensors", self.model,
-                               {"step": self.step, "val_loss": self.best, "elapsed": self.elapsed})
+                    save_model(
+                        self.run_dir / "model.safetensors",
+                        self.model,
+                        {"step": self.step, "val_loss": self.best, "elapsed": self.elapsed},
+                    )
                 else:
                     self.bad_evals += 1
                 rec["best_val_loss"] = self.best
@@ -382,8 +464,11 @@ def _truncate_jsonl(path: Path, step: int) -> None:
     """Drop records past `step` (written after the last state save, before a crash)."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
-            if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    keep = [
+        ln
+        for ln in path.read_text(encoding="utf-8").splitlines()
+        if ln.strip() and json.loads(ln).get("step", 0) <= step
+    ]
     path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
 
 
@@ -394,14 +479,20 @@ def _with_default_limit(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
-def train(cfg: RunConfig, out: str | Path, callbacks: Callbacks | None = None,
-          init_from: str | Path | None = None, cache_dir: Path | None = None) -> TrainResult:
+def train(
+    cfg: RunConfig,
+    out: str | Path,
+    callbacks: Callbacks | None = None,
+    init_from: str | Path | None = None,
+    cache_dir: Path | None = None,
+) -> TrainResult:
     """Train a new model on cfg.data into run directory `out`. With `init_from`, start from that
     run's weights (fine-tuning): its architecture and vocabulary are kept."""
     out = Path(out)
     if (out / "state.safetensors").exists() or (out / "model.safetensors").exists():
-        raise CharwiseError(f"{out} already holds a run; resume it with --resume {out} "
-                            "or choose another --out")
+        raise CharwiseError(
+            f"{out} already holds a run; resume it with --resume {out} or choose another --out"
+        )
     cfg = _with_default_limit(cfg)
     dist = ddp.setup(pick_device(cfg.train.device).type)
     init_weights = None
@@ -415,8 +506,10 @@ def train(cfg: RunConfig, out: str | Path, callbacks: Callbacks | None = None,
         except CharwiseError as e:
             raise CharwiseError(f"vocabulary mismatch with {init_from}: {e}") from None
         if corpus.unknown:
-            raise CharwiseError(f"vocabulary mismatch: the new text has characters the model in "
-                                f"{init_from} does not know: {corpus.unknown_chars}")
+            raise CharwiseError(
+                f"vocabulary mismatch: the new text has characters the model in "
+                f"{init_from} does not know: {corpus.unknown_chars}"
+            )
         cfg = replace(cfg, model=base.model.cfg)
         init_weights = base.model.state_dict()
     else:
@@ -425,21 +518,40 @@ def train(cfg: RunConfig, out: str | Path, callbacks: Callbacks | None = None,
         cfg = replace(cfg, model=replace(cfg.model, vocab_size=corpus.vocab.size))
     trainer = Trainer(cfg, out, corpus, callbacks or Callbacks(), init_weights, dist)
     if trainer.dist.is_main:
-        save_config(out, cfg, corpus.vocab, {"sources": list(corpus.files),
-                                             "params": trainer.model.num_params})
+        save_config(
+            out,
+            cfg,
+            corpus.vocab,
+            {"sources": list(corpus.files), "params": trainer.model.num_params},
+        )
         save_line_hashes(out, np.asarray(trainer.splits.train), corpus.vocab)
     ddp.barrier(trainer.dist)
     return trainer.run()
 
 
-def resume(run_dir: str | Path, callbacks: Callbacks | None = None,
-           overrides: dict[str, Any] | None = None, cache_dir: Path | None = None) -> TrainResult:
+def resume(
+    run_dir: str | Path,
+    callbacks: Callbacks | None = None,
+    overrides: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+) -> TrainResult:
     """Continue an interrupted (or finished) run where it stopped. `overrides` may change the
     stopping limits and how often things happen, not the model or the data."""
     run_dir = Path(run_dir)
     cfg = RunConfig.from_dict(read_config(run_dir))
-    allowed = {"max_steps", "max_time", "epochs", "patience", "eval_every", "sample_every",
-               "save_every", "log_every", "device", "threads", "compile"}
+    allowed = {
+        "max_steps",
+        "max_time",
+        "epochs",
+        "patience",
+        "eval_every",
+        "sample_every",
+        "save_every",
+        "log_every",
+        "device",
+        "threads",
+        "compile",
+    }
     bad = set(overrides or {}) - allowed
     if bad:
         raise CharwiseError(f"these settings cannot change on --resume: {', '.join(sorted(bad))}")
@@ -451,6 +563,10 @@ def resume(run_dir: str | Path, callbacks: Callbacks | None = None,
     trainer = Trainer(cfg, run_dir, corpus, callbacks or Callbacks(), dist=dist)
     trainer.restore()
     if overrides and trainer.dist.is_main:
-        save_config(run_dir, cfg, vocab, {k: v for k, v in read_config(run_dir).items()
-                                          if k in ("sources", "params")})
+        save_config(
+            run_dir,
+            cfg,
+            vocab,
+            {k: v for k, v in read_config(run_dir).items() if k in ("sources", "params")},
+        )
     return trainer.run()

@@ -46,8 +46,9 @@ class Vocab:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_counts(cls, counts: dict[int, int], bytes_mode: bool = False,
-                    max_vocab: int | None = None) -> Vocab:
+    def from_counts(
+        cls, counts: dict[int, int], bytes_mode: bool = False, max_vocab: int | None = None
+    ) -> Vocab:
         """Keep every symbol seen, or with `max_vocab` the most frequent max_vocab-1 plus <unk>."""
         if not counts:
             raise CharwiseError("the text is empty: nothing to build a vocabulary from")
@@ -62,7 +63,9 @@ class Vocab:
     def from_text(cls, text: str, max_vocab: int | None = None) -> Vocab:
         """Build the character vocabulary of `text`."""
         syms, counts = np.unique(codepoints(text), return_counts=True)
-        return cls.from_counts(dict(zip(syms.tolist(), counts.tolist())), max_vocab=max_vocab)
+        return cls.from_counts(
+            dict(zip(syms.tolist(), counts.tolist(), strict=True)), max_vocab=max_vocab
+        )
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -79,7 +82,9 @@ class Vocab:
     @property
     def dtype(self) -> np.dtype:
         """The smallest unsigned dtype that holds every id (ids are cached on disk in it)."""
-        return np.dtype(np.uint8 if self.size <= 256 else np.uint16 if self.size <= 65536 else np.uint32)
+        return np.dtype(
+            np.uint8 if self.size <= 256 else np.uint16 if self.size <= 65536 else np.uint32
+        )
 
     def token(self, i: int) -> str:
         """Printable form of id i (bytes show as their Latin-1 char or \\xNN)."""
@@ -102,7 +107,9 @@ class Vocab:
             if self.has_unk:
                 idx = np.where(unknown, self.unk_id, idx)
             elif strict:
-                raise CharwiseError(f"characters not in the vocabulary: {self.describe_unknown(syms[unknown])}")
+                raise CharwiseError(
+                    f"characters not in the vocabulary: {self.describe_unknown(syms[unknown])}"
+                )
             else:
                 idx = np.where(unknown, 0, idx)
         return idx.astype(self.dtype), unknown
@@ -169,10 +176,15 @@ class Vocab:
         if not isinstance(d, dict) or d.get("format") != VOCAB_FORMAT:
             raise CharwiseError("vocab.json is not a charwise vocabulary")
         if int(d.get("version", 0)) > VOCAB_VERSION:
-            raise CharwiseError(f"vocab.json has format version {d['version']}; this charwise reads "
-                                f"up to {VOCAB_VERSION}: upgrade charwise")
-        return cls(tuple(int(s) for s in d["symbols"]), bytes_mode=d["mode"] == "bytes",
-                   has_unk=bool(d.get("unk")))
+            raise CharwiseError(
+                f"vocab.json has format version {d['version']}; this charwise reads "
+                f"up to {VOCAB_VERSION}: upgrade charwise"
+            )
+        return cls(
+            tuple(int(s) for s in d["symbols"]),
+            bytes_mode=d["mode"] == "bytes",
+            has_unk=bool(d.get("unk")),
+        )
 
 
 class StreamDecoder:

@@ -26,8 +26,9 @@ def _base_type(tp: Any) -> type:
     return args[0] if args else tp
 
 
-def add_dataclass_options(group, cls: type, skip: set[str] = frozenset(),
-                          rename: dict[str, str] | None = None) -> None:
+def add_dataclass_options(
+    group, cls: type, skip: set[str] = frozenset(), rename: dict[str, str] | None = None
+) -> None:
     """Add --options for cls's fields. Defaults stay None so only what the user gives is used."""
     helps = field_help(cls)
     hints = typing.get_type_hints(cls)
@@ -40,11 +41,13 @@ def add_dataclass_options(group, cls: type, skip: set[str] = frozenset(),
         h = helps.get(f.name, "")
         h = f"{h} (default: {default})" if default is not None else h
         if tp is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                               default=None, help=h)
+            group.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=h
+            )
         else:
-            group.add_argument(flag, dest=f.name, type=tp, default=None, help=h,
-                               metavar=f.name.upper())
+            group.add_argument(
+                flag, dest=f.name, type=tp, default=None, help=h, metavar=f.name.upper()
+            )
 
 
 def collect(args: argparse.Namespace, cls: type, skip: set[str] = frozenset()) -> dict[str, Any]:

@@ -25,19 +25,33 @@ def _ints(s: str) -> tuple[int, ...]:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="n-gram baselines vs RNNs on one text, one table",
-                       description="Count n-grams of a few orders and train RNNs under a time "
-                                   "budget on the same split; print bits per character of each.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "compare",
+        help="n-gram baselines vs RNNs on one text, one table",
+        description="Count n-grams of a few orders and train RNNs under a time "
+        "budget on the same split; print bits per character of each.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("text", nargs="*", help="text files or directories")
     d = CompareConfig()
-    p.add_argument("--budget", type=float, default=d.budget,
-                   help=f"training seconds per RNN (default {d.budget:g})")
-    p.add_argument("--orders", default=",".join(map(str, d.orders)),
-                   help="n-gram orders, comma-separated (default 3,6,10,20; empty: none)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=d.budget,
+        help=f"training seconds per RNN (default {d.budget:g})",
+    )
+    p.add_argument(
+        "--orders",
+        default=",".join(map(str, d.orders)),
+        help="n-gram orders, comma-separated (default 3,6,10,20; empty: none)",
+    )
     p.add_argument("--smoothing", choices=["kn", "wb"], default=d.smoothing)
-    p.add_argument("--models", default=",".join(d.models),
-                   help="RNN kinds, comma-separated: lstm,gru,rnn (default lstm; empty: none)")
+    p.add_argument(
+        "--models",
+        default=",".join(d.models),
+        help="RNN kinds, comma-separated: lstm,gru,rnn (default lstm; empty: none)",
+    )
     p.add_argument("--layers", type=int, default=d.layers)
     p.add_argument("--hidden", type=int, default=d.hidden)
     p.add_argument("--embed", type=int, default=d.embed)
@@ -62,20 +76,33 @@ def register(sub) -> None:
 def run(args) -> int:
     if not args.text and not args.corpus:
         raise CharwiseError("give text files or directories, or --corpus NAME")
-    cfg = CompareConfig(orders=_ints(args.orders), smoothing=args.smoothing,
-                        models=tuple(m for m in args.models.split(",") if m.strip()),
-                        budget=args.budget, layers=args.layers, hidden=args.hidden,
-                        embed=args.embed, batch_size=args.batch_size, seq_len=args.seq_len,
-                        max_steps=args.max_steps, device=args.device,
-                        sample_length=args.sample_length, temperature=args.temperature,
-                        seed=args.seed)
+    cfg = CompareConfig(
+        orders=_ints(args.orders),
+        smoothing=args.smoothing,
+        models=tuple(m for m in args.models.split(",") if m.strip()),
+        budget=args.budget,
+        layers=args.layers,
+        hidden=args.hidden,
+        embed=args.embed,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        max_steps=args.max_steps,
+        device=args.device,
+        sample_length=args.sample_length,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
 
     def progress(row) -> None:
         if args.json:
             print(json.dumps(row.to_dict(), ensure_ascii=False), flush=True)
         else:
-            print(f"charwise: {row.model} done ({row.train_seconds:.1f} s, val "
-                  f"{row.val_bpc:.4f} bits/char)", file=sys.stderr, flush=True)
+            print(
+                f"charwise: {row.model} done ({row.train_seconds:.1f} s, val "
+                f"{row.val_bpc:.4f} bits/char)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     rows = compare(_data_config(args), cfg, args.out, on_row=progress)
     if not args.json:

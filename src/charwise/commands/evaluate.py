@@ -14,12 +14,18 @@ from ..evaluate import evaluate, evaluate_text
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="bits per character of a run on any text",
-                       description="Evaluate a run: loss over text, with the hidden state carried.")
+    p = sub.add_parser(
+        "eval",
+        help="bits per character of a run on any text",
+        description="Evaluate a run: loss over text, with the hidden state carried.",
+    )
     p.add_argument("run_dir")
     p.add_argument("files", nargs="*", help="text files (or use --split)")
-    p.add_argument("--split", choices=["train", "val", "test"],
-                   help="evaluate on this split of the run's own training data")
+    p.add_argument(
+        "--split",
+        choices=["train", "val", "test"],
+        help="evaluate on this split of the run's own training data",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
@@ -39,8 +45,10 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(res.to_dict()))
         return 0
-    print(f"bits/char   {res.bits_per_char:.4f}\nnats/char   {res.nats_per_char:.4f}\n"
-          f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}")
+    print(
+        f"bits/char   {res.bits_per_char:.4f}\nnats/char   {res.nats_per_char:.4f}\n"
+        f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}"
+    )
     if res.unknown_chars:
         print(f"skipped     {res.unknown_chars:,} characters outside the vocabulary: {res.unknown}")
     return 0

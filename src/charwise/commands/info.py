@@ -21,11 +21,19 @@ def describe(run_dir) -> dict:
 
     r = load(run_dir)
     cfg = r.config
-    out = {"run_dir": str(run_dir), "kind": r.kind, "charwise_version": cfg.get("charwise_version"),
-           "format_version": cfg.get("format_version"), "model": cfg.get("model"),
-           "train": cfg.get("train"), "data": cfg.get("data"), "sources": cfg.get("sources"),
-           "vocab_size": r.vocab.size, "bytes_mode": r.vocab.bytes_mode,
-           "vocab": "".join(r.vocab.token(i) for i in range(r.vocab.size))}
+    out = {
+        "run_dir": str(run_dir),
+        "kind": r.kind,
+        "charwise_version": cfg.get("charwise_version"),
+        "format_version": cfg.get("format_version"),
+        "model": cfg.get("model"),
+        "train": cfg.get("train"),
+        "data": cfg.get("data"),
+        "sources": cfg.get("sources"),
+        "vocab_size": r.vocab.size,
+        "bytes_mode": r.vocab.bytes_mode,
+        "vocab": "".join(r.vocab.token(i) for i in range(r.vocab.size)),
+    }
     if r.kind == "ngram":
         out.update(r.model.describe())
         return out
@@ -50,19 +58,29 @@ def run(args) -> int:
     if d["kind"] == "ngram":
         print(f"n-gram model, order {m.get('order')}")
     else:
-        print(f"{m['kind'].upper()} {m['layers']}x{m['hidden']} (embedding {m['embed']}, "
-              f"dropout {m['dropout']}), {d['params']:,} parameters")
-    print(f"vocabulary  {d['vocab_size']} {'bytes' if d['bytes_mode'] else 'characters'}: "
-          f"{d['vocab'][:200]!r}")
+        print(
+            f"{m['kind'].upper()} {m['layers']}x{m['hidden']} (embedding {m['embed']}, "
+            f"dropout {m['dropout']}), {d['params']:,} parameters"
+        )
+    print(
+        f"vocabulary  {d['vocab_size']} {'bytes' if d['bytes_mode'] else 'characters'}: "
+        f"{d['vocab'][:200]!r}"
+    )
     if d.get("best_val_loss") is not None:
         bl = d["best_val_loss"]
-        print(f"best val    {bl:.4f} nats/char ({bl / 0.6931471805599453:.4f} bits/char) "
-              f"at step {d['best_step']}")
+        print(
+            f"best val    {bl:.4f} nats/char ({bl / 0.6931471805599453:.4f} bits/char) "
+            f"at step {d['best_step']}"
+        )
     if d.get("steps") is not None:
-        print(f"trained     {d['steps']} steps, {d['time_trained_s']:.0f} s, "
-              f"{d['chars_seen'] or 0:,} characters seen")
+        print(
+            f"trained     {d['steps']} steps, {d['time_trained_s']:.0f} s, "
+            f"{d['chars_seen'] or 0:,} characters seen"
+        )
     if d.get("sources"):
         src = d["sources"]
-        print(f"data        {', '.join(src[:3])}{f' and {len(src) - 3} more' if len(src) > 3 else ''}")
+        print(
+            f"data        {', '.join(src[:3])}{f' and {len(src) - 3} more' if len(src) > 3 else ''}"
+        )
     print(f"charwise    {d['charwise_version']} (format {d['format_version']})")
     return 0

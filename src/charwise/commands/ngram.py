@@ -18,23 +18,41 @@ EXAMPLES = """examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ngram", help="count a smoothed character n-gram model (a baseline)",
-                       description="Count a character n-gram model on the train split and print "
-                                   "its bits per character on the val and test splits.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "ngram",
+        help="count a smoothed character n-gram model (a baseline)",
+        description="Count a character n-gram model on the train split and print "
+        "its bits per character on the val and test splits.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("text", nargs="*", help="text files or directories")
-    p.add_argument("--order", type=int, default=NGramConfig.order,
-                   help=f"characters per n-gram, context + 1 (default {NGramConfig.order})")
-    p.add_argument("--smoothing", default=NGramConfig.smoothing, choices=["kn", "wb"],
-                   help="kn: interpolated modified Kneser-Ney (default); wb: Witten-Bell")
+    p.add_argument(
+        "--order",
+        type=int,
+        default=NGramConfig.order,
+        help=f"characters per n-gram, context + 1 (default {NGramConfig.order})",
+    )
+    p.add_argument(
+        "--smoothing",
+        default=NGramConfig.smoothing,
+        choices=["kn", "wb"],
+        help="kn: interpolated modified Kneser-Ney (default); wb: Witten-Bell",
+    )
     p.add_argument("--out", help="run directory to write (optional: without it nothing is saved)")
     d = p.add_argument_group("data (as for `charwise train`)")
     d.add_argument("--corpus", help="a built-in corpus (see `charwise corpora`)")
     d.add_argument("--glob", help="file filter inside directories (default: *)")
-    d.add_argument("--bytes", dest="bytes_mode", action="store_true", default=None,
-                   help="count raw bytes instead of characters")
-    d.add_argument("--max-vocab", type=int,
-                   help="keep the most frequent characters, the rest -> <unk>")
+    d.add_argument(
+        "--bytes",
+        dest="bytes_mode",
+        action="store_true",
+        default=None,
+        help="count raw bytes instead of characters",
+    )
+    d.add_argument(
+        "--max-vocab", type=int, help="keep the most frequent characters, the rest -> <unk>"
+    )
     d.add_argument("--split", help="train,val,test fractions (default 0.9,0.05,0.05)")
     p.set_defaults(func=run)
 
@@ -45,15 +63,19 @@ def run(args) -> int:
     cfg = NGramConfig(order=args.order, smoothing=args.smoothing)
     res = train_ngram(_data_config(args), cfg, args.out)
     d = res.model.describe()
-    print(f"{cfg.order}-gram ({cfg.smoothing}): {d['distinct_ngrams']:,} distinct n-grams from "
-          f"{res.train_chars:,} train characters in {res.seconds:.1f} s")
+    print(
+        f"{cfg.order}-gram ({cfg.smoothing}): {d['distinct_ngrams']:,} distinct n-grams from "
+        f"{res.train_chars:,} train characters in {res.seconds:.1f} s"
+    )
     for name, ids in (("val", res.val), ("test", res.test)):
         if len(ids) < 2:
             print(f"{name:5} (empty split)")
             continue
         r = result_from_nats(*res.model.loss_over_ids(ids))
-        print(f"{name:5} {r.bits_per_char:.4f} bits/char  {r.nats_per_char:.4f} nats/char  "
-              f"({r.chars:,} characters)")
+        print(
+            f"{name:5} {r.bits_per_char:.4f} bits/char  {r.nats_per_char:.4f} nats/char  "
+            f"({r.chars:,} characters)"
+        )
     if res.run_dir:
         print(f"saved to {res.run_dir}  (charwise sample / eval / info {res.run_dir})")
     return 0

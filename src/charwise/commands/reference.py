@@ -17,13 +17,19 @@ EXAMPLES = """examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("reference", help="the plain-numpy RNN and LSTM (train them, check them)",
-                       description="Plain-numpy models with hand-written backward passes.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "reference",
+        help="the plain-numpy RNN and LSTM (train them, check them)",
+        description="Plain-numpy models with hand-written backward passes.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     which = p.add_subparsers(dest="which", metavar="MODEL")
     which.required = True
-    for name, cfg_name, text in (("rnn", "RNNTrainConfig", "min-char-rnn: vanilla RNN, Adagrad"),
-                                 ("lstm", "LSTMTrainConfig", "batched LSTM, Adam")):
+    for name, cfg_name, text in (
+        ("rnn", "RNNTrainConfig", "min-char-rnn: vanilla RNN, Adagrad"),
+        ("lstm", "LSTMTrainConfig", "batched LSTM, Adam"),
+    ):
         q = which.add_parser(name, help=text)
         q.add_argument("file", help="a (small) UTF-8 text file")
         _add_config_options(q, cfg_name)
@@ -68,8 +74,10 @@ def run(args) -> int:
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
     trainer = (RNNTrainer if args.which == "rnn" else LSTMTrainer)(ids, vocab.size, cfg)
-    print(f"{len(text):,} characters, {vocab.size} unique; training the numpy {args.which}",
-          file=sys.stderr)
+    print(
+        f"{len(text):,} characters, {vocab.size} unique; training the numpy {args.which}",
+        file=sys.stderr,
+    )
     for rep in trainer.run():
         print(f"----\n{vocab.decode(rep.sample)}\n----")
         print(f"iter {rep.step}, loss {rep.smooth_loss:.4f}", flush=True)

@@ -11,35 +11,65 @@ from ..sampling import SampleOptions, encode_prime, generate
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sample", help="generate text from a trained run",
-                       description="Generate text one character at a time.")
+    p = sub.add_parser(
+        "sample",
+        help="generate text from a trained run",
+        description="Generate text one character at a time.",
+    )
     p.add_argument("run_dir", help="run directory written by `charwise train` or `charwise ngram`")
-    p.add_argument("--length", "-n", type=int, default=500, help="characters per sample (default 500)")
-    p.add_argument("--prime", default="", help="text the model reads first; the sample continues it")
-    p.add_argument("--temperature", "-t", type=float, default=1.0,
-                   help="softmax temperature: lower is safer, higher is wilder (default 1.0)")
+    p.add_argument(
+        "--length", "-n", type=int, default=500, help="characters per sample (default 500)"
+    )
+    p.add_argument(
+        "--prime", default="", help="text the model reads first; the sample continues it"
+    )
+    p.add_argument(
+        "--temperature",
+        "-t",
+        type=float,
+        default=1.0,
+        help="softmax temperature: lower is safer, higher is wilder (default 1.0)",
+    )
     p.add_argument("--top-k", type=int, help="sample among the k most likely characters only")
-    p.add_argument("--top-p", type=float, help="nucleus sampling: smallest set with this probability")
+    p.add_argument(
+        "--top-p", type=float, help="nucleus sampling: smallest set with this probability"
+    )
     p.add_argument("--argmax", action="store_true", help="always take the most likely character")
     p.add_argument("--seed", type=int, help="random seed (the same seed gives the same text)")
-    p.add_argument("--num-samples", "-m", type=int, default=1, help="samples, generated as one batch")
+    p.add_argument(
+        "--num-samples", "-m", type=int, default=1, help="samples, generated as one batch"
+    )
     p.add_argument("--stop-at", help="end a sample when it produces this string (e.g. '\\n\\n')")
-    p.add_argument("--novel", action="store_true",
-                   help="print only lines that do not occur in the training text")
+    p.add_argument(
+        "--novel",
+        action="store_true",
+        help="print only lines that do not occur in the training text",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     p.set_defaults(func=run)
 
 
 def _unescape(s: str | None) -> str | None:
-    return None if s is None else s.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+    return (
+        None
+        if s is None
+        else s.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+    )
 
 
 def run(args) -> int:
     r = load(args.run_dir, device=args.device)
-    opts = SampleOptions(length=args.length, prime=_unescape(args.prime) or "",
-                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                         argmax=args.argmax, seed=args.seed, num_samples=args.num_samples,
-                         stop_at=_unescape(args.stop_at))
+    opts = SampleOptions(
+        length=args.length,
+        prime=_unescape(args.prime) or "",
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        argmax=args.argmax,
+        seed=args.seed,
+        num_samples=args.num_samples,
+        stop_at=_unescape(args.stop_at),
+    )
     if opts.prime:  # unknown characters: fail before the prime is echoed to stdout
         encode_prime(r.vocab, opts.prime)
     if args.novel:
@@ -71,7 +101,9 @@ def _generate(r, opts, on_text):
 def _novel(args, r, opts) -> int:
     nf = NoveltyFilter(r.path, r.vocab)
     if not nf.available:
-        raise CharwiseError(f"{args.run_dir} keeps no list of training lines, so --novel cannot check")
+        raise CharwiseError(
+            f"{args.run_dir} keeps no list of training lines, so --novel cannot check"
+        )
     shown = 0
     for text in _generate(r, opts, None):
         lines = (opts.prime + text).split("\n")
@@ -81,6 +113,8 @@ def _novel(args, r, opts) -> int:
                 print(line)
                 shown += 1
     if shown == 0:
-        print("charwise: no novel lines in this sample; try a higher --temperature or --length",
-              file=sys.stderr)
+        print(
+            "charwise: no novel lines in this sample; try a higher --temperature or --length",
+            file=sys.stderr,
+        )
     return 0

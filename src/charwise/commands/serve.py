@@ -11,18 +11,31 @@ from ..web.app import ServeLimits, create_app
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "serve", help="a local web page: sample interactively, see predictions and cells",
+        "serve",
+        help="a local web page: sample interactively, see predictions and cells",
         description="Serve a page where you type a prime and watch the sample stream in, and "
-                    "paste text to see the model's guesses and its cells light up. Binds "
-                    "127.0.0.1 (this machine only) unless --host says otherwise.")
+        "paste text to see the model's guesses and its cells light up. Binds "
+        "127.0.0.1 (this machine only) unless --host says otherwise.",
+    )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to serve")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
+    )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--max-text", type=int, default=ServeLimits.max_text,
-                   help=f"characters analysed per request (default {ServeLimits.max_text})")
-    p.add_argument("--max-length", type=int, default=ServeLimits.max_length,
-                   help=f"characters sampled per request (default {ServeLimits.max_length})")
+    p.add_argument(
+        "--max-text",
+        type=int,
+        default=ServeLimits.max_text,
+        help=f"characters analysed per request (default {ServeLimits.max_text})",
+    )
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=ServeLimits.max_length,
+        help=f"characters sampled per request (default {ServeLimits.max_length})",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     p.set_defaults(func=run)
 
@@ -33,13 +46,22 @@ def run(args) -> int:
     if not 0 <= args.port <= 65535:
         raise CharwiseError("--port must be in 0..65535")
     _check_port(args.host, args.port)
-    app = create_app(args.run_dirs, ServeLimits(max_text=args.max_text, max_length=args.max_length),
-                     device=args.device)
+    app = create_app(
+        args.run_dirs,
+        ServeLimits(max_text=args.max_text, max_length=args.max_length),
+        device=args.device,
+    )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"charwise: warning: serving on {args.host}: anyone who can reach this address can "
-              "use the page", file=sys.stderr)
-    print(f"charwise: serving {', '.join(app.state.runs)} on http://{args.host}:{args.port}/ "
-          "(Ctrl-C stops)", file=sys.stderr)
+        print(
+            f"charwise: warning: serving on {args.host}: anyone who can reach this address can "
+            "use the page",
+            file=sys.stderr,
+        )
+    print(
+        f"charwise: serving {', '.join(app.state.runs)} on http://{args.host}:{args.port}/ "
+        "(Ctrl-C stops)",
+        file=sys.stderr,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -22,23 +22,37 @@ EXAMPLES = """examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model on text files or a built-in corpus",
-                       description="Train a character-level LSTM / GRU / RNN.", epilog=EXAMPLES,
-                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train a model on text files or a built-in corpus",
+        description="Train a character-level LSTM / GRU / RNN.",
+        epilog=EXAMPLES,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
     p.add_argument("text", nargs="*", help="text files or directories to train on")
     p.add_argument("--out", help="run directory to create (the shareable model folder)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted or finished run")
-    p.add_argument("--init-from", metavar="RUN_DIR", help="start from this run's weights (fine-tune)")
+    p.add_argument(
+        "--init-from", metavar="RUN_DIR", help="start from this run's weights (fine-tune)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or samples")
     d = p.add_argument_group("data")
     d.add_argument("--corpus", help="a built-in corpus (see `charwise corpora`)")
     d.add_argument("--glob", help="file filter inside directories (default: *)")
-    d.add_argument("--bytes", dest="bytes_mode", action="store_true", default=None,
-                   help="train on raw bytes (for text that is not UTF-8)")
-    d.add_argument("--max-vocab", type=int, help="keep the most frequent characters, map the rest to <unk>")
+    d.add_argument(
+        "--bytes",
+        dest="bytes_mode",
+        action="store_true",
+        default=None,
+        help="train on raw bytes (for text that is not UTF-8)",
+    )
+    d.add_argument(
+        "--max-vocab", type=int, help="keep the most frequent characters, map the rest to <unk>"
+    )
     d.add_argument("--split", help="train,val,test fractions (default 0.9,0.05,0.05)")
-    add_dataclass_options(p.add_argument_group("model"), ModelConfig, skip={"vocab_size"},
-                          rename={"kind": "model"})
+    add_dataclass_options(
+        p.add_argument_group("model"), ModelConfig, skip={"vocab_size"}, rename={"kind": "model"}
+    )
     add_dataclass_options(p.add_argument_group("training"), TrainConfig)
     p.set_defaults(func=run)
 
@@ -61,8 +75,9 @@ def run(args) -> int:
     train_kw = collect(args, TrainConfig)
     if args.resume:
         if args.text or args.corpus or args.init_from:
-            raise CharwiseError("--resume continues a run with its own data; give no text, --corpus "
-                                "or --init-from")
+            raise CharwiseError(
+                "--resume continues a run with its own data; give no text, --corpus or --init-from"
+            )
         model_kw = collect(args, ModelConfig, skip={"vocab_size"})
         if model_kw:
             raise CharwiseError("model settings cannot change on --resume")
@@ -71,14 +86,19 @@ def run(args) -> int:
         if not args.out:
             raise CharwiseError("give --out RUN_DIR (where the model is written)")
         if not args.text and not args.corpus:
-            raise CharwiseError("give text files or directories to train on, or --corpus NAME "
-                                "(see `charwise corpora`)")
+            raise CharwiseError(
+                "give text files or directories to train on, or --corpus NAME "
+                "(see `charwise corpora`)"
+            )
         model = ModelConfig(vocab_size=1, **collect(args, ModelConfig, skip={"vocab_size"}))
         cfg = RunConfig(model=model, data=_data_config(args), train=TrainConfig(**train_kw))
         res = train(cfg, args.out, cb, init_from=args.init_from)
     if res.stopped == "interrupted":
-        print(f"charwise: interrupted at step {res.steps}; state saved. Resume with: "
-              f"charwise train --resume {res.run_dir}", file=sys.stderr)
+        print(
+            f"charwise: interrupted at step {res.steps}; state saved. Resume with: "
+            f"charwise train --resume {res.run_dir}",
+            file=sys.stderr,
+        )
         return 130
     return 0
 
@@ -92,19 +112,31 @@ class ProgressCallbacks(Callbacks):
 
     def on_start(self, info) -> None:
         w = f", {info['world']} processes" if info["world"] > 1 else ""
-        print(f"charwise: {info['params']:,} parameters, vocabulary {info['vocab_size']}, "
-              f"{info['train_chars']:,} train / {info['val_chars']:,} val characters, "
-              f"{info['steps_per_epoch']} steps per epoch, on {info['device']}{w}", file=sys.stderr)
+        print(
+            f"charwise: {info['params']:,} parameters, vocabulary {info['vocab_size']}, "
+            f"{info['train_chars']:,} train / {info['val_chars']:,} val characters, "
+            f"{info['steps_per_epoch']} steps per epoch, on {info['device']}{w}",
+            file=sys.stderr,
+        )
         # The bar counts steps towards the step/epoch limit (tqdm's ETA); with only --max-time it
         # shows the time left instead.
-        self.bar = tqdm(initial=info["step"], total=info["total_steps"], unit="step",
-                        dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(
+            initial=info["step"],
+            total=info["total_steps"],
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
         self.max_time = info["max_time"]
 
     def on_step(self, rec) -> None:
         self.bar.update(rec["step"] - self.bar.n)
-        post = {"loss": f"{rec['loss']:.3f}", "bpc": f"{rec['bpc']:.3f}",
-                "chars/s": f"{rec['chars_per_s']:,.0f}", "ep": f"{rec['epoch']:.2f}"}
+        post = {
+            "loss": f"{rec['loss']:.3f}",
+            "bpc": f"{rec['bpc']:.3f}",
+            "chars/s": f"{rec['chars_per_s']:,.0f}",
+            "ep": f"{rec['epoch']:.2f}",
+        }
         if self.val is not None:
             post["val_bpc"] = f"{self.val:.3f}"
         if self.max_time:
@@ -113,9 +145,11 @@ class ProgressCallbacks(Callbacks):
 
     def on_eval(self, rec) -> None:
         self.val = rec["val_bpc"]
-        self.bar.write(f"step {rec['step']}: val {rec['val_loss']:.4f} nats/char, "
-                       f"{rec['val_bpc']:.4f} bits/char (best {rec['best_val_loss']:.4f} nats)",
-                       file=sys.stderr)
+        self.bar.write(
+            f"step {rec['step']}: val {rec['val_loss']:.4f} nats/char, "
+            f"{rec['val_bpc']:.4f} bits/char (best {rec['best_val_loss']:.4f} nats)",
+            file=sys.stderr,
+        )
 
     def on_sample(self, rec) -> None:
         self.bar.write(f"--- sample at step {rec['step']} ---\n{rec['text']}\n---", file=sys.stderr)
@@ -124,5 +158,8 @@ class ProgressCallbacks(Callbacks):
         if self.bar is not None:
             self.bar.close()
         best = f"{res.best_val_loss:.4f} nats/char" if res.best_val_loss is not None else "n/a"
-        print(f"charwise: stopped ({res.stopped}) after {res.steps} steps, {res.epochs:.2f} epochs, "
-              f"{res.elapsed:.0f} s; best val loss {best}; model in {res.run_dir}", file=sys.stderr)
+        print(
+            f"charwise: stopped ({res.stopped}) after {res.steps} steps, {res.epochs:.2f} epochs, "
+            f"{res.elapsed:.0f} s; best val loss {best}; model in {res.run_dir}",
+            file=sys.stderr,
+        )

@@ -6,6 +6,19 @@ from .properties import text_properties
 from .record import QUANTITIES, Recording, RecordOptions, memory_bound, record, record_text
 from .select import Match, SelectedCell, match_spans, select_cells
 
-__all__ = ["QUANTITIES", "Interpretability", "Match", "RankOptions", "RecordOptions", "Recording",
-           "SelectedCell", "match_spans", "memory_bound", "rank_cells", "record", "record_text",
-           "select_cells", "text_properties"]
+__all__ = [
+    "QUANTITIES",
+    "Interpretability",
+    "Match",
+    "RankOptions",
+    "RecordOptions",
+    "Recording",
+    "SelectedCell",
+    "match_spans",
+    "memory_bound",
+    "rank_cells",
+    "record",
+    "record_text",
+    "select_cells",
+    "text_properties",
+]

@@ -70,14 +70,32 @@ class Interpretability:
 
     def to_dict(self) -> dict:
         return {
-            "quantity": self.quantity, "total_cells": self.total_cells, "fraction": self.fraction,
-            "auc_threshold": self.auc_threshold, "r_threshold": self.r_threshold,
+            "quantity": self.quantity,
+            "total_cells": self.total_cells,
+            "fraction": self.fraction,
+            "auc_threshold": self.auc_threshold,
+            "r_threshold": self.r_threshold,
             "skipped": list(self.skipped),
             "interpretable": [list(x) for x in self.interpretable],
-            "properties": [{"name": p.name, "kind": p.kind, "metric": p.metric,
-                            "description": p.description, "interpretable": p.interpretable,
-                            "best": [{"layer": c.layer, "cell": c.cell, "score": round(c.score, 4),
-                                      "sign": c.sign} for c in p.best]} for p in self.properties],
+            "properties": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "metric": p.metric,
+                    "description": p.description,
+                    "interpretable": p.interpretable,
+                    "best": [
+                        {
+                            "layer": c.layer,
+                            "cell": c.cell,
+                            "score": round(c.score, 4),
+                            "sign": c.sign,
+                        }
+                        for c in p.best
+                    ],
+                }
+                for p in self.properties
+            ],
         }
 
 
@@ -106,7 +124,7 @@ def corr_columns(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     a = a.astype(np.float64)
     ac = a - a.mean(axis=0)
     vc = v.astype(np.float64) - v.mean()
-    den = np.sqrt((ac ** 2).sum(axis=0) * (vc ** 2).sum())
+    den = np.sqrt((ac**2).sum(axis=0) * (vc**2).sum())
     return np.where(den > 0, (ac * vc[:, None]).sum(axis=0) / np.where(den > 0, den, 1), 0.0)
 
 
@@ -117,8 +135,12 @@ def _scorable(kind: str, values: np.ndarray, min_count: int) -> bool:
     return bool(len(values) > 1 and np.ptp(values) > 0)
 
 
-def rank_cells(rec: Recording, props: list[Property], opts: RankOptions | None = None,
-               max_chars: int | None = None) -> Interpretability:
+def rank_cells(
+    rec: Recording,
+    props: list[Property],
+    opts: RankOptions | None = None,
+    max_chars: int | None = None,
+) -> Interpretability:
     """Score every cell of every layer against every property; see the module docstring.
 
     Works through the (N, H) activations a few columns at a time, so a memory-mapped
@@ -135,13 +157,13 @@ def rank_cells(rec: Recording, props: list[Property], opts: RankOptions | None =
     for layer in range(L):
         src = rec.act(q, layer)
         for c0 in range(0, H, block):
-            a = src[:n, c0: c0 + block].astype(np.float32)
+            a = src[:n, c0 : c0 + block].astype(np.float32)
             if q == "c":
                 a = np.tanh(a)
             for p in usable:
                 v = p.values[:n]
                 f = auc_columns(a, v > 0.5) if p.kind == "binary" else corr_columns(a, v)
-                scores[p.name][layer, c0: c0 + block] = f
+                scores[p.name][layer, c0 : c0 + block] = f
     results, best_of_cell = [], {}
     for p in usable:
         s = scores[p.name]
@@ -149,16 +171,23 @@ def rank_cells(rec: Recording, props: list[Property], opts: RankOptions | None =
         sign = np.where(s >= (0.5 if p.kind == "binary" else 0.0), 1, -1)
         thr = opts.auc_threshold if p.kind == "binary" else opts.r_threshold
         order = np.argsort(-strength, axis=None, kind="stable")[: opts.top]
-        best = tuple(CellScore(int(i // H), int(i % H), float(strength.flat[i]), int(sign.flat[i]))
-                     for i in order)
+        best = tuple(
+            CellScore(int(i // H), int(i % H), float(strength.flat[i]), int(sign.flat[i]))
+            for i in order
+        )
         over = np.argwhere(strength >= thr)
         for layer, cell in over:
             key = (int(layer), int(cell))
             if strength[layer, cell] > best_of_cell.get(key, ("", -1.0))[1]:
                 best_of_cell[key] = (p.name, float(strength[layer, cell]))
-        results.append(PropertyResult(p.name, p.kind, "auc" if p.kind == "binary" else "r",
-                                      p.description, best, len(over)))
-    interp = sorted(((k[0], k[1], v[0], v[1]) for k, v in best_of_cell.items()),
-                    key=lambda x: -x[3])
-    return Interpretability(q, tuple(results), skipped, L * H, tuple(interp),
-                            opts.auc_threshold, opts.r_threshold)
+        results.append(
+            PropertyResult(
+                p.name, p.kind, "auc" if p.kind == "binary" else "r", p.description, best, len(over)
+            )
+        )
+    interp = sorted(
+        ((k[0], k[1], v[0], v[1]) for k, v in best_of_cell.items()), key=lambda x: -x[3]
+    )
+    return Interpretability(
+        q, tuple(results), skipped, L * H, tuple(interp), opts.auc_threshold, opts.r_threshold
+    )

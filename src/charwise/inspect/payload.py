@@ -26,22 +26,37 @@ def _num(x: float, digits: int) -> float | None:
     return None if not math.isfinite(x) else round(float(x), digits)
 
 
-def viewer_payload(rec: Recording, interp: Interpretability | None = None,
-                   quantities: tuple[str, ...] | None = None) -> dict:
+def viewer_payload(
+    rec: Recording,
+    interp: Interpretability | None = None,
+    quantities: tuple[str, ...] | None = None,
+) -> dict:
     """Everything the viewer script (viewer.js) needs to show `rec`."""
     qs = quantities or (rec.display_quantity,)
     bad = [q for q in qs if q not in rec.acts]
     if bad:
         raise CharwiseError(f"cannot show {', '.join(bad)}: recorded are {', '.join(rec.acts)}")
-    acts = {q: [base64.b64encode(quantize(rec.display(q, layer))).decode("ascii")
-                for layer in range(rec.layers)] for q in qs}
+    acts = {
+        q: [
+            base64.b64encode(quantize(rec.display(q, layer))).decode("ascii")
+            for layer in range(rec.layers)
+        ]
+        for q in qs
+    }
     return {
-        "kind": rec.kind, "layers": rec.layers, "hidden": rec.hidden, "n": rec.n,
-        "chars": rec.chars, "tokens": rec.tokens, "k": int(rec.topk_ids.shape[1]),
+        "kind": rec.kind,
+        "layers": rec.layers,
+        "hidden": rec.hidden,
+        "n": rec.n,
+        "chars": rec.chars,
+        "tokens": rec.tokens,
+        "k": int(rec.topk_ids.shape[1]),
         "topk_ids": rec.topk_ids.ravel().tolist(),
         "topk_p": [round(float(p), 4) for p in rec.topk_probs.ravel()],
         "p_next": [_num(p, 5) for p in rec.p_next],
         "bpc": _num(rec.bits_per_char(), 4),
-        "quantities": list(qs), "default_quantity": qs[0], "acts": acts,
+        "quantities": list(qs),
+        "default_quantity": qs[0],
+        "acts": acts,
         "interp": interp.to_dict() if interp else None,
     }

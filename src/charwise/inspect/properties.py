@@ -35,8 +35,14 @@ DESCRIPTIONS = {
     "word_start": "start of a word",
 }
 GRADED = {"nesting_depth", "line_position", "indentation"}
-_PAIRS = {"(": ("in_parens", 1), ")": ("in_parens", -1), "[": ("in_brackets", 1),
-          "]": ("in_brackets", -1), "{": ("in_braces", 1), "}": ("in_braces", -1)}
+_PAIRS = {
+    "(": ("in_parens", 1),
+    ")": ("in_parens", -1),
+    "[": ("in_brackets", 1),
+    "]": ("in_brackets", -1),
+    "{": ("in_braces", 1),
+    "}": ("in_braces", -1),
+}
 
 
 @dataclass(frozen=True)
@@ -106,14 +112,16 @@ def regex_property(chars: list[str], pattern: re.Pattern) -> np.ndarray:
     text = "".join(c if len(c) == 1 else "\ufffd" for c in chars)
     v = np.zeros(len(chars), dtype=np.float32)
     for m in pattern.finditer(text):
-        v[m.start(): m.end()] = 1.0
+        v[m.start() : m.end()] = 1.0
     return v
 
 
 def text_properties(chars: list[str], features: list[str] | tuple[str, ...] = ()) -> list[Property]:
     """The built-in properties plus user features ('NAME=REGEX') of a text."""
-    props = [Property(name, "graded" if name in GRADED else "binary", DESCRIPTIONS[name], v)
-             for name, v in builtin_properties(chars).items()]
+    props = [
+        Property(name, "graded" if name in GRADED else "binary", DESCRIPTIONS[name], v)
+        for name, v in builtin_properties(chars).items()
+    ]
     taken = {p.name for p in props}
     for spec in features:
         name, rx = parse_feature(spec)

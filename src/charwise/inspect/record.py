@@ -37,8 +37,15 @@ QUANTITIES = {
 }
 # cells.py's gate names -> the names a Recording uses ("cell" is the LSTM's candidate g, which
 # would be confused with the cell state c).
-_GATE_NAMES = {"input": "input", "forget": "forget", "output": "output", "cell": "candidate",
-               "reset": "reset", "update": "update", "new": "new"}
+_GATE_NAMES = {
+    "input": "input",
+    "forget": "forget",
+    "output": "output",
+    "cell": "candidate",
+    "reset": "reset",
+    "update": "update",
+    "new": "new",
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,9 @@ class Recording:
     def act(self, quantity: str, layer: int) -> np.ndarray:
         """(N, H) float16 activations of one quantity of one layer."""
         if quantity not in self.acts:
-            raise CharwiseError(f"this recording has no {quantity!r}; "
-                                f"it has {', '.join(self.acts)}")
+            raise CharwiseError(
+                f"this recording has no {quantity!r}; it has {', '.join(self.acts)}"
+            )
         if not 0 <= layer < self.layers:
             raise CharwiseError(f"layer {layer} out of range (the model has {self.layers})")
         return self.acts[quantity][layer]
@@ -127,8 +135,9 @@ class _Sink:
                 self.arrays[q] = np.zeros(self.shape, dtype=np.float16)
             else:
                 self.dir.mkdir(parents=True, exist_ok=True)
-                mm = np.lib.format.open_memmap(self.dir / f"{q}.npy", mode="w+",
-                                               dtype=np.float16, shape=self.shape)
+                mm = np.lib.format.open_memmap(
+                    self.dir / f"{q}.npy", mode="w+", dtype=np.float16, shape=self.shape
+                )
                 self.offsets[q] = mm.offset
                 del mm  # a sparse file; chunks are written with plain file writes below
 
@@ -136,7 +145,7 @@ class _Sink:
         """block: (T, H) float -> rows t0..t0+T of layer `layer` of quantity q."""
         arr = block.to("cpu", torch.float16).numpy()
         if self.dir is None:
-            self.arrays[q][layer, t0: t0 + len(arr)] = arr
+            self.arrays[q][layer, t0 : t0 + len(arr)] = arr
             return
         _, N, H = self.shape
         with open(self.dir / f"{q}.npy", "r+b") as f:
@@ -150,8 +159,9 @@ class _Sink:
 
 
 @torch.inference_mode()
-def _layer_over_chunk(model: CharRNN, k: int, inp: torch.Tensor, state: list[torch.Tensor],
-                      want: set[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _layer_over_chunk(
+    model: CharRNN, k: int, inp: torch.Tensor, state: list[torch.Tensor], want: set[str]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Layer k over a chunk: inp (T, in) -> outputs (T, H) and {quantity: (T, H)}; state[k]
     ((1, H) h, and c for an LSTM) is advanced in place."""
     kind = model.cfg.kind
@@ -162,12 +172,12 @@ def _layer_over_chunk(model: CharRNN, k: int, inp: torch.Tensor, state: list[tor
     hs, cs, gates = [], [], {g: [] for g in _GATE_NAMES.values() if g in want}
     for t in range(gx.shape[0]):
         if kind == "lstm":
-            h, c, g = cells.lstm_cell(gx[t: t + 1], h, c, w_hh, b_hh)
+            h, c, g = cells.lstm_cell(gx[t : t + 1], h, c, w_hh, b_hh)
             cs.append(c)
         elif kind == "gru":
-            h, g = cells.gru_cell(gx[t: t + 1], h, w_hh, b_hh)
+            h, g = cells.gru_cell(gx[t : t + 1], h, w_hh, b_hh)
         else:
-            h, g = cells.rnn_cell(gx[t: t + 1], h, w_hh, b_hh)
+            h, g = cells.rnn_cell(gx[t : t + 1], h, w_hh, b_hh)
         hs.append(h)
         for name, v in g.items():
             if _GATE_NAMES[name] in gates:
@@ -182,8 +192,9 @@ def _layer_over_chunk(model: CharRNN, k: int, inp: torch.Tensor, state: list[tor
     return out["h"], out
 
 
-def record(model: CharRNN, ids: np.ndarray, tokens: list[str],
-           opts: RecordOptions | None = None) -> Recording:
+def record(
+    model: CharRNN, ids: np.ndarray, tokens: list[str], opts: RecordOptions | None = None
+) -> Recording:
     """Run `model` over ids (N,) from a zero state and record predictions and activations.
 
     tokens: (V,) printable form of each vocabulary id. Memory: see `memory_bound`; without
@@ -198,8 +209,9 @@ def record(model: CharRNN, ids: np.ndarray, tokens: list[str],
     names = opts.quantities or QUANTITIES[cfg.kind]
     bad = [q for q in names if q not in QUANTITIES[cfg.kind]]
     if bad:
-        raise CharwiseError(f"a {cfg.kind} has no {', '.join(bad)}; choose from "
-                            f"{', '.join(QUANTITIES[cfg.kind])}")
+        raise CharwiseError(
+            f"a {cfg.kind} has no {', '.join(bad)}; choose from {', '.join(QUANTITIES[cfg.kind])}"
+        )
     k = min(opts.top_k, cfg.vocab_size)
     sink = _Sink(tuple(names), L, N, H, opts.out_dir)
     p_next = np.full(N, np.nan, dtype=np.float32)
@@ -212,7 +224,7 @@ def record(model: CharRNN, ids: np.ndarray, tokens: list[str],
     state = [[s.clone() for s in part] for part in state]
     with torch.inference_mode():
         for t0 in range(0, N, opts.chunk):
-            x = torch.from_numpy(ids[t0: t0 + opts.chunk]).to(device)
+            x = torch.from_numpy(ids[t0 : t0 + opts.chunk]).to(device)
             inp = model.embed(x)  # (T, E)
             for layer in range(L):
                 inp, outs = _layer_over_chunk(model, layer, inp, state, set(names))
@@ -221,14 +233,24 @@ def record(model: CharRNN, ids: np.ndarray, tokens: list[str],
             probs = F.softmax(model.head(inp).float(), dim=-1)  # (T, V): next-char distribution
             T = probs.shape[0]
             tp, ti = probs.topk(k, dim=-1)
-            topk_ids[t0: t0 + T] = ti.cpu().numpy()
-            topk_probs[t0: t0 + T] = tp.cpu().numpy()
-            nxt = torch.from_numpy(ids[t0 + 1: t0 + T + 1]).to(device)  # true next characters
-            p_next[t0: t0 + len(nxt)] = probs[torch.arange(len(nxt)), nxt].cpu().numpy()
+            topk_ids[t0 : t0 + T] = ti.cpu().numpy()
+            topk_probs[t0 : t0 + T] = tp.cpu().numpy()
+            nxt = torch.from_numpy(ids[t0 + 1 : t0 + T + 1]).to(device)  # true next characters
+            p_next[t0 : t0 + len(nxt)] = probs[torch.arange(len(nxt)), nxt].cpu().numpy()
     model.train(was_training)
-    return Recording(cfg.kind, L, H, ids, [tokens[i] for i in ids], list(tokens), p_next,
-                     topk_ids, topk_probs, sink.result(),
-                     Path(opts.out_dir) if opts.out_dir else None)
+    return Recording(
+        cfg.kind,
+        L,
+        H,
+        ids,
+        [tokens[i] for i in ids],
+        list(tokens),
+        p_next,
+        topk_ids,
+        topk_probs,
+        sink.result(),
+        Path(opts.out_dir) if opts.out_dir else None,
+    )
 
 
 def record_text(run, text: str, opts: RecordOptions | None = None) -> tuple[Recording, int]:

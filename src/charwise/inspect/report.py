@@ -50,8 +50,11 @@ def _asset(name: str) -> str:
 
 def _script_json(obj) -> str:
     """JSON safe inside <script>: no '</' or '<!--' can end or confuse the element."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/") \
+    return (
+        json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        .replace("</", "<\\/")
         .replace("<!--", "<\\!--")
+    )
 
 
 def _fill(template: str, parts: dict[str, str]) -> str:
@@ -60,31 +63,51 @@ def _fill(template: str, parts: dict[str, str]) -> str:
 
 
 def _cell_button(layer: int, cell: int, text: str) -> str:
-    return (f'<button type="button" class="cw-pick" data-layer="{layer}" data-cell="{cell}">'
-            f'{html.escape(text)}</button>')
+    return (
+        f'<button type="button" class="cw-pick" data-layer="{layer}" data-cell="{cell}">'
+        f"{html.escape(text)}</button>"
+    )
 
 
 def interp_html(interp: Interpretability) -> str:
     """The table of properties with their best cells (buttons that pick the cell)."""
     q = "tanh(c)" if interp.quantity == "c" else interp.quantity
     n = len(interp.interpretable)
-    head = (f"<p><strong>{n} of {interp.total_cells} cells ({100 * interp.fraction:.1f}%) are "
-            f"interpretable</strong> by these tests: AUC &ge; {interp.auc_threshold:g} for a "
-            f"yes/no property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}. A cell "
-            "with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells are "
-            "low there.</p>")
+    head = (
+        f"<p><strong>{n} of {interp.total_cells} cells ({100 * interp.fraction:.1f}%) are "
+        f"interpretable</strong> by these tests: AUC &ge; {interp.auc_threshold:g} for a "
+        f"yes/no property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}. A cell "
+        "with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells are "
+        "low there.</p>"
+    )
     rows = []
     for p in interp.properties:
-        cells = " ".join(_cell_button(c.layer, c.cell, f"L{c.layer} cell {c.cell}: {c.score:.3f}"
-                                      + (" (inverted)" if c.sign < 0 else "")) for c in p.best)
-        rows.append(f"<tr><td><strong>{html.escape(p.name)}</strong><br><span class='cw-help'>"
-                    f"{html.escape(p.description)}</span></td><td>{p.metric}</td>"
-                    f"<td>{p.interpretable}</td><td>{cells}</td></tr>")
-    skipped = (f"<p class='cw-help'>Not scored (constant, or too rare in this text): "
-               f"{html.escape(', '.join(interp.skipped))}.</p>" if interp.skipped else "")
-    return (head + "<table class='cw-props'><tr><th>property</th><th>score</th>"
-            "<th>cells over threshold</th><th>best cells</th></tr>" + "".join(rows) + "</table>"
-            + skipped)
+        cells = " ".join(
+            _cell_button(
+                c.layer,
+                c.cell,
+                f"L{c.layer} cell {c.cell}: {c.score:.3f}" + (" (inverted)" if c.sign < 0 else ""),
+            )
+            for c in p.best
+        )
+        rows.append(
+            f"<tr><td><strong>{html.escape(p.name)}</strong><br><span class='cw-help'>"
+            f"{html.escape(p.description)}</span></td><td>{p.metric}</td>"
+            f"<td>{p.interpretable}</td><td>{cells}</td></tr>"
+        )
+    skipped = (
+        f"<p class='cw-help'>Not scored (constant, or too rare in this text): "
+        f"{html.escape(', '.join(interp.skipped))}.</p>"
+        if interp.skipped
+        else ""
+    )
+    return (
+        head + "<table class='cw-props'><tr><th>property</th><th>score</th>"
+        "<th>cells over threshold</th><th>best cells</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        + skipped
+    )
 
 
 def samples_html(records: list[dict]) -> str:
@@ -98,26 +121,41 @@ def samples_html(records: list[dict]) -> str:
             when += f", {float(r['elapsed']):.0f} s"
         if "temperature" in r:
             when += f", temperature {r['temperature']}"
-        out.append(f'<div class="cw-sample"><div class="cw-step">{html.escape(when)}</div>'
-                   f'<pre>{html.escape(str(r.get("text", "")))}</pre></div>')
+        out.append(
+            f'<div class="cw-sample"><div class="cw-step">{html.escape(when)}</div>'
+            f"<pre>{html.escape(str(r.get('text', '')))}</pre></div>"
+        )
     return "".join(out)
 
 
-def temperature_samples(run, prime: str, temperatures: tuple[float, ...], length: int,
-                        seed: int) -> list[tuple[float, str]]:
+def temperature_samples(
+    run, prime: str, temperatures: tuple[float, ...], length: int, seed: int
+) -> list[tuple[float, str]]:
     """The same prime sampled at each temperature (same seed): [(temperature, text)]."""
-    return [(t, generate(run.model, run.vocab, SampleOptions(length=length, prime=prime,
-                                                             temperature=t, seed=seed))[0])
-            for t in temperatures]
+    return [
+        (
+            t,
+            generate(
+                run.model,
+                run.vocab,
+                SampleOptions(length=length, prime=prime, temperature=t, seed=seed),
+            )[0],
+        )
+        for t in temperatures
+    ]
 
 
 def temperatures_html(prime: str, samples: list[tuple[float, str]]) -> str:
-    cols = "".join(f'<div><h3>temperature {t:g}</h3><pre><span class="cw-prime">'
-                   f'{html.escape(prime)}</span>{html.escape(text)}</pre></div>'
-                   for t, text in samples)
-    return (f'<p class="cw-help">The same prime (grey), sampled at each temperature with the same '
-            f'seed: low temperatures are safe and repetitive, high ones inventive and error-prone.'
-            f'</p><div class="cw-temps">{cols}</div>')
+    cols = "".join(
+        f'<div><h3>temperature {t:g}</h3><pre><span class="cw-prime">'
+        f"{html.escape(prime)}</span>{html.escape(text)}</pre></div>"
+        for t, text in samples
+    )
+    return (
+        f'<p class="cw-help">The same prime (grey), sampled at each temperature with the same '
+        f"seed: low temperatures are safe and repetitive, high ones inventive and error-prone."
+        f'</p><div class="cw-temps">{cols}</div>'
+    )
 
 
 def default_prime(rec: Recording) -> str:
@@ -130,23 +168,27 @@ def default_prime(rec: Recording) -> str:
 def _meta_html(run, rec: Recording, source: str, skipped: int) -> str:
     m = run.config["model"]
     best = run.info.get("val_loss")
-    bits = [f"run <code>{html.escape(str(run.path))}</code>",
-            f"{m['layers']}-layer {m['kind'].upper()}, {m['hidden']} cells per layer, "
-            f"vocabulary {run.vocab.size}",
-            f"text: {html.escape(source)}, {rec.n:,} characters"]
+    bits = [
+        f"run <code>{html.escape(str(run.path))}</code>",
+        f"{m['layers']}-layer {m['kind'].upper()}, {m['hidden']} cells per layer, "
+        f"vocabulary {run.vocab.size}",
+        f"text: {html.escape(source)}, {rec.n:,} characters",
+    ]
     bpc = rec.bits_per_char()
     if np.isfinite(bpc):
         bits.append(f"{bpc:.3f} bits/char on it")
     if best is not None:
-        bits.append(f"best validation {best / np.log(2):.3f} bits/char "
-                    f"at step {run.info.get('step')}")
+        bits.append(
+            f"best validation {best / np.log(2):.3f} bits/char at step {run.info.get('step')}"
+        )
     if skipped:
         bits.append(f"{skipped} characters outside the vocabulary left out")
     return " &middot; ".join(bits)
 
 
-def build_report(run, ids: np.ndarray, source: str, opts: ReportOptions | None = None,
-                 skipped: int = 0) -> tuple[str, Recording, Interpretability]:
+def build_report(
+    run, ids: np.ndarray, source: str, opts: ReportOptions | None = None, skipped: int = 0
+) -> tuple[str, Recording, Interpretability]:
     """Record `run` over ids (N,) (the first opts.max_chars), rank its cells, and return the
     report's HTML with the recording and the ranking."""
     opts = opts or ReportOptions()
@@ -165,15 +207,20 @@ def build_report(run, ids: np.ndarray, source: str, opts: ReportOptions | None =
     prime = opts.prime if opts.prime is not None else default_prime(rec)
     temps = temperature_samples(run, prime, opts.temperatures, opts.sample_length, opts.seed)
     title = f"charwise: inside {Path(run.path).name}"
-    page = _fill(_asset("report.html"), {
-        "TITLE": html.escape(title),
-        "META": _meta_html(run, rec, source, skipped),
-        "INTERP": interp_html(interp),
-        "CURVES": training_curves(read_jsonl(Path(run.path) / "log.jsonl")),
-        "SAMPLES": samples_html(read_jsonl(Path(run.path) / "samples.jsonl")),
-        "TEMPERATURES": temperatures_html(prime, temps),
-        "DATA": _script_json(payload),
-        "VIEWER_CSS": _asset("viewer.css"), "REPORT_CSS": _asset("report.css"),
-        "VIEWER_JS": _asset("viewer.js"), "REPORT_JS": _asset("report.js"),
-    })
+    page = _fill(
+        _asset("report.html"),
+        {
+            "TITLE": html.escape(title),
+            "META": _meta_html(run, rec, source, skipped),
+            "INTERP": interp_html(interp),
+            "CURVES": training_curves(read_jsonl(Path(run.path) / "log.jsonl")),
+            "SAMPLES": samples_html(read_jsonl(Path(run.path) / "samples.jsonl")),
+            "TEMPERATURES": temperatures_html(prime, temps),
+            "DATA": _script_json(payload),
+            "VIEWER_CSS": _asset("viewer.css"),
+            "REPORT_CSS": _asset("report.css"),
+            "VIEWER_JS": _asset("viewer.js"),
+            "REPORT_JS": _asset("report.js"),
+        },
+    )
     return page, rec, interp

@@ -34,12 +34,20 @@ class Match:
 
 def _check_span(rec: Recording, start: int, end: int) -> None:
     if not 0 <= start < end <= rec.n:
-        raise CharwiseError(f"the selected span [{start}, {end}) is not inside the text "
-                            f"(0..{rec.n})")
+        raise CharwiseError(
+            f"the selected span [{start}, {end}) is not inside the text (0..{rec.n})"
+        )
 
 
-def select_cells(rec: Recording, start: int, end: int, threshold: float = 0.3, pad: int = 1,
-                 quantity: str | None = None, limit: int = 20) -> list[SelectedCell]:
+def select_cells(
+    rec: Recording,
+    start: int,
+    end: int,
+    threshold: float = 0.3,
+    pad: int = 1,
+    quantity: str | None = None,
+    limit: int = 20,
+) -> list[SelectedCell]:
     """Cells on over ids[start:end] and off for `pad` characters before and after, best first.
 
     Values are the display values (tanh(c) for an LSTM's c). At the text's edges the missing
@@ -48,7 +56,7 @@ def select_cells(rec: Recording, start: int, end: int, threshold: float = 0.3, p
     _check_span(rec, start, end)
     q = quantity or rec.display_quantity
     found: list[SelectedCell] = []
-    outside = np.r_[max(0, start - pad): start, end: min(rec.n, end + pad)]
+    outside = np.r_[max(0, start - pad) : start, end : min(rec.n, end + pad)]
     for layer in range(rec.layers):
         a = rec.display(q, layer)  # (N, H)
         inside = a[start:end]
@@ -63,9 +71,16 @@ def select_cells(rec: Recording, start: int, end: int, threshold: float = 0.3, p
     return found[:limit]
 
 
-def match_spans(rec: Recording, cells: list[SelectedCell], span_len: int, threshold: float = 0.3,
-                min_fraction: float = 1.0, exclude: tuple[int, int] | None = None,
-                quantity: str | None = None, limit: int = 20) -> list[Match]:
+def match_spans(
+    rec: Recording,
+    cells: list[SelectedCell],
+    span_len: int,
+    threshold: float = 0.3,
+    min_fraction: float = 1.0,
+    exclude: tuple[int, int] | None = None,
+    quantity: str | None = None,
+    limit: int = 20,
+) -> list[Match]:
     """Runs of characters where at least min_fraction of `cells` are on (sign applied), ranked
     by how close their length is to span_len, then by the fraction of cells on."""
     if not cells:
@@ -75,7 +90,7 @@ def match_spans(rec: Recording, cells: list[SelectedCell], span_len: int, thresh
     q = quantity or rec.display_quantity
     on = np.zeros(rec.n, dtype=np.float32)
     for c in cells:
-        on += (c.sign * rec.display(q, c.layer)[:, c.cell] > threshold)
+        on += c.sign * rec.display(q, c.layer)[:, c.cell] > threshold
     frac = on / len(cells)
     hit = np.r_[False, frac >= min_fraction - 1e-6, False]
     edges = np.flatnonzero(np.diff(hit.astype(np.int8)))

@@ -11,5 +11,12 @@ backs off to shorter ones down to a uniform distribution, so every probability i
 from .model import NGramTables
 from .run import NGramConfig, NGramModel, NGramResult, load_ngram, save_ngram, train_ngram
 
-__all__ = ["NGramConfig", "NGramModel", "NGramResult", "NGramTables", "load_ngram", "save_ngram",
-           "train_ngram"]
+__all__ = [
+    "NGramConfig",
+    "NGramModel",
+    "NGramResult",
+    "NGramTables",
+    "load_ngram",
+    "save_ngram",
+    "train_ngram",
+]

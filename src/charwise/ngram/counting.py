@@ -75,15 +75,17 @@ def build_levels(ids: np.ndarray, vocab_size: int, order: int, smoothing: str) -
         if not top:
             # Children: this context extended by the character m+1 before the target.
             keys = node * base + older_chars(w_all, active, m + 1, pad)
-            ukeys, first, inv, kcount = np.unique(keys, return_index=True, return_inverse=True,
-                                                  return_counts=True)
+            ukeys, first, inv, kcount = np.unique(
+                keys, return_index=True, return_inverse=True, return_counts=True
+            )
             if smoothing == "kn":
                 # Continuation count of (context, next): distinct (child, next) pairs under it.
                 child_pairs = np.unique(inv * V + w)
                 parent_pairs = (ukeys[child_pairs // V] // base) * V + child_pairs % V
                 pair_keys, pair_counts = np.unique(parent_pairs, return_counts=True)
-        levels.append(Level(node_keys, single_keys, single_pos, pair_keys,
-                            pair_counts.astype(np.int64)))
+        levels.append(
+            Level(node_keys, single_keys, single_pos, pair_keys, pair_counts.astype(np.int64))
+        )
         if top:
             break
         single = kcount == 1

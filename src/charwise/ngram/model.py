@@ -54,8 +54,7 @@ def _find(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.nda
 class NGramTables:
     """The levels plus what the probabilities need per node: denom and gamma (float64)."""
 
-    def __init__(self, levels: list[Level], train_ids: np.ndarray, vocab_size: int,
-                 smoothing: str):
+    def __init__(self, levels: list[Level], train_ids: np.ndarray, vocab_size: int, smoothing: str):
         self.levels, self.V, self.smoothing = levels, vocab_size, smoothing
         self.train = np.asarray(train_ids, dtype=np.int64)
         self.order = len(levels)
@@ -167,8 +166,12 @@ def contexts_of(ids: np.ndarray, targets: np.ndarray, width: int, pad: int) -> n
     return out
 
 
-def total_nats(tables: NGramTables, ids: np.ndarray, chunk: int = 1 << 16,
-               progress: Callable[[int], None] | None = None) -> tuple[float, int]:
+def total_nats(
+    tables: NGramTables,
+    ids: np.ndarray,
+    chunk: int = 1 << 16,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[float, int]:
     """(N,) ids -> (nats over predicting ids[1:] from the preceding text, N-1)."""
     ids = np.asarray(ids, dtype=np.int64)
     total = 0.0

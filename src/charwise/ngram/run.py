@@ -52,13 +52,15 @@ class NGramModel:
     """A trained n-gram with the same interface as a loaded RNN run where it matters:
     generate(opts, on_text), loss_over_ids(ids), describe(), data_config."""
 
-    def __init__(self, tables: NGramTables, vocab: Vocab, cfg: NGramConfig,
-                 data_config: DataConfig):
+    def __init__(
+        self, tables: NGramTables, vocab: Vocab, cfg: NGramConfig, data_config: DataConfig
+    ):
         self.tables, self.vocab, self.cfg, self.data_config = tables, vocab, cfg, data_config
 
     @classmethod
-    def fit(cls, train_ids: np.ndarray, vocab: Vocab, cfg: NGramConfig,
-            data_config: DataConfig) -> NGramModel:
+    def fit(
+        cls, train_ids: np.ndarray, vocab: Vocab, cfg: NGramConfig, data_config: DataConfig
+    ) -> NGramModel:
         """Count (N,) training ids into a model."""
         if len(train_ids) == 0:
             raise CharwiseError("the train split is empty: nothing to count")
@@ -84,14 +86,21 @@ class NGramModel:
         return self.tables.dist(row)[0]
 
     # -- sampling -------------------------------------------------------------------------------
-    def generate(self, opts: SampleOptions,
-                 on_text: Callable[[int, str], None] | None = None) -> list[str]:
+    def generate(
+        self, opts: SampleOptions, on_text: Callable[[int, str], None] | None = None
+    ) -> list[str]:
         """Sample `opts.num_samples` texts; the options mean what they mean for an RNN."""
         gen = torch.Generator()
         gen.manual_seed(opts.seed if opts.seed is not None else torch.seed())
         M, V = opts.num_samples, self.vocab.size
-        ctx = np.repeat(_context_row(np.asarray(start_ids(self.vocab, opts.prime, gen), np.int64),
-                                     self.order, V), M, axis=0)  # (M, order-1)
+        ctx = np.repeat(
+            _context_row(
+                np.asarray(start_ids(self.vocab, opts.prime, gen), np.int64), self.order, V
+            ),
+            M,
+            axis=0,
+        )  # (M, order-1)
+
         def next_ids() -> torch.Tensor:
             nonlocal ctx
             probs = self.tables.dist(ctx)  # (M, V)
@@ -109,16 +118,24 @@ class NGramModel:
         alive = [int(t.singletons[m - 1]) if m else 0 for m in range(len(t.levels))]
         contexts = [lv.n_nodes + s for lv, s in zip(t.levels, alive, strict=True)]
         ngrams = [len(lv.pair_keys) + s for lv, s in zip(t.levels, alive, strict=True)]
-        return {"order": self.order, "smoothing": self.cfg.smoothing, "train_chars": len(t.train),
-                "contexts_per_level": contexts, "ngrams_per_level": ngrams,
-                "distinct_ngrams": int(sum(ngrams)), "stored_numbers": self.stored_numbers(),
-                "discounts": [[round(float(x), 4) for x in d] for d in t.disc]
-                if self.cfg.smoothing == "kn" else None}
+        return {
+            "order": self.order,
+            "smoothing": self.cfg.smoothing,
+            "train_chars": len(t.train),
+            "contexts_per_level": contexts,
+            "ngrams_per_level": ngrams,
+            "distinct_ngrams": int(sum(ngrams)),
+            "stored_numbers": self.stored_numbers(),
+            "discounts": [[round(float(x), 4) for x in d] for d in t.disc]
+            if self.cfg.smoothing == "kn"
+            else None,
+        }
 
     def stored_numbers(self) -> int:
         """How many integers the model stores (keys, counts, positions, training ids)."""
-        return len(self.tables.train) + sum(len(getattr(lv, f)) for lv in self.tables.levels
-                                            for f in _FIELDS)
+        return len(self.tables.train) + sum(
+            len(getattr(lv, f)) for lv in self.tables.levels for f in _FIELDS
+        )
 
 
 def _context_row(ids: np.ndarray, order: int, V: int) -> np.ndarray:
@@ -140,8 +157,9 @@ class NGramResult:
     test: np.ndarray
 
 
-def train_ngram(data: DataConfig, cfg: NGramConfig, out: str | Path | None = None,
-                cache_dir: Path | None = None) -> NGramResult:
+def train_ngram(
+    data: DataConfig, cfg: NGramConfig, out: str | Path | None = None, cache_dir: Path | None = None
+) -> NGramResult:
     """Count an n-gram on the train split of `data` (the same split `charwise train` uses);
     with `out`, save it as a run directory."""
     if out is not None and (Path(out) / "config.json").exists():
@@ -153,25 +171,38 @@ def train_ngram(data: DataConfig, cfg: NGramConfig, out: str | Path | None = Non
     seconds = time.perf_counter() - t0
     if out is not None:
         save_ngram(out, model, list(corpus.files), seconds)
-    return NGramResult(model, Path(out) if out else None, seconds, len(splits.train),
-                       np.asarray(splits.val), np.asarray(splits.test))
+    return NGramResult(
+        model,
+        Path(out) if out else None,
+        seconds,
+        len(splits.train),
+        np.asarray(splits.val),
+        np.asarray(splits.test),
+    )
 
 
 def save_ngram(run_dir: str | Path, model: NGramModel, sources: list[str], seconds: float) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t = model.tables
-    tensors = {f"l{m}.{f}": torch.from_numpy(np.ascontiguousarray(getattr(lv, f), np.int64))
-               for m, lv in enumerate(t.levels) for f in _FIELDS}
+    tensors = {
+        f"l{m}.{f}": torch.from_numpy(np.ascontiguousarray(getattr(lv, f), np.int64))
+        for m, lv in enumerate(t.levels)
+        for f in _FIELDS
+    }
     ids_dtype = np.uint8 if model.vocab.size <= 256 else np.int32
     tensors["train_ids"] = torch.from_numpy(t.train.astype(ids_dtype))
     save_tensors(run_dir / WEIGHTS, tensors, {"info": json.dumps({"order": model.order})})
-    body = {"format": FORMAT, "format_version": FORMAT_VERSION, "charwise_version": __version__,
-            "model": {"kind": "ngram", **dataclasses.asdict(model.cfg),
-                      "vocab_size": model.vocab.size},
-            "data": dataclasses.asdict(model.data_config), "sources": sources,
-            "count_seconds": round(seconds, 3),
-            "distinct_ngrams": model.describe()["distinct_ngrams"]}
+    body = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "charwise_version": __version__,
+        "model": {"kind": "ngram", **dataclasses.asdict(model.cfg), "vocab_size": model.vocab.size},
+        "data": dataclasses.asdict(model.data_config),
+        "sources": sources,
+        "count_seconds": round(seconds, 3),
+        "distinct_ngrams": model.describe()["distinct_ngrams"],
+    }
     atomic_write(run_dir / "config.json", json.dumps(body, indent=2, ensure_ascii=False))
     atomic_write(run_dir / "vocab.json", model.vocab.to_json())
 
@@ -182,16 +213,19 @@ def load_ngram(run_dir: str | Path, cfg: dict[str, Any], vocab: Vocab) -> Run:
     m = cfg["model"]
     ncfg = NGramConfig(order=int(m.get("order", 0)), smoothing=m.get("smoothing", "kn"))
     if int(m.get("vocab_size", vocab.size)) != vocab.size:
-        raise CharwiseError(f"{run_dir}: config.json and vocab.json disagree on the "
-                            "vocabulary size")
+        raise CharwiseError(
+            f"{run_dir}: config.json and vocab.json disagree on the vocabulary size"
+        )
     tensors, _ = load_tensors(run_dir / WEIGHTS)
     try:
-        levels = [Level(*(tensors[f"l{k}.{f}"].numpy() for f in _FIELDS))
-                  for k in range(ncfg.order)]
+        levels = [
+            Level(*(tensors[f"l{k}.{f}"].numpy() for f in _FIELDS)) for k in range(ncfg.order)
+        ]
         train = tensors["train_ids"].numpy().astype(np.int64)
     except KeyError as e:
-        raise CharwiseError(f"{run_dir / WEIGHTS} lacks {e.args[0]}: it does not match "
-                            "config.json") from None
+        raise CharwiseError(
+            f"{run_dir / WEIGHTS} lacks {e.args[0]}: it does not match config.json"
+        ) from None
     if len(train) and int(train.max()) >= vocab.size:
         raise CharwiseError(f"{run_dir / WEIGHTS} does not match vocab.json")
     data = from_dict(DataConfig, cfg.get("data", {}))

@@ -32,17 +32,28 @@ def rnn_params_from_torch(model) -> Arrays:
         raise CharwiseError("min-char-rnn is a one-layer vanilla RNN: use kind 'rnn', 1 layer")
     w_ih, w_hh, b_ih, b_hh = (_np(t) for t in model.layer_weights(0))
     E = _np(model.embed.weight)
-    return {"Wxh": w_ih @ E.T, "Whh": w_hh, "Why": _np(model.head.weight), "bh": b_ih + b_hh,
-            "by": _np(model.head.bias)}
+    return {
+        "Wxh": w_ih @ E.T,
+        "Whh": w_hh,
+        "Why": _np(model.head.weight),
+        "bh": b_ih + b_hh,
+        "by": _np(model.head.bias),
+    }
 
 
 def rnn_grads_to_torch(g: Arrays, model) -> Arrays:
     """min-char-rnn gradients -> gradients of the CharRNN's parameters, by PyTorch name."""
     w_ih, *_ = (_np(t) for t in model.layer_weights(0))
     E = _np(model.embed.weight)
-    return {"embed.weight": g["Wxh"].T @ w_ih, "rnn.weight_ih_l0": g["Wxh"] @ E,
-            "rnn.weight_hh_l0": g["Whh"], "rnn.bias_ih_l0": g["bh"], "rnn.bias_hh_l0": g["bh"],
-            "head.weight": g["Why"], "head.bias": g["by"]}
+    return {
+        "embed.weight": g["Wxh"].T @ w_ih,
+        "rnn.weight_ih_l0": g["Wxh"] @ E,
+        "rnn.weight_hh_l0": g["Whh"],
+        "rnn.bias_ih_l0": g["bh"],
+        "rnn.bias_hh_l0": g["bh"],
+        "head.weight": g["Why"],
+        "head.bias": g["by"],
+    }
 
 
 def lstm_params_from_torch(model) -> Arrays:
@@ -67,8 +78,12 @@ def lstm_grads_to_torch(g: Arrays, model) -> Arrays:
     for k in range(cfg.layers):
         W = g[f"W{k}"]
         n_in = W.shape[0] - 1 - cfg.hidden
-        parts = {"bias_ih": W[0], "bias_hh": W[0], "weight_ih": W[1: 1 + n_in].T,
-                 "weight_hh": W[1 + n_in:].T}
+        parts = {
+            "bias_ih": W[0],
+            "bias_hh": W[0],
+            "weight_ih": W[1 : 1 + n_in].T,
+            "weight_hh": W[1 + n_in :].T,
+        }
         for name, val in parts.items():
             torch_order = np.empty_like(val)
             torch_order[perm] = val  # undo the gate reordering

@@ -70,8 +70,10 @@ def torch_agreement(kind: str, layers: int = 1, seed: int = 0) -> list[Check]:
         np_loss, g, _ = lstm.loss_and_grads(p, x, y)
         grads = bridge.lstm_grads_to_torch(g, model)
     name = f"{kind} x{layers} vs PyTorch"
-    out = [Check(f"{name}: logits", float(np.abs(np_logits - logits.detach().numpy()).max()), 1e-9),
-           Check(f"{name}: loss", abs(np_loss - loss.item()), 1e-9)]
+    out = [
+        Check(f"{name}: logits", float(np.abs(np_logits - logits.detach().numpy()).max()), 1e-9),
+        Check(f"{name}: loss", abs(np_loss - loss.item()), 1e-9),
+    ]
     for n, prm in model.named_parameters():
         out.append(Check(f"{name}: d {n}", float(np.abs(grads[n] - prm.grad.numpy()).max()), 1e-9))
     return out

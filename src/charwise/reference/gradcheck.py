@@ -12,9 +12,14 @@ def relative_error(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a) + abs(b), 1e-12)
 
 
-def grad_check(loss_fn: Callable[[], float], params: dict[str, np.ndarray],
-               grads: dict[str, np.ndarray], checks_per_param: int = 10, eps: float = 1e-5,
-               rng: np.random.Generator | None = None) -> dict[str, float]:
+def grad_check(
+    loss_fn: Callable[[], float],
+    params: dict[str, np.ndarray],
+    grads: dict[str, np.ndarray],
+    checks_per_param: int = 10,
+    eps: float = 1e-5,
+    rng: np.random.Generator | None = None,
+) -> dict[str, float]:
     """Compare `grads` with (loss(p + eps) - loss(p - eps)) / 2 eps at random entries of each
     parameter; loss_fn reads `params`, which is perturbed in place and restored.
     Returns the worst relative error per parameter."""

@@ -32,7 +32,7 @@ def lstm_init(input_size: int, hidden: int, rng: np.random.Generator) -> np.ndar
     """(1 + D + H, 4H) weights, scaled by 1/sqrt(D + H); forget-gate bias 1 so cells remember."""
     W = rng.standard_normal((1 + input_size + hidden, 4 * hidden)) / np.sqrt(input_size + hidden)
     W[0] = 0.0
-    W[0, hidden: 2 * hidden] = 1.0
+    W[0, hidden : 2 * hidden] = 1.0
     return W
 
 
@@ -49,12 +49,12 @@ def lstm_forward(X: np.ndarray, W: np.ndarray, c0: np.ndarray, h0: np.ndarray):
         prev_h = Hout[t - 1] if t > 0 else h0
         prev_c = C[t - 1] if t > 0 else c0
         Hin[t, :, 0] = 1.0
-        Hin[t, :, 1: 1 + D] = X[t]
-        Hin[t, :, 1 + D:] = prev_h
+        Hin[t, :, 1 : 1 + D] = X[t]
+        Hin[t, :, 1 + D :] = prev_h
         z = Hin[t] @ W  # (B, 4H)
         gates[t, :, : 3 * H] = sigmoid(z[:, : 3 * H])
-        gates[t, :, 3 * H:] = np.tanh(z[:, 3 * H:])
-        i, f, o, g = (gates[t, :, k * H: (k + 1) * H] for k in range(4))
+        gates[t, :, 3 * H :] = np.tanh(z[:, 3 * H :])
+        i, f, o, g = (gates[t, :, k * H : (k + 1) * H] for k in range(4))
         C[t] = f * prev_c + i * g
         Ct[t] = np.tanh(C[t])
         Hout[t] = o * Ct[t]
@@ -62,8 +62,9 @@ def lstm_forward(X: np.ndarray, W: np.ndarray, c0: np.ndarray, h0: np.ndarray):
     return Hout, C[-1].copy(), Hout[-1].copy(), cache
 
 
-def lstm_backward(dHout: np.ndarray, cache, dcT: np.ndarray | None = None,
-                  dhT: np.ndarray | None = None):
+def lstm_backward(
+    dHout: np.ndarray, cache, dcT: np.ndarray | None = None, dhT: np.ndarray | None = None
+):
     """dHout (T, B, H) (+ gradients on the final state) -> dX (T, B, D), dW, dc0, dh0 (B, H)."""
     W, Hin, gates, C, Ct, c0, D = cache
     T, B, _ = dHout.shape
@@ -75,28 +76,30 @@ def lstm_backward(dHout: np.ndarray, cache, dcT: np.ndarray | None = None,
     dc = np.zeros((B, H)) if dcT is None else dcT.copy()  # gradient on c_t, flowing back
     dh0 = np.zeros((B, H))
     for t in reversed(range(T)):
-        i, f, o, g = (gates[t, :, k * H: (k + 1) * H] for k in range(4))
+        i, f, o, g = (gates[t, :, k * H : (k + 1) * H] for k in range(4))
         prev_c = C[t - 1] if t > 0 else c0
         do = Ct[t] * dHout[t]
         dc = dc + (1.0 - Ct[t] ** 2) * o * dHout[t]  # through h_t = o * tanh(c_t)
         di, df, dg = g * dc, prev_c * dc, i * dc
         # back through the nonlinearities: sigmoid' = y (1 - y), tanh' = 1 - y^2
-        dz = np.concatenate([di * i * (1 - i), df * f * (1 - f), do * o * (1 - o),
-                             dg * (1 - g ** 2)], axis=1)  # (B, 4H)
+        dz = np.concatenate(
+            [di * i * (1 - i), df * f * (1 - f), do * o * (1 - o), dg * (1 - g**2)], axis=1
+        )  # (B, 4H)
         dW += Hin[t].T @ dz
         dHin = dz @ W.T  # (B, 1 + D + H)
-        dX[t] = dHin[:, 1: 1 + D]
+        dX[t] = dHin[:, 1 : 1 + D]
         if t > 0:
-            dHout[t - 1] += dHin[:, 1 + D:]
+            dHout[t - 1] += dHin[:, 1 + D :]
         else:
-            dh0 = dHin[:, 1 + D:]
+            dh0 = dHin[:, 1 + D :]
         dc = f * dc  # c_{t-1}'s share of c_t
     return dX, dW, dc, dh0
 
 
 # -- the character model ------------------------------------------------------------------------
-def init_params(vocab_size: int, embed: int, hidden: int, layers: int,
-                rng: np.random.Generator) -> Params:
+def init_params(
+    vocab_size: int, embed: int, hidden: int, layers: int, rng: np.random.Generator
+) -> Params:
     p = {"embed": rng.standard_normal((vocab_size, embed))}
     for k in range(layers):
         p[f"W{k}"] = lstm_init(embed if k == 0 else hidden, hidden, rng)
@@ -149,8 +152,9 @@ def loss_and_grads(p: Params, x: np.ndarray, y: np.ndarray, state=None):
 
 
 # -- training and sampling ----------------------------------------------------------------------
-def sample(p: Params, start: int, n: int, rng: np.random.Generator, temperature: float = 1.0,
-           state=None) -> list[int]:
+def sample(
+    p: Params, start: int, n: int, rng: np.random.Generator, temperature: float = 1.0, state=None
+) -> list[int]:
     """n ids sampled one at a time after character `start` (batch of one)."""
     out, x = [], start
     for _ in range(n):
@@ -200,7 +204,7 @@ class LSTMTrainer:
         for k, p in self.params.items():
             self.m[k] = b1 * self.m[k] + (1 - b1) * g[k] * scale
             self.v[k] = b2 * self.v[k] + (1 - b2) * (g[k] * scale) ** 2
-            mhat, vhat = self.m[k] / (1 - b1 ** step), self.v[k] / (1 - b2 ** step)
+            mhat, vhat = self.m[k] / (1 - b1**step), self.v[k] / (1 - b2**step)
             p -= self.cfg.lr * mhat / (np.sqrt(vhat) + 1e-8)
 
     def run(self):
@@ -212,14 +216,15 @@ class LSTMTrainer:
         for step in range(1, cfg.steps + 1):
             if pos + T + 1 > self.streams.shape[1]:
                 pos, state = 0, None
-            x, y = self.streams[:, pos: pos + T], self.streams[:, pos + 1: pos + T + 1]
+            x, y = self.streams[:, pos : pos + T], self.streams[:, pos + 1 : pos + T + 1]
             loss, g, state = loss_and_grads(self.params, x, y, state)
             n = x.size
             self.adam({k: v / n for k, v in g.items()}, step)
             window.append(loss / n)
             pos += T
             if step % cfg.sample_every == 0 or step == cfg.steps:
-                text = sample(self.params, int(x[0, -1]), cfg.sample_length, self.rng,
-                              cfg.temperature)
+                text = sample(
+                    self.params, int(x[0, -1]), cfg.sample_length, self.rng, cfg.temperature
+                )
                 yield Report(step, float(np.mean(window)), text)
                 window = []

@@ -25,10 +25,13 @@ NAMES = ("Wxh", "Whh", "Why", "bh", "by")
 
 def init_params(vocab_size: int, hidden: int, rng: np.random.Generator) -> Params:
     """Small random weights (std 0.01, as in the gist) and zero biases."""
-    return {"Wxh": rng.standard_normal((hidden, vocab_size)) * 0.01,
-            "Whh": rng.standard_normal((hidden, hidden)) * 0.01,
-            "Why": rng.standard_normal((vocab_size, hidden)) * 0.01,
-            "bh": np.zeros(hidden), "by": np.zeros(vocab_size)}
+    return {
+        "Wxh": rng.standard_normal((hidden, vocab_size)) * 0.01,
+        "Whh": rng.standard_normal((hidden, hidden)) * 0.01,
+        "Why": rng.standard_normal((vocab_size, hidden)) * 0.01,
+        "bh": np.zeros(hidden),
+        "by": np.zeros(vocab_size),
+    }
 
 
 def forward(p: Params, inputs: list[int], h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,8 +51,9 @@ def softmax(y: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def loss_and_grads(p: Params, inputs: list[int], targets: list[int],
-                   h0: np.ndarray) -> tuple[float, Params, np.ndarray]:
+def loss_and_grads(
+    p: Params, inputs: list[int], targets: list[int], h0: np.ndarray
+) -> tuple[float, Params, np.ndarray]:
     """-> (summed cross-entropy in nats, gradients with the params' names and shapes, last h)."""
     logits, hs = forward(p, inputs, h0)
     probs = softmax(logits)  # (T, V)
@@ -71,8 +75,14 @@ def loss_and_grads(p: Params, inputs: list[int], targets: list[int],
     return loss, g, hs[-1]
 
 
-def sample(p: Params, h: np.ndarray, seed_ix: int, n: int, rng: np.random.Generator,
-           temperature: float = 1.0) -> list[int]:
+def sample(
+    p: Params,
+    h: np.ndarray,
+    seed_ix: int,
+    n: int,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+) -> list[int]:
     """n ids sampled one at a time, starting after character seed_ix with hidden state h."""
     out, ix = [], seed_ix
     for _ in range(n):
@@ -130,12 +140,13 @@ class RNNTrainer:
         for step in range(1, cfg.steps + 1):
             if pos + cfg.seq_len + 1 > len(data):  # wrap around: start again with a fresh state
                 pos, h = 0, np.zeros(cfg.hidden)
-            inputs, targets = data[pos: pos + cfg.seq_len], data[pos + 1: pos + cfg.seq_len + 1]
+            inputs, targets = data[pos : pos + cfg.seq_len], data[pos + 1 : pos + cfg.seq_len + 1]
             loss, g, h = loss_and_grads(self.params, inputs, targets, h)
             adagrad(self.params, g, self.memory, cfg.lr)
             smooth = smooth * 0.999 + loss * 0.001
             pos += cfg.seq_len
             if step % cfg.sample_every == 0 or step == cfg.steps:
-                text = sample(self.params, h.copy(), inputs[-1], cfg.sample_length, self.rng,
-                              cfg.temperature)
+                text = sample(
+                    self.params, h.copy(), inputs[-1], cfg.sample_length, self.rng, cfg.temperature
+                )
                 yield Report(step, float(smooth), text)

@@ -90,15 +90,23 @@ def _describe(name: str, run: Run) -> dict:
     m = run.config["model"]
     samples = read_jsonl(Path(run.path) / "samples.jsonl")
     val = run.info.get("val_loss")
-    return {"name": name, "kind": m["kind"], "layers": m.get("layers"), "hidden": m.get("hidden"),
-            "vocab_size": run.vocab.size, "params": run.config.get("params"),
-            "val_bpc": None if val is None else val / math.log(2), "step": run.info.get("step"),
-            "inspectable": run.kind != "ngram",
-            "last_sample": samples[-1]["text"] if samples else ""}
+    return {
+        "name": name,
+        "kind": m["kind"],
+        "layers": m.get("layers"),
+        "hidden": m.get("hidden"),
+        "vocab_size": run.vocab.size,
+        "params": run.config.get("params"),
+        "val_bpc": None if val is None else val / math.log(2),
+        "step": run.info.get("step"),
+        "inspectable": run.kind != "ngram",
+        "last_sample": samples[-1]["text"] if samples else "",
+    }
 
 
-def create_app(run_dirs: list[str | Path], limits: ServeLimits | None = None,
-               device: str = "cpu") -> Starlette:
+def create_app(
+    run_dirs: list[str | Path], limits: ServeLimits | None = None, device: str = "cpu"
+) -> Starlette:
     """Load the runs (CharwiseError if one cannot be loaded) and build the app."""
     if not run_dirs:
         raise CharwiseError("give at least one run directory to serve")
@@ -151,8 +159,9 @@ def create_app(run_dirs: list[str | Path], limits: ServeLimits | None = None,
         return Response(_static(name, "charwise.inspect"), media_type=media)
 
     async def list_runs(request: Request) -> Response:
-        return JSONResponse({"runs": [_describe(n, r) for n, r in runs.items()],
-                             "limits": limits.__dict__})
+        return JSONResponse(
+            {"runs": [_describe(n, r) for n, r in runs.items()], "limits": limits.__dict__}
+        )
 
     async def curves(request: Request) -> Response:
         name = request.path_params["name"]
@@ -167,16 +176,20 @@ def create_app(run_dirs: list[str | Path], limits: ServeLimits | None = None,
         prime = field(d, "prime", str, "")
         if len(prime) > limits.max_prime:
             raise ApiError(413, f"the prime is over {limits.max_prime} characters")
-        opts = SampleOptions(length=field(d, "length", int, 300, 1, limits.max_length),
-                             prime=prime,
-                             temperature=field(d, "temperature", float, 1.0, 0.01, 10.0),
-                             top_k=field(d, "top_k", int, None, 1, 100_000),
-                             seed=field(d, "seed", int, None, 0, 2**63 - 1))
+        opts = SampleOptions(
+            length=field(d, "length", int, 300, 1, limits.max_length),
+            prime=prime,
+            temperature=field(d, "temperature", float, 1.0, 0.01, 10.0),
+            top_k=field(d, "top_k", int, None, 1, 100_000),
+            seed=field(d, "seed", int, None, 0, 2**63 - 1),
+        )
         if run.kind != "ngram":
             encode_prime(run.vocab, prime)  # unknown characters: a 400 now, not a broken stream
-        return StreamingResponse(_stream(run, opts), media_type="text/plain; charset=utf-8",
-                                 headers={"Cache-Control": "no-store",
-                                          "X-Content-Type-Options": "nosniff"})
+        return StreamingResponse(
+            _stream(run, opts),
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
 
     async def _stream(run: Run, opts: SampleOptions):
         """Run the sampler in a worker thread; yield its text as it comes, in whatever pieces
@@ -245,8 +258,9 @@ def create_app(run_dirs: list[str | Path], limits: ServeLimits | None = None,
             raise ApiError(400, f"at most {limits.max_features} features")
 
         def work() -> dict:
-            rec, skipped = record_text(run, text, RecordOptions(top_k=5, quantities=(
-                "c" if run.kind == "lstm" else "h",)))
+            rec, skipped = record_text(
+                run, text, RecordOptions(top_k=5, quantities=("c" if run.kind == "lstm" else "h",))
+            )
             if rec.n < 2:
                 raise CharwiseError("the text needs at least 2 characters the model knows")
             interp = rank_cells(rec, text_properties(rec.chars, features))
@@ -276,9 +290,15 @@ def create_app(run_dirs: list[str | Path], limits: ServeLimits | None = None,
         Route("/viewer/{name}", viewer_asset),
         Mount("/static", StaticFiles(directory=str(static_dir)), name="static"),
     ]
-    app = Starlette(routes=routes,
-                    exception_handlers={ApiError: api_error, CharwiseError: user_error,
-                                        HTTPException: http_error, Exception: server_error})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: api_error,
+            CharwiseError: user_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+    )
     app.state.runs = runs
     app.state.limits = limits
     return app

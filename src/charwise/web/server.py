@@ -19,11 +19,13 @@ class BackgroundServer:
     """`with BackgroundServer(app) as srv: ... srv.url ...`: uvicorn on host:port (a free port by
     default) in a daemon thread, started before the block and stopped after it."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int | None = None,
-                 timeout: float = 20.0):
+    def __init__(
+        self, app, host: str = "127.0.0.1", port: int | None = None, timeout: float = 20.0
+    ):
         self.host, self.port = host, port or free_port(host)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port,
-                                                    log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="off")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.timeout = timeout
 
