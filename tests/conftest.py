@@ -33,7 +33,7 @@ def tiny_config(sources, model: dict | None = None, data: dict | None = None, **
     """A RunConfig for a 2-layer, 32-wide model with batch 4, seq 8 on CPU (overridable)."""
     from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
-    m = {"vocab_size": 1, "layers": 2, "hidden": 32, "embed": 8, **(model or {})}
+    m = {"vocab_size": 1, "layers": 2, "hidden": 32, "embed": 8, "dropout": 0.0, **(model or {})}
     d = {"sources": tuple(str(s) for s in sources), **(data or {})}
     t = {
         "batch_size": 4,

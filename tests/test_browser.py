@@ -131,7 +131,8 @@ def test_activation_view_colours_and_picker_changes_them(page, server):
     page.select_option("[data-testid=cw-mode]", "surprise")
     assert colours(page) != after
     page.hover("#viewer .cw-c >> nth=10")
-    assert page.locator(".cw-tip .cw-guess").count() == 5
+    # The tooltip is drawn on the hover event: wait for it rather than race it.
+    page.wait_for_function("document.querySelectorAll('.cw-tip .cw-guess').length === 5")
     assert page.errors == []
 
 
