@@ -57,3 +57,38 @@ def collect(args: argparse.Namespace, cls: type, skip: set[str] = frozenset()) -
         if f.name not in skip and getattr(args, f.name, None) is not None:
             out[f.name] = getattr(args, f.name)
     return out
+
+
+def add_data_options(parser, title: str = "data") -> None:
+    """The text options every command that reads a corpus shares (train, ngram, compare)."""
+    d = parser.add_argument_group(title)
+    d.add_argument("--corpus", help="a built-in corpus (see `charwise corpora`)")
+    d.add_argument("--glob", help="file filter inside directories (default: *)")
+    d.add_argument(
+        "--bytes",
+        dest="bytes_mode",
+        action="store_true",
+        default=None,
+        help="read raw bytes instead of characters (for text that is not UTF-8)",
+    )
+    d.add_argument(
+        "--max-vocab", type=int, help="keep the most frequent characters, map the rest to <unk>"
+    )
+    d.add_argument("--split", help="train,val,test fractions (default 0.9,0.05,0.05)")
+
+
+def data_config(args: argparse.Namespace):
+    """The DataConfig described by `args.text` and the options of add_data_options."""
+    from ..config import DataConfig
+    from ..errors import CharwiseError
+
+    kw: dict[str, Any] = {}
+    if args.split:
+        try:
+            kw["split"] = tuple(float(x) for x in args.split.split(","))
+        except ValueError:
+            raise CharwiseError("--split needs three numbers like 0.9,0.05,0.05") from None
+    for name in ("glob", "bytes_mode", "max_vocab"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
+    return DataConfig(sources=tuple(args.text), corpus=args.corpus, **kw)

@@ -8,7 +8,7 @@ import sys
 
 from ..compare import CompareConfig, compare, format_table
 from ..errors import CharwiseError
-from .train import _data_config
+from ._options import add_data_options, data_config
 
 EXAMPLES = """examples:
   charwise compare book.txt --budget 300
@@ -64,12 +64,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", help="keep the RNN runs in this folder (default: a temporary one)")
     p.add_argument("--json", action="store_true", help="print one JSON object per model")
-    g = p.add_argument_group("data (as for `charwise train`)")
-    g.add_argument("--corpus", help="a built-in corpus (see `charwise corpora`)")
-    g.add_argument("--glob", help="file filter inside directories (default: *)")
-    g.add_argument("--bytes", dest="bytes_mode", action="store_true", default=None)
-    g.add_argument("--max-vocab", type=int)
-    g.add_argument("--split", help="train,val,test fractions (default 0.9,0.05,0.05)")
+    add_data_options(p, "data (as for `charwise train`)")
     p.set_defaults(func=run)
 
 
@@ -104,7 +99,7 @@ def run(args) -> int:
                 flush=True,
             )
 
-    rows = compare(_data_config(args), cfg, args.out, on_row=progress)
+    rows = compare(data_config(args), cfg, args.out, on_row=progress)
     if not args.json:
         print(format_table(rows))
         print()

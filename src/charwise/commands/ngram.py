@@ -7,7 +7,7 @@ import argparse
 from ..errors import CharwiseError
 from ..evaluate import result_from_nats
 from ..ngram import NGramConfig, train_ngram
-from .train import _data_config
+from ._options import add_data_options, data_config
 
 EXAMPLES = """examples:
   charwise ngram book.txt --order 10 --out runs/book-10gram
@@ -40,20 +40,7 @@ def register(sub) -> None:
         help="kn: interpolated modified Kneser-Ney (default); wb: Witten-Bell",
     )
     p.add_argument("--out", help="run directory to write (optional: without it nothing is saved)")
-    d = p.add_argument_group("data (as for `charwise train`)")
-    d.add_argument("--corpus", help="a built-in corpus (see `charwise corpora`)")
-    d.add_argument("--glob", help="file filter inside directories (default: *)")
-    d.add_argument(
-        "--bytes",
-        dest="bytes_mode",
-        action="store_true",
-        default=None,
-        help="count raw bytes instead of characters",
-    )
-    d.add_argument(
-        "--max-vocab", type=int, help="keep the most frequent characters, the rest -> <unk>"
-    )
-    d.add_argument("--split", help="train,val,test fractions (default 0.9,0.05,0.05)")
+    add_data_options(p, "data (as for `charwise train`)")
     p.set_defaults(func=run)
 
 
@@ -61,7 +48,7 @@ def run(args) -> int:
     if not args.text and not args.corpus:
         raise CharwiseError("give text files or directories, or --corpus NAME")
     cfg = NGramConfig(order=args.order, smoothing=args.smoothing)
-    res = train_ngram(_data_config(args), cfg, args.out)
+    res = train_ngram(data_config(args), cfg, args.out)
     d = res.model.describe()
     print(
         f"{cfg.order}-gram ({cfg.smoothing}): {d['distinct_ngrams']:,} distinct n-grams from "

@@ -6,10 +6,10 @@ import sys
 
 from tqdm import tqdm
 
-from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from ..config import ModelConfig, RunConfig, TrainConfig
 from ..errors import CharwiseError
 from ..train import Callbacks, TrainResult, resume, train
-from ._options import add_dataclass_options, collect
+from ._options import add_data_options, add_dataclass_options, collect, data_config
 
 EXAMPLES = """examples:
   charwise train --corpus names --out runs/names --max-time 120
@@ -36,38 +36,12 @@ def register(sub) -> None:
         "--init-from", metavar="RUN_DIR", help="start from this run's weights (fine-tune)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or samples")
-    d = p.add_argument_group("data")
-    d.add_argument("--corpus", help="a built-in corpus (see `charwise corpora`)")
-    d.add_argument("--glob", help="file filter inside directories (default: *)")
-    d.add_argument(
-        "--bytes",
-        dest="bytes_mode",
-        action="store_true",
-        default=None,
-        help="train on raw bytes (for text that is not UTF-8)",
-    )
-    d.add_argument(
-        "--max-vocab", type=int, help="keep the most frequent characters, map the rest to <unk>"
-    )
-    d.add_argument("--split", help="train,val,test fractions (default 0.9,0.05,0.05)")
+    add_data_options(p)
     add_dataclass_options(
         p.add_argument_group("model"), ModelConfig, skip={"vocab_size"}, rename={"kind": "model"}
     )
     add_dataclass_options(p.add_argument_group("training"), TrainConfig)
     p.set_defaults(func=run)
-
-
-def _data_config(args) -> DataConfig:
-    kw = {}
-    if args.split:
-        try:
-            kw["split"] = tuple(float(x) for x in args.split.split(","))
-        except ValueError:
-            raise CharwiseError("--split needs three numbers like 0.9,0.05,0.05") from None
-    for name in ("glob", "bytes_mode", "max_vocab"):
-        if getattr(args, name) is not None:
-            kw[name] = getattr(args, name)
-    return DataConfig(sources=tuple(args.text), corpus=args.corpus, **kw)
 
 
 def run(args) -> int:
@@ -91,7 +65,7 @@ def run(args) -> int:
                 "(see `charwise corpora`)"
             )
         model = ModelConfig(vocab_size=1, **collect(args, ModelConfig, skip={"vocab_size"}))
-        cfg = RunConfig(model=model, data=_data_config(args), train=TrainConfig(**train_kw))
+        cfg = RunConfig(model=model, data=data_config(args), train=TrainConfig(**train_kw))
         res = train(cfg, args.out, cb, init_from=args.init_from)
     if res.stopped == "interrupted":
         print(
