@@ -111,6 +111,15 @@ def _torchrun(args: list[str], cache: Path, nproc: int = 2) -> subprocess.Comple
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
+def _failure(p: subprocess.CompletedProcess, run: Path) -> str:
+    """What a failed torchrun said, and how far it got (did a rank die mid-run or on exit?)."""
+    log = run / "log.jsonl"
+    last = log.read_text(encoding="utf-8").splitlines()[-1:] if log.exists() else ["no log"]
+    return (
+        f"exit {p.returncode}; last log record {last}\n{p.stderr[:1500]}\n...\n{p.stderr[-1500:]}"
+    )
+
+
 def _losses(run: Path) -> dict[int, float]:
     recs = [json.loads(ln) for ln in (run / "log.jsonl").read_text(encoding="utf-8").splitlines()]
     train = [r for r in recs if r.get("event") == "train"]
@@ -133,7 +142,7 @@ def runs(tmp_path_factory):
         assert cli_main(["train", text, "--out", str(out["ref"]), "--max-steps", "20", *ARGS]) == 0
 
         p = _torchrun(["train", text, "--out", str(out["r21"]), "--max-steps", "10", *ARGS], cache)
-        assert p.returncode == 0, p.stderr[-3000:]
+        assert p.returncode == 0, _failure(p, out["r21"])
         out["r21_half"] = base / "r21_half"  # the DDP run as it was at step 10
         shutil.copytree(out["r21"], out["r21_half"])
         assert cli_main(["train", "--resume", str(out["r21"]), "--max-steps", "20", "--quiet"]) == 0
@@ -141,7 +150,7 @@ def runs(tmp_path_factory):
         assert cli_main(["train", text, "--out", str(out["r12"]), "--max-steps", "10", *ARGS]) == 0
         # Not --quiet: the progress report must come from rank 0 alone.
         p = _torchrun(["train", "--resume", str(out["r12"]), "--max-steps", "20"], cache)
-        assert p.returncode == 0, p.stderr[-3000:]
+        assert p.returncode == 0, _failure(p, out["r12"])
         out["r12_log"] = p.stderr
         yield out
     finally:
@@ -215,7 +224,7 @@ def test_bf16_autocast_under_ddp(runs, tmp_path, monkeypatch):
     one, two = tmp_path / "one", tmp_path / "two"
     assert cli_main(["train", text, "--out", str(one), "--max-steps", "10", *args]) == 0
     p = _torchrun(["train", text, "--out", str(two), "--max-steps", "10", *args], cache)
-    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.returncode == 0, _failure(p, two)
     a, b = _losses(one), _losses(two)
     assert sorted(b) == list(range(1, 11))
     assert max(abs(a[s] - b[s]) for s in a) < 2e-2

@@ -13,6 +13,7 @@ Two kinds of traffic go between ranks:
 
 from __future__ import annotations
 
+import gc
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,7 +82,12 @@ def setup(device_type: str) -> Dist:
 
 
 def teardown(d: Dist) -> None:
+    """Leave the job together: every rank reaches the barrier before any closes its connections,
+    and the groups are destroyed while Python is fully alive (the caller drops its DDP wrapper
+    first). Letting gloo's groups die during interpreter shutdown can abort the process."""
     if d.enabled and dist.is_initialized():
+        barrier(d)
+        gc.collect()  # free objects (DDP reducers, finished work) that still hold the groups
         dist.destroy_process_group()
 
 

@@ -398,6 +398,9 @@ class Trainer:
         if main and stopped != "interrupted" and self.step % tc.sample_every != 0:
             self.write_sample()
         self.save_state()
+        # Drop the DDP wrapper (its reducer holds the process group) before the group goes, so
+        # gloo's worker threads are joined now, not during interpreter shutdown.
+        self.net = self.model
         ddp.teardown(self.dist)
         res = TrainResult(
             self.run_dir,
