@@ -7,7 +7,9 @@ Training: chars/s and achieved FLOP/s of charwise's own training step (Trainer.t
 loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs, next to the fp32 matmul peak.
 Sampling: chars/s of charwise.sampling.generate for 1 stream (against the bound set by reading the
 weights once per character at the measured memory bandwidth) and 64 streams (FLOP/s against the
-matmul peak), next to the plain loop most tutorials write (one nn.LSTM call per character).
+matmul peaks) with the default precision ("auto": bf16 matmuls for 16+ streams on CPUs with
+native bf16) and in fp32, next to the plain loop most tutorials write (one nn.LSTM call per
+character), and chars/s per precision for 1-32 streams (where bf16 starts to pay).
 Targets (issue 2): 2x512 training >= 85% of peak; 1 stream >= 600 chars/s;
 64 streams >= 70% of peak.
 """
@@ -30,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from charwise.corpus import Corpus  # noqa: E402
 from charwise.model import CharRNN  # noqa: E402
-from charwise.sampling import SampleOptions, generate  # noqa: E402
+from charwise.sampling import SampleOptions, generate, matmul_dtype  # noqa: E402
 from charwise.train import Trainer  # noqa: E402
 from charwise.vocab import Vocab  # noqa: E402
 from common import matmul_peak, memory_bandwidth, sampling_flops_per_char, training_flops_per_char  # noqa: E402
@@ -79,13 +81,14 @@ def train_speed(layers: int, hidden: int, seconds: float, tc_kw: dict) -> dict:
     }
 
 
-def sample_speed(model: CharRNN, streams: int, seconds: float) -> float:
+def sample_speed(model: CharRNN, streams: int, seconds: float, precision: str = "auto") -> float:
     vocab = Vocab(tuple(range(32, 32 + V)))
     n = 50
-    generate(model, vocab, SampleOptions(length=20, num_samples=streams, seed=0))
+    opts = lambda n: SampleOptions(length=n, num_samples=streams, seed=0, precision=precision)  # noqa: E731
+    generate(model, vocab, opts(20))
     while True:
         t0 = time.perf_counter()
-        generate(model, vocab, SampleOptions(length=n, num_samples=streams, seed=0))
+        generate(model, vocab, opts(n))
         dt = time.perf_counter() - t0
         if dt > seconds or n > 20000:
             return n * streams / dt
@@ -145,8 +148,16 @@ def main() -> None:
     mcfg = {"kind": "lstm", "layers": 2, "hidden": 512, "embed": m.cfg.embed, "vocab_size": V}
     weight_bytes = 4 * sum(p.numel() for n, p in m.named_parameters() if n != "embed.weight")
     one = sample_speed(m, 1, sec)
-    many = sample_speed(m, 64, sec)
+    many = sample_speed(m, 64, sec)  # the default: "auto" precision
+    many32 = sample_speed(m, 64, sec, "fp32")
     naive = naive_sample_speed(m, sec / 2)
+    flops = sampling_flops_per_char(mcfg)
+    auto = matmul_dtype(m, SampleOptions(num_samples=64), torch.device("cpu"))
+    # Where bf16 starts to pay (sampling.AUTO_BF16_STREAMS): chars/s per precision and streams.
+    crossover = {
+        f"{b} streams": {p: round(sample_speed(m, b, sec / 3, p)) for p in ("fp32", "bf16")}
+        for b in (1, 4, 8, 16, 32)
+    }
     out["sample"] = {
         "model": "2x512",
         "weights_mb": round(weight_bytes / 1e6, 1),
@@ -154,9 +165,14 @@ def main() -> None:
         "naive_loop_chars_per_s": round(naive),
         "bandwidth_bound_chars_per_s": round(bw / weight_bytes),
         "one_stream_vs_bound": round(one / (bw / weight_bytes), 3),
+        "streams64_default_precision": str(auto).removeprefix("torch."),
         "streams64_chars_per_s": round(many),
-        "streams64_gflops": round(many * sampling_flops_per_char(mcfg) / 1e9, 1),
-        "streams64_ratio_to_peak": round(many * sampling_flops_per_char(mcfg) / peak, 3),
+        "streams64_gflops": round(many * flops / 1e9, 1),
+        "streams64_ratio_to_peak": round(many * flops / peak, 3),
+        "streams64_ratio_to_bf16_peak": round(many * flops / peak_bf16, 3),
+        "streams64_fp32_chars_per_s": round(many32),
+        "streams64_fp32_ratio_to_peak": round(many32 * flops / peak, 3),
+        "streams_crossover_chars_per_s": crossover,
     }
     out["matmul_peak_gflops_end"] = round(matmul_peak() / 1e9, 1)
     print(json.dumps(out, indent=1))

@@ -176,6 +176,10 @@ def test_sample_options(cli_run, capsys):
     assert main([*args, "--top-p", "0.9", "--stop-at", "\\n"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and len(out) <= 26
+    for precision in ("bf16", "fp32"):
+        assert main([*args, "--num-samples", "16", "--precision", precision]) == 0
+        parts = capsys.readouterr().out.rstrip("\n").split("\n---\n")
+        assert len(parts) == 16 and all(len(p) == 25 for p in parts)
 
 
 def test_sample_novel_prints_only_new_lines(cli_run, names_file, capsys):

@@ -122,3 +122,28 @@ def test_num_params_counts_everything():
     G = 4
     expected = V * E + (G * H * E + G * H * H + 2 * G * H) + (G * H * H * 2 + 2 * G * H) + H * V + V
     assert m.num_params == expected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_weight_drop_masks_recurrent_weights_only_while_training(kind):
+    """--weight-drop: in training each window's W_hh loses about p of its entries (and their
+    gradients); in eval the full weights run, exactly as without it."""
+    plain, wd = _model(kind), _model(kind, weight_drop=0.5)
+    x = torch.randint(V, (B, T))
+    torch.testing.assert_close(wd(x)[0], plain(x)[0])  # eval: no mask
+    wd.train()
+    plain.train()
+    for m in (plain, wd):  # no ordinary dropout: isolate the mask
+        m.cfg = ModelConfig(**{**vars(m.cfg), "dropout": 0.0})
+        m.rnn.dropout, m.drop.p = 0.0, 0.0
+    assert plain.cfg.weight_drop == 0 and wd.cfg.weight_drop == 0.5
+    torch.testing.assert_close(plain(x)[0], plain.eval()(x)[0])  # plain: train == eval now
+    plain.train()
+    logits, _ = wd(x)
+    assert not torch.allclose(logits, plain(x)[0])
+    logits.sum().backward()
+    for k in range(L):
+        g = getattr(wd.rnn, f"weight_hh_l{k}").grad
+        zero = float((g == 0).float().mean())
+        assert 0.4 < zero < 0.6, (k, zero)  # the dropped half gets no gradient
+        assert (getattr(wd.rnn, f"weight_ih_l{k}").grad != 0).float().mean() > 0.9

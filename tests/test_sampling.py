@@ -8,11 +8,12 @@ import pytest
 import torch
 
 import charwise
+from charwise import sampling
 from charwise.checkpoint import load
 from charwise.config import ModelConfig
 from charwise.errors import CharwiseError
 from charwise.model import CharRNN
-from charwise.sampling import SampleOptions, Stepper, filter_logits, generate
+from charwise.sampling import SampleOptions, Stepper, draw, filter_logits, generate
 from charwise.vocab import Vocab
 
 VOCAB = Vocab.from_text("abcdefgh ijklmnop\nqrstuvwxyz.,é")
@@ -135,6 +136,7 @@ def test_unknown_prime_characters_are_named(trained):
         ({"top_p": 1.5}, "--top-p"),
         ({"num_samples": 0}, "--num-samples"),
         ({"stop_at": ""}, "--stop-at"),
+        ({"precision": "fp16"}, "--precision"),
     ],
 )
 def test_bad_options_are_clear_errors(kw, msg):
@@ -174,3 +176,65 @@ def test_stepper_equals_model_step(kind):
         torch.testing.assert_close(fast, ref, atol=1e-5, rtol=0)
         for a, b in zip(s_fast, s_ref, strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+def test_bf16_stepper_tracks_the_model(kind):
+    """bf16 matmuls with fp32 biases, cell states and head: close to the model, not equal."""
+    m = _random_model(kind, seed=4)
+    stepper = Stepper(m, torch.bfloat16)
+    assert stepper.layers[1][0].dtype == torch.bfloat16
+    g = torch.Generator().manual_seed(0)
+    state = tuple(0.5 * torch.randn(s.shape, generator=g) for s in m.init_state(3))
+    s_ref, s_fast = state, tuple(s.clone() for s in state)
+    worst = 0.0
+    for _ in range(20):
+        x = torch.randint(VOCAB.size, (3,), generator=g)
+        with torch.no_grad():
+            ref, s_ref = m.step(x, s_ref)
+        fast, s_fast = stepper.step(x, s_fast)
+        assert fast.dtype == torch.float32 and all(s.dtype == torch.float32 for s in s_fast)
+        worst = max(worst, float((fast - ref).abs().max()))
+    assert 0 < worst < 0.05  # bf16 keeps ~3 significant digits; fp32 would be ~1e-7
+
+
+def test_bf16_is_refused_for_a_gru():
+    with pytest.raises(ValueError, match="LSTM and vanilla RNN"):
+        Stepper(_random_model("gru"), torch.bfloat16)
+    with pytest.raises(CharwiseError, match="--precision bf16"):
+        _gen(_random_model("gru"), length=3, precision="bf16")
+
+
+def test_auto_precision_picks_bf16_only_for_many_streams_on_native_hardware(monkeypatch):
+    m, dev = _random_model(), torch.device("cpu")
+    opts = lambda **kw: SampleOptions(length=1, **kw)  # noqa: E731
+    monkeypatch.setattr(sampling, "bf16_native", lambda d: True)
+    assert sampling.matmul_dtype(m, opts(num_samples=1), dev) == torch.float32
+    many = sampling.AUTO_BF16_STREAMS
+    assert sampling.matmul_dtype(m, opts(num_samples=many), dev) == torch.bfloat16
+    assert sampling.matmul_dtype(m, opts(num_samples=many, precision="fp32"), dev) == torch.float32
+    assert sampling.matmul_dtype(_random_model("gru"), opts(num_samples=many), dev) == torch.float32
+    monkeypatch.setattr(sampling, "bf16_native", lambda d: False)
+    assert sampling.matmul_dtype(m, opts(num_samples=many), dev) == torch.float32
+    assert sampling.matmul_dtype(m, opts(precision="bf16"), dev) == torch.bfloat16
+
+
+def test_bf16_and_fp32_samples_are_both_valid_and_seeded():
+    m = _random_model()
+    a = _gen(m, length=30, num_samples=16, seed=3, precision="bf16")
+    b = _gen(m, length=30, num_samples=16, seed=3, precision="bf16")
+    c = _gen(m, length=30, num_samples=16, seed=3, precision="fp32")
+    assert a == b and len(a) == 16 and all(len(t) == 30 for t in a + c)
+
+
+def test_draw_follows_the_probabilities_and_never_draws_a_zero():
+    g = torch.Generator().manual_seed(0)
+    p = torch.tensor([0.0, 0.5, 0.0, 0.3, 0.2, 0.0])
+    n = 40000
+    ids = draw(p.expand(n, -1), g)
+    counts = torch.bincount(ids, minlength=6).float() / n
+    assert counts[[0, 2, 5]].sum() == 0
+    torch.testing.assert_close(counts, p, atol=0.01, rtol=0)
+    # Unnormalised rows, and a single possible character, whatever the uniform.
+    assert (draw(torch.tensor([[0.0, 0.0, 7.0]]).expand(1000, -1), g) == 2).all()
+    assert (draw(torch.tensor([[3.0, 0.0, 0.0]]).expand(1000, -1), g) == 0).all()

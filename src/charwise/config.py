@@ -32,6 +32,7 @@ class ModelConfig:
     hidden: int = 512  # 2x512 fits a 2-core CPU's 600 s budget and still reaches ~1.45 nats
     embed: int = 64  # a learned embedding replaces char-rnn's one-hot; small is enough for chars
     dropout: float = 0.25  # between layers and before the head (best of 0/0.25/0.35: bench/)
+    weight_drop: float = 0.0  # DropConnect on the recurrent weights while training (AWD-LSTM)
 
     def __post_init__(self) -> None:
         _check(
@@ -43,6 +44,7 @@ class ModelConfig:
         _check(self.hidden >= 1, "--hidden must be at least 1")
         _check(self.embed >= 1, "--embed must be at least 1")
         _check(0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)")
+        _check(0.0 <= self.weight_drop < 1.0, "--weight-drop must be in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,19 @@ class CharRNN(nn.Module):
         With return_hidden, also the top layer's outputs (B, T, H).
         """
         e = self.embed(x)  # (B, T, E)
-        if state is None:
-            out, new = self.rnn(e)
+        args = (e,) if state is None else (e, state if self.cfg.kind == "lstm" else state[0])
+        if self.training and self.cfg.weight_drop > 0:
+            # DropConnect (Merity et al. 2017, AWD-LSTM): one mask per window on every W_hh,
+            # the same at each time step, so the fused kernel still runs; gradients reach the
+            # kept weights through the mask.
+            p = self.cfg.weight_drop
+            dropped = {
+                f"weight_hh_l{k}": F.dropout(getattr(self.rnn, f"weight_hh_l{k}"), p, True)
+                for k in range(self.cfg.layers)
+            }
+            out, new = torch.func.functional_call(self.rnn, dropped, args)
         else:
-            out, new = self.rnn(e, state if self.cfg.kind == "lstm" else state[0])
+            out, new = self.rnn(*args)
         new = tuple(new) if self.cfg.kind == "lstm" else (new,)
         logits = self.head(self.drop(out))  # (B, T, V)
         return (logits, new, out) if return_hidden else (logits, new)

@@ -24,6 +24,7 @@ from .batches import StreamBatcher
 from .checkpoint import load, read_config, read_vocab, save_config, save_model
 from .config import RunConfig, TrainConfig
 from .corpus import Corpus, load_corpus, split_ids
+from .devices import bf16_native, pick_device  # noqa: F401  (re-exported)
 from .errors import CharwiseError
 from .evaluate import LN2, loss_over_ids
 from .model import CharRNN, detach_state
@@ -53,35 +54,6 @@ class Callbacks:
     def on_eval(self, rec: dict[str, Any]) -> None: ...
     def on_sample(self, rec: dict[str, Any]) -> None: ...
     def on_end(self, result: TrainResult) -> None: ...
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise CharwiseError("--device cuda: no CUDA GPU is available (try --device auto or cpu)")
-    if name == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise CharwiseError("--device mps: Apple's MPS backend is not available")
-    return torch.device(name)
-
-
-def bf16_native(device: torch.device) -> bool:
-    """Whether bf16 autocast pays off here: CUDA GPUs, and CPUs with native bf16 (AVX512-BF16 or
-    AMX), where oneDNN's bf16 LSTM trains ~1.4x faster at the same loss per step
-    (bench/RESULTS.md)."""
-    if device.type == "cuda":
-        return True
-    if device.type == "cpu":
-        return bool(
-            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        )
-    return False
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

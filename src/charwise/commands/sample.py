@@ -7,7 +7,7 @@ import sys
 from ..checkpoint import load
 from ..errors import CharwiseError
 from ..novelty import NoveltyFilter
-from ..sampling import SampleOptions, encode_prime, generate
+from ..sampling import PRECISIONS, SampleOptions, encode_prime, generate
 
 
 def register(sub) -> None:
@@ -45,6 +45,13 @@ def register(sub) -> None:
         action="store_true",
         help="print only lines that do not occur in the training text",
     )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="matmul precision: fp32, bf16, or auto (default: bf16 for 16 or more samples at "
+        "once where the hardware has native bf16, as bf16-autocast training uses; else fp32)",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     p.set_defaults(func=run)
 
@@ -69,6 +76,7 @@ def run(args) -> int:
         seed=args.seed,
         num_samples=args.num_samples,
         stop_at=_unescape(args.stop_at),
+        precision=args.precision,
     )
     if opts.prime:  # unknown characters: fail before the prime is echoed to stdout
         encode_prime(r.vocab, opts.prime)
