@@ -75,7 +75,10 @@ def test_log_records_every_figure(tmp_path, short_text, make_config):
     res = train(cfg, tmp_path / "r")
     assert res.steps == 4 and res.stopped == "max_steps"
     rec = _records(tmp_path / "r")[0]
-    assert {"step", "epoch", "loss", "bpc", "lr", "chars_per_s", "elapsed"} <= set(rec)
+    assert {"step", "epoch", "loss", "bpc", "lr", "grad_norm", "chars_per_s", "elapsed"} <= set(rec)
+    # The gradient norm (before clipping), averaged over each log window.
+    norms = [r["grad_norm"] for r in _records(tmp_path / "r")]
+    assert all(n > 0 and math.isfinite(n) for n in norms)
     vals = _records(tmp_path / "r", "val")
     assert [v["step"] for v in vals] == [2, 4]
     assert {"val_loss", "val_bpc", "best_val_loss"} <= set(vals[0])

@@ -161,6 +161,7 @@ class Trainer:
         self.step, self.epoch, self.pos = 0, 0, 0
         self.elapsed, self.best, self.bad_evals = 0.0, math.inf, 0
         self.hidden = None
+        self.grad_norm_sum = torch.zeros((), device=self.device)  # over the current log window
 
     # -- persistence --------------------------------------------------------------------------
     def trainer_state(self) -> dict[str, Any]:
@@ -244,9 +245,12 @@ class Trainer:
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.tc.grad_clip > 0:
-            self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        # The gradient norm (before clipping) is summed on the device and logged per window,
+        # with no host sync per step; under a GradScaler it is measured unscaled.
+        self.scaler.unscale_(self.opt)
+        clip = self.tc.grad_clip if self.tc.grad_clip > 0 else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.grad_norm_sum += norm.detach().float()
         self.scaler.step(self.opt)
         self.scaler.update()
         # Keep the values, cut the graph: gradients stop at the window edge (truncated BPTT).
@@ -328,6 +332,7 @@ class Trainer:
             }
         )
         stopped, window_loss, window_steps = None, torch.zeros((), device=self.device), 0
+        self.grad_norm_sum.zero_()
         t_last, window_time = time.perf_counter(), 0.0
         with _Interrupt() as intr:
             while True:
@@ -352,9 +357,12 @@ class Trainer:
                     t0 = time.perf_counter()
                     # The global batch's mean loss; one host sync per log window.
                     loss = float(ddp.mean(self.dist, window_loss) / window_steps)
+                    # DDP all-reduced the gradients: every rank has the same norm.
+                    grad_norm = float(self.grad_norm_sum) / window_steps
+                    self.grad_norm_sum.zero_()
                     window_time += time.perf_counter() - t0
                     chars = window_steps * tc.batch_size * tc.seq_len
-                    self.after_window(loss, chars / max(window_time, 1e-9), lr)
+                    self.after_window(loss, chars / max(window_time, 1e-9), lr, grad_norm)
                     window_loss.zero_()
                     window_steps, window_time = 0, 0.0
                 if self.step % tc.eval_every == 0 and self.evaluate_and_check():
@@ -385,7 +393,9 @@ class Trainer:
         self.cb.on_end(res)
         return res
 
-    def after_window(self, loss: float, chars_per_s: float, lr: float) -> None:
+    def after_window(
+        self, loss: float, chars_per_s: float, lr: float, grad_norm: float | None = None
+    ) -> None:
         if not math.isfinite(loss) or loss > self.tc.max_loss:
             kept = (
                 f"the last good checkpoint is intact in {self.run_dir}"
@@ -403,6 +413,7 @@ class Trainer:
             "loss": loss,
             "bpc": loss / LN2,
             "lr": lr,
+            "grad_norm": grad_norm,
             "chars_per_s": round(chars_per_s, 1),
             "elapsed": round(self.elapsed, 2),
         }
