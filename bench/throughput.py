@@ -7,9 +7,9 @@ Training: chars/s and achieved FLOP/s of charwise's own training step (Trainer.t
 loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs, next to the fp32 matmul peak.
 Sampling: chars/s of charwise.sampling.generate for 1 stream (against the bound set by reading the
 weights once per character at the measured memory bandwidth) and 64 streams (FLOP/s against the
-matmul peaks) with the default precision ("auto": bf16 matmuls for 16+ streams on CPUs with
-native bf16) and in fp32, next to the plain loop most tutorials write (one nn.LSTM call per
-character), and chars/s per precision for 1-32 streams (where bf16 starts to pay).
+matmul peaks) with the default precision ("auto": bf16 matmuls on CPUs with native bf16) and
+in fp32, next to the plain loop most tutorials write (one nn.LSTM call per
+character), and chars/s per precision for 1-32 streams.
 Targets (issue 2): 2x512 training >= 85% of peak; 1 stream >= 600 chars/s;
 64 streams >= 70% of peak.
 """
@@ -147,13 +147,14 @@ def main() -> None:
     m = CharRNN(ModelConfig(vocab_size=V, layers=2, hidden=512)).eval()
     mcfg = {"kind": "lstm", "layers": 2, "hidden": 512, "embed": m.cfg.embed, "vocab_size": V}
     weight_bytes = 4 * sum(p.numel() for n, p in m.named_parameters() if n != "embed.weight")
-    one = sample_speed(m, 1, sec)
+    one = sample_speed(m, 1, sec)  # the default: "auto" precision
+    one32 = sample_speed(m, 1, sec, "fp32")
     many = sample_speed(m, 64, sec)  # the default: "auto" precision
     many32 = sample_speed(m, 64, sec, "fp32")
     naive = naive_sample_speed(m, sec / 2)
     flops = sampling_flops_per_char(mcfg)
     auto = matmul_dtype(m, SampleOptions(num_samples=64), torch.device("cpu"))
-    # Where bf16 starts to pay (sampling.AUTO_BF16_STREAMS): chars/s per precision and streams.
+    # bf16 against fp32 at few streams (why "auto" picks bf16 at any stream count).
     crossover = {
         f"{b} streams": {p: round(sample_speed(m, b, sec / 3, p)) for p in ("fp32", "bf16")}
         for b in (1, 4, 8, 16, 32)
@@ -161,11 +162,12 @@ def main() -> None:
     out["sample"] = {
         "model": "2x512",
         "weights_mb": round(weight_bytes / 1e6, 1),
+        "default_precision": str(auto).removeprefix("torch."),
         "one_stream_chars_per_s": round(one),
+        "one_stream_fp32_chars_per_s": round(one32),
         "naive_loop_chars_per_s": round(naive),
         "bandwidth_bound_chars_per_s": round(bw / weight_bytes),
         "one_stream_vs_bound": round(one / (bw / weight_bytes), 3),
-        "streams64_default_precision": str(auto).removeprefix("torch."),
         "streams64_chars_per_s": round(many),
         "streams64_gflops": round(many * flops / 1e9, 1),
         "streams64_ratio_to_peak": round(many * flops / peak, 3),

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from charwise import cells
+from charwise import model as model_module
 from charwise.config import ModelConfig
-from charwise.model import CharRNN, detach_state
+from charwise.model import CharRNN, detach_state, locked_dropout
 
 V, L, H, E, B, T = 11, 2, 16, 6, 4, 8
 KINDS = ["lstm", "gru", "rnn"]
@@ -128,17 +129,12 @@ def test_num_params_counts_everything():
 def test_weight_drop_masks_recurrent_weights_only_while_training(kind):
     """--weight-drop: in training each window's W_hh loses about p of its entries (and their
     gradients); in eval the full weights run, exactly as without it."""
-    plain, wd = _model(kind), _model(kind, weight_drop=0.5)
+    plain, wd = _model(kind, dropout=0.0), _model(kind, dropout=0.0, weight_drop=0.5)
     x = torch.randint(V, (B, T))
     torch.testing.assert_close(wd(x)[0], plain(x)[0])  # eval: no mask
     wd.train()
     plain.train()
-    for m in (plain, wd):  # no ordinary dropout: isolate the mask
-        m.cfg = ModelConfig(**{**vars(m.cfg), "dropout": 0.0})
-        m.rnn.dropout, m.drop.p = 0.0, 0.0
-    assert plain.cfg.weight_drop == 0 and wd.cfg.weight_drop == 0.5
-    torch.testing.assert_close(plain(x)[0], plain.eval()(x)[0])  # plain: train == eval now
-    plain.train()
+    torch.testing.assert_close(plain(x)[0], plain.eval()(x)[0])  # no dropout: train == eval
     logits, _ = wd(x)
     assert not torch.allclose(logits, plain(x)[0])
     logits.sum().backward()
@@ -147,3 +143,44 @@ def test_weight_drop_masks_recurrent_weights_only_while_training(kind):
         zero = float((g == 0).float().mean())
         assert 0.4 < zero < 0.6, (k, zero)  # the dropped half gets no gradient
         assert (getattr(wd.rnn, f"weight_ih_l{k}").grad != 0).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_layerwise_training_path_is_the_same_network(kind, monkeypatch):
+    """With dropout the model runs one layer at a time (to drop between layers); with the masks
+    made identities that path equals the fused multi-layer call, outputs, state and gradients."""
+    m = _model(kind, dropout=0.3)
+    x = torch.randint(V, (B, T))
+    state = _random_state(m, B)
+    ref_logits, ref_state = m(x, state)  # eval: one fused call
+    ref_logits.sum().backward()
+    ref_grads = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    monkeypatch.setattr(model_module, "locked_dropout", lambda t, p: t)
+    m.train()
+    logits, new = m(x, state)
+    torch.testing.assert_close(logits, ref_logits)
+    for a, b in zip(new, ref_state, strict=True):
+        torch.testing.assert_close(a, b)
+    logits.sum().backward()
+    for g, r in zip((p.grad for p in m.parameters()), ref_grads, strict=True):
+        torch.testing.assert_close(g, r)
+
+
+def test_locked_dropout_uses_one_mask_per_sequence():
+    torch.manual_seed(0)
+    x = torch.ones(64, 50, 32)
+    y = locked_dropout(x, 0.25)
+    assert torch.equal(y, y[:, :1].expand_as(y))  # the same mask at every time step
+    assert y.unique().tolist() == pytest.approx([0.0, 4 / 3])
+    assert abs(float((y[:, 0] == 0).float().mean()) - 0.25) < 0.05
+    assert locked_dropout(x, 0.0) is x
+
+
+def test_dropout_trains_with_fresh_masks_per_window_and_none_in_eval():
+    m = _model("lstm", dropout=0.5)
+    x = torch.randint(V, (B, T))
+    m.train()
+    assert not torch.allclose(m(x)[0], m(x)[0])  # a new mask each call
+    m.eval()
+    torch.testing.assert_close(m(x)[0], m(x)[0])
