@@ -24,19 +24,21 @@ def _model(vocab_size=12):
     return CharRNN(ModelConfig(vocab_size=vocab_size, layers=2, hidden=16, embed=8)).eval()
 
 
-def _hand_nats(model, ids: np.ndarray, pieces: int) -> float:
+def _hand_nats(model, ids: np.ndarray, pieces: int, context: int = 0) -> float:
     """Sum of -log p over targets 1..N-1: the text cut into `pieces` contiguous pieces, each read
-    by one forward pass from a zero state."""
+    by one forward pass from a zero state that starts `context` characters early (those
+    characters read, their predictions not counted)."""
     n = len(ids) - 1
     size = -(-n // pieces)
     total = 0.0
     with torch.no_grad():
         for a in range(0, n, size):
             b = min(a + size, n)
-            x = torch.as_tensor(ids[a:b], dtype=torch.long)[None]
+            r = max(0, a - context)
+            x = torch.as_tensor(ids[r:b], dtype=torch.long)[None]
             y = torch.as_tensor(ids[a + 1 : b + 1], dtype=torch.long)
             logits, _ = model(x)
-            total += F.cross_entropy(logits[0].double(), y, reduction="sum").item()
+            total += F.cross_entropy(logits[0, a - r :].double(), y, reduction="sum").item()
     return total
 
 
@@ -50,15 +52,18 @@ def test_short_text_equals_one_forward_pass(window):
     assert total == pytest.approx(_hand_nats(m, ids, 1), rel=1e-5)
 
 
-def test_long_text_is_cut_into_pieces_with_the_state_carried():
+@pytest.mark.parametrize("context", [0, 10, 300])
+def test_long_text_is_cut_into_pieces_with_burn_in_and_the_state_carried(context):
     m = _model()
     ids = np.random.default_rng(1).integers(0, 12, size=301)
-    total, n = loss_over_ids(m, ids, streams=4, window=16)
+    total, n = loss_over_ids(m, ids, streams=4, window=16, context=context)
     assert n == 300
-    assert total == pytest.approx(_hand_nats(m, ids, 4), rel=1e-5)
+    assert total == pytest.approx(_hand_nats(m, ids, 4, context), rel=1e-5)
     # Carrying the state matters: resetting every window would give another number.
     reset = sum(_hand_nats(m, ids[a : a + 17], 1) for a in range(0, 300, 16))
     assert abs(total - reset) > 1e-3
+    if context >= n:  # every piece reads from the text's start: the same as one pass
+        assert total == pytest.approx(_hand_nats(m, ids, 1), rel=1e-5)
 
 
 def test_model_mode_is_restored():
