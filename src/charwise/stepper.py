@@ -138,8 +138,8 @@ class Runner:
             if st.kind == "gru":
                 self._gru(k, z, w, w_hh, b, b_hh)
                 continue
-            if k:
-                self.xh[k][:H].copy_(self.hs[k - 1])
+            if k:  # the layer below's h, already in the matmul dtype at the end of its buffer
+                self.xh[k][:H].copy_(self.xh[k - 1][-H:])
             if self.fp32:
                 if k == 0:
                     z.addmm_(w_hh, self.xh[0])

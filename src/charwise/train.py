@@ -24,7 +24,7 @@ from .batches import StreamBatcher
 from .checkpoint import load, read_config, read_vocab, save_config, save_model
 from .config import RunConfig, TrainConfig
 from .corpus import Corpus, load_corpus, split_ids
-from .devices import bf16_native, pick_device  # noqa: F401  (re-exported)
+from .devices import bf16_native, pick_device
 from .errors import CharwiseError
 from .evaluate import LN2, loss_over_ids
 from .model import CharRNN, detach_state
