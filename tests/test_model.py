@@ -184,3 +184,22 @@ def test_dropout_trains_with_fresh_masks_per_window_and_none_in_eval():
     assert not torch.allclose(m(x)[0], m(x)[0])  # a new mask each call
     m.eval()
     torch.testing.assert_close(m(x)[0], m(x)[0])
+
+
+def test_embed_dropout_drops_whole_embedding_features_per_sequence(monkeypatch):
+    # Only the embedding is dropped (dropout 0 elsewhere), still through the layer-wise path.
+    m = _model("lstm", embed_dropout=0.5)
+    x = torch.randint(V, (B, T))
+    seen = []
+    real = model_module.locked_dropout
+
+    def spy(t, p):
+        seen.append((tuple(t.shape), p))
+        return real(t, p)
+
+    monkeypatch.setattr(model_module, "locked_dropout", spy)
+    m.train()
+    assert not torch.allclose(m(x)[0], m(x)[0])  # masked, a new mask each call
+    assert seen[0] == ((B, T, E), 0.5)  # the embedding, with one mask per sequence
+    m.eval()
+    torch.testing.assert_close(m(x)[0], _model("lstm")(x)[0])  # off in eval: the same network

@@ -37,8 +37,9 @@ def _samples(run_dir):
 
 
 def _last_weights(run_dir):
+    """The latest raw weights and, with --ema, the weight average, from the resumable state."""
     t = load_file(str(run_dir / "state.safetensors"))
-    return {k: v for k, v in t.items() if k.startswith("model.")}
+    return {k: v for k, v in t.items() if k.startswith(("model.", "average."))}
 
 
 @pytest.fixture
@@ -103,16 +104,18 @@ def test_same_seed_same_losses_and_samples(tmp_path, short_text, make_config):
     assert [r["loss"] for r in _records(tmp_path / "c")] != [r["loss"] for r in la]
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, short_text, make_config, kind):
+@pytest.mark.parametrize(("kind", "ema"), [("lstm", 0.0), ("gru", 0.0), ("lstm", 0.9)])
+def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, short_text, make_config, kind, ema):
     # Dropout uses the RNG, the cosine schedule the step; 15 steps cross two epoch boundaries
     # (7 steps per epoch); the interruption falls mid-epoch, so the carried state matters.
+    # With --ema the weight average and its update count must survive the interruption too.
     cfg = make_config(
         [short_text],
         model={"kind": kind, "dropout": 0.2},
         max_steps=15,
         warmup=3,
         sample_every=1000,
+        ema=ema,
     )
     full = train(cfg, tmp_path / "full")
     assert full.stopped == "max_steps" and full.steps == 15
@@ -131,7 +134,10 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, short_text, make_con
         assert (b[step]["loss"], b[step]["lr"]) == (a[step]["loss"], a[step]["lr"]), step
     wa, wb = _last_weights(tmp_path / "full"), _last_weights(tmp_path / "part")
     assert wa.keys() == wb.keys()
+    assert any(k.startswith("average.") for k in wa) == (ema > 0)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    va, vb = _records(tmp_path / "full", "val"), _records(tmp_path / "part", "val")
+    assert va[-1]["val_loss"] == vb[-1]["val_loss"]
     assert _samples(tmp_path / "full")[-1]["text"] == _samples(tmp_path / "part")[-1]["text"]
 
 

@@ -13,7 +13,7 @@ from .errors import CharwiseError
 
 MODEL_KINDS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adamw", "rmsprop", "sgd")
-SCHEDULES = ("cosine", "exp", "constant")
+SCHEDULES = ("cosine", "linear", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -32,6 +32,7 @@ class ModelConfig:
     hidden: int = 512  # 2x512 fits a 2-core CPU's 600 s budget and still reaches ~1.45 nats
     embed: int = 64  # a learned embedding replaces char-rnn's one-hot; small is enough for chars
     dropout: float = 0.25  # variational: one mask per stream and window on each layer's output
+    embed_dropout: float = 0.0  # variational dropout on the embedding (the first layer's input)
     weight_drop: float = 0.0  # DropConnect on the recurrent weights while training (AWD-LSTM)
 
     def __post_init__(self) -> None:
@@ -45,6 +46,7 @@ class ModelConfig:
         _check(self.embed >= 1, "--embed must be at least 1")
         _check(0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)")
         _check(0.0 <= self.weight_drop < 1.0, "--weight-drop must be in [0, 1)")
+        _check(0.0 <= self.embed_dropout < 1.0, "--embed-dropout must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,15 @@ class TrainConfig:
     seq_len: int = 64  # BPTT window; state is carried across windows, so long context survives
     optimizer: str = "adamw"  # adamw | rmsprop (char-rnn's) | sgd
     lr: float = 3e-3  # peak learning rate; Adam on char-RNNs tolerates 2e-3..5e-3
-    min_lr_ratio: float = 0.05  # cosine decays to lr * this
+    min_lr_ratio: float = 0.05  # cosine / linear decay to lr * this
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay on matrices only
     beta2: float = 0.99  # shorter second-moment memory than 0.999: steadier for small batches
-    schedule: str = "cosine"  # cosine | exp (char-rnn's per-epoch decay) | constant
+    schedule: str = "cosine"  # cosine | linear | exp (char-rnn's per-epoch decay) | constant
     warmup: int = 50  # linear warm-up steps
     decay_rate: float = 0.97  # exp schedule: lr *= decay_rate every epoch after decay_start
     decay_start: int = 10  # exp schedule: first epoch that decays (char-rnn's default)
     grad_clip: float = 1.0  # global gradient-norm clipping (char-rnn clipped values at 5)
+    ema: float = 0.0  # >0: validate, sample and save an EMA of the weights with this decay per step
     max_steps: int | None = None  # stop after this many optimizer steps
     max_time: float | None = None  # stop after this many seconds of training
     epochs: float | None = None  # stop after this many passes over the train split
@@ -115,6 +118,7 @@ class TrainConfig:
         _check(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {DEVICES}")
         _check(self.lr > 0, "--lr must be positive")
         _check(self.grad_clip >= 0, "--grad-clip must not be negative")
+        _check(0.0 <= self.ema < 1.0, "--ema must be in [0, 1)")
         for name in ("eval_every", "sample_every", "log_every", "save_every"):
             _check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         _check(self.max_steps is None or self.max_steps >= 1, "--max-steps must be at least 1")

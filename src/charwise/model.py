@@ -66,7 +66,8 @@ class CharRNN(nn.Module):
         With return_hidden, also the top layer's outputs (B, T, H).
         """
         e = self.embed(x)  # (B, T, E)
-        if self.training and (self.cfg.dropout > 0 or self.cfg.weight_drop > 0):
+        cfg = self.cfg
+        if self.training and (cfg.dropout > 0 or cfg.weight_drop > 0 or cfg.embed_dropout > 0):
             out, new = self._regularised(e, state)
         else:
             args = (e,) if state is None else (e, state if self.cfg.kind == "lstm" else state[0])
@@ -88,7 +89,7 @@ class CharRNN(nn.Module):
         cfg = self.cfg
         if state is None:
             state = self.init_state(e.shape[0], e.device)
-        inp, hs, cs = e, [], []
+        inp, hs, cs = locked_dropout(e, cfg.embed_dropout), [], []
         for k in range(cfg.layers):
             w_ih, w_hh, b_ih, b_hh = self.layer_weights(k)
             if cfg.weight_drop > 0:
@@ -121,7 +122,7 @@ class CharRNN(nn.Module):
             x = torch.tensor([int(x)], device=self.head.weight.device)
         if state is None:
             state = self.init_state(x.shape[0])
-        inp = self.embed(x)  # (B, E)
+        inp = F.dropout(self.embed(x), self.cfg.embed_dropout, self.training)  # (B, E)
         hs, cs = [], []
         for k in range(self.cfg.layers):
             w_ih, w_hh, b_ih, b_hh = self.layer_weights(k)

@@ -1,9 +1,10 @@
-"""Learning-rate schedules: linear warm-up, then cosine decay (default) or char-rnn's per-epoch
-exponential decay, or constant.
+"""Learning-rate schedules: linear warm-up, then cosine decay (default), linear decay, char-rnn's
+per-epoch exponential decay, or constant.
 
-The cosine runs over training *progress* in [0, 1], the furthest along of the active limits
-(steps / max_steps, seconds / max_time, epochs / epochs). A run stopped by --max-time therefore
-still anneals to its minimum at the end of its budget, which is worth ~0.03 nats on a short run.
+The cosine and linear decays run over training *progress* in [0, 1], the furthest along of the
+active limits (steps / max_steps, seconds / max_time, epochs / epochs). A run stopped by
+--max-time therefore still anneals to its minimum at the end of its budget, which is worth ~0.03
+nats on a short run.
 """
 
 from __future__ import annotations
@@ -34,4 +35,6 @@ def learning_rate(cfg: TrainConfig, step: int, prog: float, epoch: int) -> float
     if cfg.schedule == "exp":
         return cfg.lr * cfg.decay_rate ** max(0, epoch - cfg.decay_start + 1)
     floor = cfg.lr * cfg.min_lr_ratio
+    if cfg.schedule == "linear":
+        return floor + (cfg.lr - floor) * (1.0 - prog)
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * prog))

@@ -1,7 +1,8 @@
 """Resumable training state in one safetensors file (no pickle), written atomically.
 
-Tensors: `model.*` (latest weights), `opt.<param>.<name>` (optimizer moments), `rng.cpu` /
-`rng.cuda` (generator states), `hidden.<i>` (the carried TBPTT state, all streams).
+Tensors: `model.*` (latest weights), `average.*` (the weight average, with --ema),
+`opt.<param>.<name>` (optimizer moments), `rng.cpu` / `rng.cuda` (generator states), `hidden.<i>`
+(the carried TBPTT state, all streams).
 metadata["trainer"]: JSON with step, data position, best loss, patience, elapsed time,
 optimizer param groups and the global batch size.
 """
@@ -62,8 +63,10 @@ def save_train_state(
     opt: torch.optim.Optimizer,
     hidden: tuple[torch.Tensor, ...] | None,
     trainer: dict[str, Any],
+    average: dict[str, torch.Tensor] | None = None,
 ) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"average.{k}": v for k, v in (average or {}).items()})
     opt_t, opt_rest = optimizer_to_flat(opt)
     tensors.update(opt_t)
     tensors["rng.cpu"] = torch.get_rng_state()

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import distributed as ddp
+from .average import WeightAverage
 from .batches import StreamBatcher
 from .checkpoint import load, read_config, read_vocab, save_config, save_model
 from .config import RunConfig, TrainConfig
@@ -67,8 +68,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
         {"params": other, "weight_decay": 0.0},
     ]
     if cfg.optimizer == "adamw":
-        # Fused on CUDA: one kernel for all parameters, and GradScaler's inf check stays on the GPU.
-        fused = next(model.parameters()).is_cuda or None
+        # Fused: one pass over each parameter instead of several: on the CPU 2.1 instead of
+        # 9.6 ms a step for a 2x512 LSTM on two threads (bench/optimizer.py); on CUDA one
+        # kernel for all parameters, and GradScaler's inf check stays on the GPU.
+        fused = next(model.parameters()).device.type in ("cpu", "cuda") or None
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=fused)
     if cfg.optimizer == "rmsprop":  # char-rnn's: alpha 0.95
         return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=0.95)
@@ -140,6 +143,12 @@ class Trainer:
         if init_weights is not None:
             self.model.load_state_dict(init_weights)
         self.opt = make_optimizer(self.model, self.tc)
+        # The weight average (rank 0 only: it is what rank 0 validates, samples and saves).
+        self.avg = (
+            WeightAverage(self.model, self.tc.ema)
+            if self.tc.ema > 0 and self.dist.is_main
+            else None
+        )
         # self.net is what the step calls (DDP-wrapped, compiled); self.model stays the plain
         # module that validation, sampling and saving use (no `module.` / `_orig_mod.` keys).
         self.net = self.model
@@ -175,12 +184,21 @@ class Trainer:
             "global_batch": self.tc.batch_size,
             "chars_seen": self.step * self.tc.batch_size * self.tc.seq_len,
             "grad_scale": self.scaler.get_scale() if self.scaler.is_enabled() else None,
+            "average_updates": self.avg.updates if self.avg is not None else None,
         }
+
+    @property
+    def best_model(self) -> CharRNN:
+        """The weights that validation, samples and model.safetensors use."""
+        return self.avg.model if self.avg is not None else self.model
 
     def save_state(self) -> None:
         hidden = ddp.gather_streams(self.dist, self.hidden) if self.hidden is not None else None
         if self.dist.is_main:
-            save_train_state(self.run_dir, self.model, self.opt, hidden, self.trainer_state())
+            average = self.avg.state_dict() if self.avg is not None else None
+            save_train_state(
+                self.run_dir, self.model, self.opt, hidden, self.trainer_state(), average
+            )
         ddp.barrier(self.dist)
 
     def restore(self) -> None:
@@ -193,6 +211,13 @@ class Trainer:
             {k: v.to(self.device) if not k.endswith(".step") else v for k, v in tensors.items()},
             st["optimizer"],
         )
+        if self.avg is not None:
+            if st.get("average_updates") is None:
+                raise CharwiseError("the saved state has no weight average: resume without --ema")
+            self.avg.load_state_dict(
+                {k[8:]: v for k, v in tensors.items() if k.startswith("average.")},
+                st["average_updates"],
+            )
         torch.set_rng_state(tensors["rng.cpu"])
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"])
@@ -253,6 +278,8 @@ class Trainer:
         self.grad_norm_sum += norm.detach().float()
         self.scaler.step(self.opt)
         self.scaler.update()
+        if self.avg is not None:
+            self.avg.update(self.model)
         # Keep the values, cut the graph: gradients stop at the window edge (truncated BPTT).
         # float(): under autocast the cuDNN state comes back fp16; carry and save it as fp32.
         self.hidden = tuple(s.float() for s in detach_state(hidden))
@@ -265,7 +292,7 @@ class Trainer:
         # On CPU validation stays fp32: the reported loss is exact, and it runs rarely.
         amp_dtype = torch.bfloat16 if self.amp and self.device.type == "cuda" else None
         total, n = loss_over_ids(
-            self.model, np.asarray(self.splits.val), device=self.device, amp_dtype=amp_dtype
+            self.best_model, np.asarray(self.splits.val), device=self.device, amp_dtype=amp_dtype
         )
         return {
             "event": "val",
@@ -280,7 +307,7 @@ class Trainer:
         opts = SampleOptions(
             length=self.tc.sample_length, temperature=0.8, seed=self.tc.seed + self.step
         )
-        text = generate(self.model, self.vocab, opts)[0]
+        text = generate(self.best_model, self.vocab, opts)[0]
         self.model.train()
         rec = {
             "step": self.step,
@@ -427,14 +454,14 @@ class Trainer:
         if self.dist.is_main:
             rec = self.validate()
             if rec is None:  # no validation split: the latest weights are the model
-                save_model(self.run_dir / "model.safetensors", self.model, {"step": self.step})
+                save_model(self.run_dir / "model.safetensors", self.best_model, {"step": self.step})
             else:
                 improved = rec["val_loss"] < self.best
                 if improved:
                     self.best, self.bad_evals = rec["val_loss"], 0
                     save_model(
                         self.run_dir / "model.safetensors",
-                        self.model,
+                        self.best_model,
                         {"step": self.step, "val_loss": self.best, "elapsed": self.elapsed},
                     )
                 else:
