@@ -8,8 +8,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from charwise import load
 from charwise.average import WeightAverage
 from charwise.config import ModelConfig
+from charwise.corpus import load_corpus, split_ids
+from charwise.errors import CharwiseError
+from charwise.evaluate import loss_over_ids
 from charwise.model import CharRNN
 from charwise.train import train
 
@@ -47,22 +51,15 @@ def test_training_with_ema_saves_and_validates_the_average(tmp_path, small_text,
     assert all(torch.equal(best[k], state[f"average.{k}"]) for k in best)
     assert not all(torch.equal(best[k], state[f"model.{k}"]) for k in best)
     # The reported validation loss is the saved average's: evaluating the file reproduces it.
-    from charwise import load
-    from charwise.evaluate import loss_over_ids
-
     run = load(tmp_path / "r")
     val = [json.loads(ln) for ln in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     val = [r for r in val if r["event"] == "val"]
     assert val[-1]["val_loss"] == pytest.approx(res.best_val_loss)
-    from charwise.corpus import load_corpus, split_ids
-
     ids = split_ids(load_corpus(cfg.data).ids, cfg.data.split).val
     total, n = loss_over_ids(run.model, ids)
     assert total / n == pytest.approx(res.best_val_loss, rel=1e-6)
 
 
 def test_ema_must_be_below_one(make_config, small_text):
-    from charwise.errors import CharwiseError
-
     with pytest.raises(CharwiseError, match="--ema must be in"):
         make_config([small_text], ema=1.0)

@@ -70,9 +70,9 @@ class CharRNN(nn.Module):
         if self.training and (cfg.dropout > 0 or cfg.weight_drop > 0 or cfg.embed_dropout > 0):
             out, new = self._regularised(e, state)
         else:
-            args = (e,) if state is None else (e, state if self.cfg.kind == "lstm" else state[0])
+            args = (e,) if state is None else (e, state if cfg.kind == "lstm" else state[0])
             out, new = self.rnn(*args)
-            new = tuple(new) if self.cfg.kind == "lstm" else (new,)
+            new = tuple(new) if cfg.kind == "lstm" else (new,)
         logits = self.head(out)  # (B, T, V)
         return (logits, new, out) if return_hidden else (logits, new)
 
