@@ -83,7 +83,7 @@ def train_speed(
     seconds: float,
     corpus: Corpus,
 ) -> dict:
-    model = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64)
+    model = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64, kind="lstm")
     tc = TrainConfig(
         batch_size=batch,
         seq_len=seq,
@@ -265,7 +265,7 @@ def main() -> int:
                 )
 
     layers, hidden = (3, 512) if not args.smoke else (1, 32)
-    cfg = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64)
+    cfg = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64, kind="lstm")
     model = CharRNN(cfg).to(device).eval()
     flops_char = sampling_flops_per_char(asdict(cfg))
     out["sample"] = []

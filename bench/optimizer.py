@@ -35,7 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = CharRNN(ModelConfig(vocab_size=65))
+    model = CharRNN(ModelConfig(vocab_size=65, kind="lstm"))
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     opts = {

@@ -4,7 +4,8 @@
     .venv/bin/python bench/throughput.py --quick    # fewer repetitions
 
 Training: chars/s and achieved FLOP/s of charwise's own training step (Trainer.train_step: forward,
-loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs, next to the fp32 matmul peak.
+loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs and the default 2x512 GRU, next
+to the fp32 matmul peak.
 Sampling: chars/s of charwise.sampling.generate for 1 stream (against the bound set by reading the
 weights once per character at the measured memory bandwidth) and 64 streams (FLOP/s against the
 matmul peaks) with the default precision ("auto": bf16 matmuls on CPUs with native bf16) and
@@ -46,8 +47,8 @@ def synthetic_corpus(n: int = 2_000_000) -> Corpus:
     return Corpus(ids, vocab, ("synthetic",))
 
 
-def train_speed(layers: int, hidden: int, seconds: float, tc_kw: dict) -> dict:
-    model = ModelConfig(vocab_size=V, layers=layers, hidden=hidden)
+def train_speed(layers: int, hidden: int, seconds: float, tc_kw: dict, kind: str = "lstm") -> dict:
+    model = ModelConfig(vocab_size=V, kind=kind, layers=layers, hidden=hidden)
     tc = TrainConfig(max_steps=10**9, device="cpu", **tc_kw)
     cfg = RunConfig(model=model, data=DataConfig(sources=("synthetic",)), train=tc)
     tr = Trainer(cfg, Path(tempfile.mkdtemp()), synthetic_corpus(), callbacks=None)
@@ -63,14 +64,14 @@ def train_speed(layers: int, hidden: int, seconds: float, tc_kw: dict) -> dict:
     dt = time.perf_counter() - t0
     cps = steps * tc.batch_size * tc.seq_len / dt
     return {
-        "model": f"{layers}x{hidden}",
+        "model": f"{layers}x{hidden} {kind}",
         "batch": tc.batch_size,
         "seq_len": tc.seq_len,
         "chars_per_s": round(cps),
         "gflops": cps
         * training_flops_per_char(
             {
-                "kind": "lstm",
+                "kind": kind,
                 "layers": layers,
                 "hidden": hidden,
                 "embed": model.embed,
@@ -128,13 +129,14 @@ def main() -> None:
         "train": [],
         "sample": {},
     }
-    for (layers, hidden), amp in [
-        ((2, 128), True),
-        ((2, 512), True),
-        ((3, 512), True),
-        ((2, 512), False),
+    for (layers, hidden), amp, kind in [
+        ((2, 128), True, "lstm"),
+        ((2, 512), True, "lstm"),
+        ((3, 512), True, "lstm"),
+        ((2, 512), False, "lstm"),
+        ((2, 512), True, "gru"),  # charwise's default model
     ]:
-        r = train_speed(layers, hidden, sec, {**tc_kw, "amp": amp})
+        r = train_speed(layers, hidden, sec, {**tc_kw, "amp": amp}, kind)
         # charwise trains in bf16 autocast where the CPU has native bf16 (the default): the
         # figure is its FLOP/s against the fp32 peak (the yardstick) and the bf16 peak.
         r["amp"] = amp
@@ -144,7 +146,7 @@ def main() -> None:
         out["train"].append(r)
         print(json.dumps(r), file=sys.stderr)
     torch.manual_seed(0)
-    m = CharRNN(ModelConfig(vocab_size=V, layers=2, hidden=512)).eval()
+    m = CharRNN(ModelConfig(vocab_size=V, kind="lstm", layers=2, hidden=512)).eval()
     mcfg = {"kind": "lstm", "layers": 2, "hidden": 512, "embed": m.cfg.embed, "vocab_size": V}
     weight_bytes = 4 * sum(p.numel() for n, p in m.named_parameters() if n != "embed.weight")
     one = sample_speed(m, 1, sec)  # the default: "auto" precision
@@ -175,6 +177,16 @@ def main() -> None:
         "streams64_fp32_chars_per_s": round(many32),
         "streams64_fp32_ratio_to_peak": round(many32 * flops / peak, 3),
         "streams_crossover_chars_per_s": crossover,
+    }
+    # The default model (a 2x512 GRU) at the sampler's default precision.
+    g = CharRNN(ModelConfig(vocab_size=V, kind="gru", layers=2, hidden=512)).eval()
+    gflops = sampling_flops_per_char({**mcfg, "kind": "gru"})
+    g64 = sample_speed(g, 64, sec)
+    out["sample_gru"] = {
+        "model": "2x512 gru",
+        "one_stream_chars_per_s": round(sample_speed(g, 1, sec)),
+        "streams64_chars_per_s": round(g64),
+        "streams64_ratio_to_peak": round(g64 * gflops / peak, 3),
     }
     out["matmul_peak_gflops_end"] = round(matmul_peak() / 1e9, 1)
     print(json.dumps(out, indent=1))

@@ -95,7 +95,7 @@ def train_tiny_run(d, text: str):
 
     (d / "t.txt").write_text(text, encoding="utf-8")
     cfg = RunConfig(
-        model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
+        model=ModelConfig(vocab_size=1, kind="lstm", layers=2, hidden=16, embed=8),
         data=DataConfig(sources=(str(d / "t.txt"),)),
         train=TrainConfig(
             batch_size=8,

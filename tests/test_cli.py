@@ -230,10 +230,10 @@ def test_eval_command(cli_run, names_file, capsys):
 def test_info_command(cli_run, capsys):
     assert main(["info", str(cli_run)]) == 0
     out = capsys.readouterr().out
-    assert "LSTM 2x16" in out and "parameters" in out and "best val" in out and "5 steps" in out
+    assert "GRU 2x16" in out and "parameters" in out and "best val" in out and "5 steps" in out
     assert main(["info", str(cli_run), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["kind"] == "lstm" and d["steps"] == 5 and d["params"] > 0
+    assert d["kind"] == "gru" and d["steps"] == 5 and d["params"] > 0
     assert d["best_val_loss"] > 0 and d["vocab_size"] == len(d["vocab"])
     assert d["time_trained_s"] >= 0
 

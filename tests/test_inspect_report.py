@@ -27,7 +27,7 @@ def tiny_run(tmp_path_factory):
     src = d / "code.txt"
     src.write_text(TEXT, encoding="utf-8")
     cfg = RunConfig(
-        model=ModelConfig(vocab_size=1, layers=2, hidden=16, embed=8),
+        model=ModelConfig(vocab_size=1, kind="lstm", layers=2, hidden=16, embed=8),
         data=DataConfig(sources=(str(src),)),
         train=TrainConfig(
             batch_size=8,
@@ -106,6 +106,27 @@ def test_payload_activations_round_trip(tiny_run):
 
     a = np.frombuffer(base64.b64decode(_data(page)["acts"]["c"][1]), dtype=np.int8).reshape(120, 16)
     np.testing.assert_allclose(a / 127, np.tanh(rec.act("c", 1).astype(np.float32)), atol=0.005)
+
+
+def test_report_of_a_gru_shows_hidden_states_and_gates(tmp_path):
+    """The default model kind: cells are ranked and shown on h; GRU gates can be added."""
+    src = tmp_path / "code.txt"
+    src.write_text(TEXT, encoding="utf-8")
+    cfg = RunConfig(
+        model=ModelConfig(vocab_size=1, kind="gru", layers=2, hidden=16, embed=8),
+        data=DataConfig(sources=(str(src),)),
+        train=TrainConfig(batch_size=8, seq_len=32, max_steps=10, eval_every=10, device="cpu"),
+    )
+    train(cfg, tmp_path / "run")
+    run = load(tmp_path / "run")
+    opts = ReportOptions(temperatures=(1.0,), sample_length=5, show=("h", "update"))
+    page, rec, interp = build_report(run, run.vocab.encode(TEXT[:150]), "x", opts)
+    data = _data(page)
+    assert data["quantities"] == ["h", "update"] and interp.total_cells == 32
+    import base64
+
+    a = np.frombuffer(base64.b64decode(data["acts"]["h"][1]), dtype=np.int8).reshape(150, 16)
+    np.testing.assert_allclose(a / 127, rec.act("h", 1).astype(np.float32), atol=0.005)
 
 
 def test_inspect_command(tiny_run, tmp_path, capsys):

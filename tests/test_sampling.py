@@ -178,7 +178,7 @@ def test_stepper_equals_model_step(kind):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 def test_bf16_stepper_tracks_the_model(kind):
     """bf16 matmuls with fp32 biases, cell states and head: close to the model, not equal."""
     m = _random_model(kind, seed=4)
@@ -198,13 +198,6 @@ def test_bf16_stepper_tracks_the_model(kind):
     assert 0 < worst < 0.05  # bf16 keeps ~3 significant digits; fp32 would be ~1e-7
 
 
-def test_bf16_is_refused_for_a_gru():
-    with pytest.raises(ValueError, match="LSTM and vanilla RNN"):
-        Stepper(_random_model("gru"), torch.bfloat16)
-    with pytest.raises(CharwiseError, match="--precision bf16"):
-        _gen(_random_model("gru"), length=3, precision="bf16")
-
-
 def test_auto_precision_picks_bf16_only_on_native_hardware(monkeypatch):
     m, dev = _random_model(), torch.device("cpu")
     opts = lambda **kw: SampleOptions(length=1, **kw)  # noqa: E731
@@ -212,14 +205,15 @@ def test_auto_precision_picks_bf16_only_on_native_hardware(monkeypatch):
     for n in (1, 64):
         assert sampling.matmul_dtype(m, opts(num_samples=n), dev) == torch.bfloat16
     assert sampling.matmul_dtype(m, opts(precision="fp32"), dev) == torch.float32
-    assert sampling.matmul_dtype(_random_model("gru"), opts(), dev) == torch.float32
+    assert sampling.matmul_dtype(_random_model("gru"), opts(), dev) == torch.bfloat16
     monkeypatch.setattr(sampling, "bf16_native", lambda d: False)
     assert sampling.matmul_dtype(m, opts(num_samples=64), dev) == torch.float32
     assert sampling.matmul_dtype(m, opts(precision="bf16"), dev) == torch.bfloat16
 
 
-def test_bf16_and_fp32_samples_are_both_valid_and_seeded():
-    m = _random_model()
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_bf16_and_fp32_samples_are_both_valid_and_seeded(kind):
+    m = _random_model(kind)
     a = _gen(m, length=30, num_samples=16, seed=3, precision="bf16")
     b = _gen(m, length=30, num_samples=16, seed=3, precision="bf16")
     c = _gen(m, length=30, num_samples=16, seed=3, precision="fp32")

@@ -27,9 +27,9 @@ class ModelConfig:
     """The network: embedding -> `layers` stacked recurrent layers -> linear head."""
 
     vocab_size: int
-    kind: str = "lstm"  # lstm | gru | rnn; the LSTM is the post's workhorse
+    kind: str = "gru"  # lstm | gru | rnn; a GRU learns faster per second (bench/RESULTS.md)
     layers: int = 2  # the post's char-rnn default; 3 helps little at this data size
-    hidden: int = 512  # 2x512 fits a 2-core CPU's 600 s budget and still reaches ~1.45 nats
+    hidden: int = 512  # 2x512 fits a 2-core CPU's 600 s budget and reaches ~1.43 nats
     embed: int = 64  # a learned embedding replaces char-rnn's one-hot; small is enough for chars
     dropout: float = 0.25  # variational: one mask per stream and window on each layer's output
     embed_dropout: float = 0.0  # variational dropout on the embedding (the first layer's input)
