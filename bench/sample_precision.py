@@ -57,7 +57,8 @@ def main() -> None:
     if args.text == str(DATA):
         text = text[int(len(text) * 0.9) :]
     ids = np.asarray(run.vocab.encode(text[: args.chars + 1]))
-    fused, n = loss_over_ids(run.model, ids, streams=args.streams)
+    # Zero-state starts like the stepper's streams (no burn-in), so the two compare like for like.
+    fused, n = loss_over_ids(run.model, ids, streams=args.streams, context=0)
     out = {"run": args.run_dir, "chars": int(len(ids)), "streams": args.streams}
     out["fused_fp32_nats"] = round(fused / n, 5)
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):

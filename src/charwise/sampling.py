@@ -126,7 +126,7 @@ def generate(
 def matmul_dtype(model: CharRNN, opts: SampleOptions, device: torch.device) -> torch.dtype:
     """The Stepper's matmul precision: fp32 unless asked for bf16, or "auto" on
     hardware with native bf16 matmuls. There bf16 sampled 1.1-2.8x faster than fp32 at every
-    stream count from 1 to 64, and changed the sampler's loss by 0.00001 nats/char
+    stream count from 1 to 64, and changed the sampler's loss by 0.00001-0.00002 nats/char
     (bench/RESULTS.md); it is also the precision bf16-autocast training runs the matmuls in."""
     if opts.precision == "fp32":
         return torch.float32
