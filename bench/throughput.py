@@ -155,7 +155,7 @@ def main() -> None:
     many32 = sample_speed(m, 64, sec, "fp32")
     naive = naive_sample_speed(m, sec / 2)
     flops = sampling_flops_per_char(mcfg)
-    auto = matmul_dtype(m, SampleOptions(num_samples=64), torch.device("cpu"))
+    auto = matmul_dtype(SampleOptions(num_samples=64), torch.device("cpu"))
     # bf16 against fp32 at few streams (why "auto" picks bf16 at any stream count).
     crossover = {
         f"{b} streams": {p: round(sample_speed(m, b, sec / 3, p)) for p in ("fp32", "bf16")}

@@ -87,15 +87,15 @@ def overfit_run(tmp_path_factory):
     return base / "run", OVERFIT_TEXT
 
 
-def train_tiny_run(d, text: str):
-    """A 2x16 LSTM trained for 30 steps on `text` (so with log.jsonl and samples.jsonl) in
-    d / "run"; returns that run directory."""
+def train_tiny_run(d, text: str, kind: str = "lstm"):
+    """A 2x16 LSTM (or `kind`) trained for 30 steps on `text` (so with log.jsonl and
+    samples.jsonl) in d / "run"; returns that run directory."""
     from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from charwise.train import train
 
     (d / "t.txt").write_text(text, encoding="utf-8")
     cfg = RunConfig(
-        model=ModelConfig(vocab_size=1, kind="lstm", layers=2, hidden=16, embed=8),
+        model=ModelConfig(vocab_size=1, kind=kind, layers=2, hidden=16, embed=8),
         data=DataConfig(sources=(str(d / "t.txt"),)),
         train=TrainConfig(
             batch_size=8,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -15,6 +16,7 @@ from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from charwise.inspect.payload import viewer_payload
 from charwise.inspect.report import ReportOptions, build_report
 from charwise.train import train
+from conftest import train_tiny_run
 
 TEXT = "".join(
     f'{"  " * (i % 3)}v{i % 10} = f("s{i % 7}", [a, b])  # c{i % 5}\n' for i in range(300)
@@ -102,29 +104,17 @@ def test_payload_activations_round_trip(tiny_run):
     page, rec, _ = build_report(
         run, run.vocab.encode(TEXT[:120]), "x", ReportOptions(temperatures=(1.0,), sample_length=5)
     )
-    import base64
-
     a = np.frombuffer(base64.b64decode(_data(page)["acts"]["c"][1]), dtype=np.int8).reshape(120, 16)
     np.testing.assert_allclose(a / 127, np.tanh(rec.act("c", 1).astype(np.float32)), atol=0.005)
 
 
 def test_report_of_a_gru_shows_hidden_states_and_gates(tmp_path):
     """The default model kind: cells are ranked and shown on h; GRU gates can be added."""
-    src = tmp_path / "code.txt"
-    src.write_text(TEXT, encoding="utf-8")
-    cfg = RunConfig(
-        model=ModelConfig(vocab_size=1, kind="gru", layers=2, hidden=16, embed=8),
-        data=DataConfig(sources=(str(src),)),
-        train=TrainConfig(batch_size=8, seq_len=32, max_steps=10, eval_every=10, device="cpu"),
-    )
-    train(cfg, tmp_path / "run")
-    run = load(tmp_path / "run")
+    run = load(train_tiny_run(tmp_path, TEXT, kind="gru"))
     opts = ReportOptions(temperatures=(1.0,), sample_length=5, show=("h", "update"))
     page, rec, interp = build_report(run, run.vocab.encode(TEXT[:150]), "x", opts)
     data = _data(page)
     assert data["quantities"] == ["h", "update"] and interp.total_cells == 32
-    import base64
-
     a = np.frombuffer(base64.b64decode(data["acts"]["h"][1]), dtype=np.int8).reshape(150, 16)
     np.testing.assert_allclose(a / 127, rec.act("h", 1).astype(np.float32), atol=0.005)
 

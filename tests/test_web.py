@@ -89,22 +89,13 @@ def test_analyze_returns_the_recording(client, run_dir):
 
 def test_analyze_shows_a_grus_hidden_state(tmp_path):
     """A GRU (the default kind) has no cell state: the page gets h, and samples stream."""
-    from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from charwise.train import train
-
-    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
-    cfg = RunConfig(
-        ModelConfig(vocab_size=1, kind="gru", layers=1, hidden=8, embed=4),
-        DataConfig(sources=(str(tmp_path / "t.txt"),)),
-        TrainConfig(batch_size=4, seq_len=16, max_steps=3, device="cpu", threads=1),
-    )
-    train(cfg, tmp_path / "gru")
-    c = TestClient(create_app([tmp_path / "gru"], ServeLimits()), raise_server_exceptions=False)
-    d = c.post("/api/analyze", json={"run": "gru", "text": TEXT[:50]}).json()
-    rec, _ = record_text(load(tmp_path / "gru"), TEXT[:50])
-    acts = np.frombuffer(base64.b64decode(d["acts"]["h"][0]), np.int8).reshape(50, 8) / 127
+    run = train_tiny_run(tmp_path, TEXT, kind="gru")
+    c = TestClient(create_app([run], ServeLimits()), raise_server_exceptions=False)
+    d = c.post("/api/analyze", json={"run": "run", "text": TEXT[:50]}).json()
+    rec, _ = record_text(load(run), TEXT[:50])
+    acts = np.frombuffer(base64.b64decode(d["acts"]["h"][0]), np.int8).reshape(50, 16) / 127
     np.testing.assert_allclose(acts, rec.act("h", 0).astype(np.float32), atol=0.005)
-    r = c.post("/api/sample", json={"run": "gru", "length": 20, "seed": 1})
+    r = c.post("/api/sample", json={"run": "run", "length": 20, "seed": 1})
     assert r.status_code == 200 and len(r.text) == 20
 
 

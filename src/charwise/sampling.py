@@ -113,7 +113,7 @@ def generate(
         _, state = model(torch.tensor([ids[:-1]], device=device), state)
     state = tuple(s.expand(-1, M, -1).contiguous() for s in state)
     x = torch.full((M,), ids[-1], dtype=torch.long, device=device)
-    runner = Stepper(model, matmul_dtype(model, opts, device)).runner(state)
+    runner = Stepper(model, matmul_dtype(opts, device)).runner(state)
 
     def next_ids() -> torch.Tensor:
         nonlocal x
@@ -123,10 +123,10 @@ def generate(
     return drive(next_ids, M, vocab, opts, on_text)
 
 
-def matmul_dtype(model: CharRNN, opts: SampleOptions, device: torch.device) -> torch.dtype:
-    """The Stepper's matmul precision: fp32 unless asked for bf16, or "auto" on
-    hardware with native bf16 matmuls. There bf16 sampled 1.1-2.8x faster than fp32 at every
-    stream count from 1 to 64, and changed the sampler's loss by 0.00001-0.00002 nats/char
+def matmul_dtype(opts: SampleOptions, device: torch.device) -> torch.dtype:
+    """The Stepper's matmul precision, for every model kind: fp32 unless asked for bf16, or
+    "auto" on hardware with native bf16 matmuls. There bf16 sampled 1.1-2.8x faster than fp32 at
+    every stream count from 1 to 64, and changed the sampler's loss by 0.00001-0.00002 nats/char
     (bench/RESULTS.md); it is also the precision bf16-autocast training runs the matmuls in."""
     if opts.precision == "fp32":
         return torch.float32

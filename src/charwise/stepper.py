@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 
+from .cells import GATES
 from .model import CharRNN, State
 
 
@@ -49,25 +50,9 @@ class Stepper:
         with torch.no_grad():
             for k in range(cfg.layers):
                 w_ih, w_hh, b_ih, b_hh = (t.detach().float() for t in model.layer_weights(k))
-                if self.kind == "lstm":  # (i, f, g, o) -> (i, f, o, g), g rows doubled
-                    perm = torch.cat(
-                        [
-                            torch.arange(0, 2 * H),
-                            torch.arange(3 * H, 4 * H),
-                            torch.arange(2 * H, 3 * H),
-                        ]
-                    ).to(w_ih.device)
-                    scale = torch.ones(4 * H, 1, device=w_ih.device)
-                    scale[3 * H :] = 2.0
-                    w_ih, w_hh = w_ih[perm] * scale, w_hh[perm] * scale
-                    b_ih, b_hh = b_ih[perm] * scale[:, 0], b_hh[perm] * scale[:, 0]
-                elif self.kind == "rnn":  # h = tanh(z) = 2 sigmoid(2z) - 1
-                    w_ih, w_hh, b_ih, b_hh = 2 * w_ih, 2 * w_hh, 2 * b_ih, 2 * b_hh
-                elif self.kind == "gru":  # n = tanh(a + r*b) = 2 sigmoid(2a + r*2b) - 1
-                    scale = torch.ones(3 * H, 1, device=w_ih.device)
-                    scale[2 * H :] = 2.0
-                    w_ih, w_hh = w_ih * scale, w_hh * scale
-                    b_ih, b_hh = b_ih * scale[:, 0], b_hh * scale[:, 0]
+                perm, scale = _row_layout(self.kind, H, w_ih.device)
+                w_ih, w_hh = w_ih[perm] * scale, w_hh[perm] * scale
+                b_ih, b_hh = b_ih[perm] * scale[:, 0], b_hh[perm] * scale[:, 0]
                 if self.kind == "gru":  # GRU keeps b_hn inside r * (W_hn h + b_hn): no stacking
                     w_in = w_ih if k == 0 else w_ih.to(dtype).contiguous()
                     w_rec = w_hh.to(dtype).contiguous()
@@ -96,6 +81,22 @@ class Stepper:
         r = self.runner(state)
         logits = r.advance(x)
         return logits.clone(), r.state()
+
+
+def _row_layout(kind: str, H: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stepper's gate-row order and scale: (G*H,) permutation and (G*H, 1) factors.
+
+    Rows whose activation is a tanh are doubled so it can run as a sigmoid (tanh(x) =
+    2 sigmoid(2x) - 1): an LSTM's g rows (moved last: (i, f, g, o) -> (i, f, o, g), so one sigmoid
+    covers a contiguous block), a GRU's n rows (n = tanh(a + r*b): both a's and b's rows), all of
+    a vanilla RNN's."""
+    rows = torch.arange(GATES[kind] * H, device=device)
+    if kind == "lstm":
+        rows = torch.cat([rows[: 2 * H], rows[3 * H :], rows[2 * H : 3 * H]])
+    tanh_rows = {"lstm": slice(3 * H, None), "gru": slice(2 * H, None), "rnn": slice(None)}[kind]
+    scale = torch.ones(len(rows), 1, device=device)
+    scale[tanh_rows] = 2.0
+    return rows, scale
 
 
 class Runner:
@@ -147,32 +148,37 @@ class Runner:
                 self.xh[k][:H].copy_(self.xh[k - 1][-H:])
             if st.kind == "gru":
                 self._gru(k, z, w, w_hh, b, b_hh)
-                continue
-            if self.fp32:
-                if k == 0:
-                    z.addmm_(w_hh, self.xh[0])
-                else:
-                    torch.addmm(b, w, self.xh[k], out=z)
             else:
-                torch.mm(w_hh if k == 0 else w, self.xh[k], out=self.zb)
-                if k == 0:
-                    z.add_(self.zb)
-                else:
-                    torch.add(self.zb, b, out=z)
-            z.sigmoid_()
-            h = self.hs[k]
-            if st.kind == "lstm":  # rows of z: i, f, o, and g pre-doubled: tanh = 2 sig - 1
-                g = z[3 * H :].mul_(2).sub_(1)
-                c = self.c[k]
-                c.mul_(z[H : 2 * H]).addcmul_(z[:H], g)
-                t = torch.mul(c, 2, out=self.tmp).sigmoid_().mul_(2).sub_(1)  # tanh(c)
-                torch.mul(z[2 * H : 3 * H], t, out=h)
-            else:
-                torch.mul(z, 2, out=h).sub_(1)
-            if not self.fp32:
-                self.xh[k][-H:].copy_(h)
+                self._lstm_or_rnn(k, z, w, w_hh, b)
+            if not self.fp32:  # the next layer and the next step read h in the matmul dtype
+                self.xh[k][-H:].copy_(self.hs[k])
         torch.addmm(st.head_b, st.head_w, self.hs[st.L - 1], out=self.logits)
         return self.logits.t()
+
+    def _lstm_or_rnn(self, k: int, z, w, w_hh, b) -> None:
+        """Layer k of an LSTM or vanilla RNN, in place: z (G*H, B) holds layer 0's input term;
+        upper layers use the stacked W (G*H, in+H) on [input; h]."""
+        H, h = self.st.H, self.hs[k]
+        if self.fp32:
+            if k == 0:
+                z.addmm_(w_hh, self.xh[0])
+            else:
+                torch.addmm(b, w, self.xh[k], out=z)
+        else:
+            torch.mm(w_hh if k == 0 else w, self.xh[k], out=self.zb)
+            if k == 0:
+                z.add_(self.zb)
+            else:
+                torch.add(self.zb, b, out=z)
+        z.sigmoid_()
+        if self.st.kind == "lstm":  # rows of z: i, f, o, and g pre-doubled: tanh = 2 sig - 1
+            g = z[3 * H :].mul_(2).sub_(1)
+            c = self.c[k]
+            c.mul_(z[H : 2 * H]).addcmul_(z[:H], g)
+            t = torch.mul(c, 2, out=self.tmp).sigmoid_().mul_(2).sub_(1)  # tanh(c)
+            torch.mul(z[2 * H : 3 * H], t, out=h)
+        else:
+            torch.mul(z, 2, out=h).sub_(1)
 
     def _gru(self, k: int, z, w_ih, w_hh, b_ih, b_hh) -> None:
         """Layer k of a GRU, in place: z (3H, B) holds the input term (layer 0: gathered from
@@ -191,8 +197,6 @@ class Runner:
         # h = (1 - u) * n + u * h = n + u * (h - n)
         torch.sub(h, n, out=self.tmp).mul_(rz[H:])
         torch.add(n, self.tmp, out=h)
-        if not self.fp32:
-            xh[-H:].copy_(h)
 
     def state(self) -> State:
         """The current state as a fresh tuple of (L, B, H) tensors."""
