@@ -8,13 +8,15 @@ same run, and sampling chars/s with many streams.
 
 Training runs charwise's own step (Trainer.train_step: pinned (B, T+1) batch copied
 asynchronously, bf16 autocast (PyTorch runs the cuDNN LSTM itself in fp16 under autocast),
-GradScaler, fused AdamW, clipping), with and without autocast and with and without
-torch.compile, for LSTMs of growing width. Nothing synchronises inside the timed steps; the clock
-stops after torch.cuda.synchronize(). FLOPs per character: 6 x the multiply-adds of the forward
-pass (bench/common.py), against the dense fp16 and bf16 matmul peaks measured first.
+GradScaler, fused AdamW, clipping) for `charwise train`'s default GRU and for LSTMs of growing
+width, the LSTMs with and without autocast and with and without torch.compile. Nothing
+synchronises inside the timed steps; the clock stops after torch.cuda.synchronize(). FLOPs per
+character: 6 x the multiply-adds of the forward pass (bench/common.py), against the dense fp16
+and bf16 matmul peaks measured first.
 
 Sampling runs charwise.sampling.generate (the library's sampler, decoding text for every stream)
-and the bare Stepper loop (ids only, no text), for 1 to 4096 streams.
+and the bare Stepper loop (ids only, no text), for 1 to 4096 streams, on a 3x512 LSTM and the
+default 2x512 GRU (`--no-train` measures only this).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def synthetic_corpus(n: int) -> Corpus:
 
 def train_speed(
     device: torch.device,
+    kind: str,
     layers: int,
     hidden: int,
     batch: int,
@@ -83,7 +86,7 @@ def train_speed(
     seconds: float,
     corpus: Corpus,
 ) -> dict:
-    model = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64, kind="lstm")
+    model = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64, kind=kind)
     tc = TrainConfig(
         batch_size=batch,
         seq_len=seq,
@@ -117,6 +120,7 @@ def train_speed(
     chars = steps * batch * seq
     flops = training_flops_per_char(asdict(model)) * chars / dt
     return {
+        "kind": kind,
         "layers": layers,
         "hidden": hidden,
         "batch": batch,
@@ -188,6 +192,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--seconds", type=float, default=5.0, help="timing window per configuration")
+    ap.add_argument("--no-train", action="store_true", help="measure sampling only")
     ap.add_argument(
         "--smoke",
         action="store_true",
@@ -198,7 +203,7 @@ def main() -> int:
     if args.smoke:
         device = torch.device("cpu")
         torch.set_num_threads(1)
-        sizes = [(1, 32, 8, 16)]
+        sizes = [("lstm", 1, 32, 8, 16), ("gru", 1, 32, 8, 16)]
         compiles, amps = [False], [False]
         streams, mm_n, seconds, sample_len = [1, 8], 256, 0.2, 20
     else:
@@ -210,8 +215,15 @@ def main() -> int:
             )
             return 0
         device = torch.device("cuda")
-        # (layers, hidden, batch, seq): the post's 3x512 on Linux source, then wider.
-        sizes = [(3, 512, 128, 128), (2, 1024, 256, 128), (3, 2048, 256, 128)]
+        # (kind, layers, hidden, batch, seq): `charwise train`'s defaults (a 2x512 GRU, 32 x 64),
+        # the post's 3x512 LSTM on Linux source, then wider.
+        sizes = [
+            ("gru", 2, 512, 32, 64),
+            ("gru", 2, 512, 256, 128),
+            ("lstm", 3, 512, 128, 128),
+            ("lstm", 2, 1024, 256, 128),
+            ("lstm", 3, 2048, 256, 128),
+        ]
         compiles, amps = [False, True], [True, False]
         streams, mm_n, seconds, sample_len = [1, 64, 1024, 4096], 8192, 2.0, 200
     seconds = min(seconds, args.seconds) if args.smoke else args.seconds
@@ -243,48 +255,64 @@ def main() -> int:
         "\ntraining (Trainer.train_step)          chars/s      TFLOP/s  % of fp16 peak  ms/step"
         "  syncs/step"
     )
-    for layers, hidden, batch, seq in sizes:
+    for kind, layers, hidden, batch, seq in sizes if not args.no_train else []:
         for amp in amps:
             for comp in compiles:
-                if comp and not amp:
+                # The GRUs once (first amp setting, eager): device time is short on a lent GPU.
+                if comp and not amp or kind == "gru" and (comp or amp != amps[0]):
                     continue
                 try:
-                    r = train_speed(device, layers, hidden, batch, seq, amp, comp, seconds, corpus)
+                    r = train_speed(
+                        device, kind, layers, hidden, batch, seq, amp, comp, seconds, corpus
+                    )
                 except Exception as e:  # e.g. torch.compile unavailable: report, go on
                     print(
-                        f"  {layers}x{hidden} amp={amp} compile={comp}: failed: "
+                        f"  {kind} {layers}x{hidden} amp={amp} compile={comp}: failed: "
                         f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
                     )
                     continue
                 r["pct_of_peak"] = round(100 * r["tflops"] * 1e12 / peak, 1)
                 out["train"].append(r)
-                name = f"{layers}x{hidden} B{batch} T{seq} amp={int(amp)} compile={int(comp)}"
+                name = (
+                    f"{kind} {layers}x{hidden} B{batch} T{seq} amp={int(amp)} compile={int(comp)}"
+                )
                 print(
                     f"  {name:36s} {r['chars_per_s']:>10,} {r['tflops']:>10} "
                     f"{r['pct_of_peak']:>12}% {r['step_ms']:>9} {r['host_syncs_per_step']}"
                 )
 
-    layers, hidden = (3, 512) if not args.smoke else (1, 32)
-    cfg = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64, kind="lstm")
-    model = CharRNN(cfg).to(device).eval()
-    flops_char = sampling_flops_per_char(asdict(cfg))
     out["sample"] = []
-    print(
-        f"\nsampling, {layers}x{hidden} LSTM       streams  generate chars/s  Stepper chars/s  "
-        f"Stepper TFLOP/s"
-    )
-    for m in streams:
-        g = generate_speed(model, corpus.vocab, m, sample_len)
-        s = stepper_speed(model, m, sample_len, device)
-        out["sample"].append(
-            {
-                "streams": m,
-                "generate_chars_per_s": round(g),
-                "stepper_chars_per_s": round(s),
-                "stepper_tflops": round(s * flops_char / 1e12, 3),
-            }
+    # The post's 3x512 LSTM and `charwise train`'s default, a 2x512 GRU.
+    for kind, layers, hidden in (
+        [("lstm", 3, 512), ("gru", 2, 512)]
+        if not args.smoke
+        else [
+            ("lstm", 1, 32),
+            ("gru", 1, 32),
+        ]
+    ):
+        cfg = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64, kind=kind)
+        model = CharRNN(cfg).to(device).eval()
+        flops_char = sampling_flops_per_char(asdict(cfg))
+        print(
+            f"\nsampling, {layers}x{hidden} {kind.upper():4s}      streams  generate chars/s  "
+            f"Stepper chars/s  Stepper TFLOP/s"
         )
-        print(f"  {'':34s} {m:>6} {g:>16,.0f} {s:>16,.0f} {s * flops_char / 1e12:>14.3f}")
+        for m in streams:
+            g = generate_speed(model, corpus.vocab, m, sample_len)
+            s = stepper_speed(model, m, sample_len, device)
+            out["sample"].append(
+                {
+                    "kind": kind,
+                    "layers": layers,
+                    "hidden": hidden,
+                    "streams": m,
+                    "generate_chars_per_s": round(g),
+                    "stepper_chars_per_s": round(s),
+                    "stepper_tflops": round(s * flops_char / 1e12, 3),
+                }
+            )
+            print(f"  {'':34s} {m:>6} {g:>16,.0f} {s:>16,.0f} {s * flops_char / 1e12:>14.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
     print(json.dumps(out))

@@ -230,3 +230,25 @@ def test_draw_follows_the_probabilities_and_never_draws_a_zero():
     # Unnormalised rows, and a single possible character, whatever the uniform.
     assert (draw(torch.tensor([[0.0, 0.0, 7.0]]).expand(1000, -1), g) == 2).all()
     assert (draw(torch.tensor([[3.0, 0.0, 0.0]]).expand(1000, -1), g) == 0).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_sampling_on_cuda(kind):
+    """The sampler on a GPU model: without a prime and without a newline in the vocabulary (the
+    start character is drawn on the CUDA generator), with a prime, seeded, in both precisions."""
+    vocab = Vocab.from_text("abcdefgh ijk")
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=vocab.size, kind=kind, layers=2, hidden=16, embed=8)
+    m = CharRNN(cfg).cuda().eval()
+    for precision in ("fp32", "bf16"):
+        a = _gen(m, vocab, length=20, num_samples=4, seed=5, precision=precision)
+        assert a == _gen(m, vocab, length=20, num_samples=4, seed=5, precision=precision)
+        assert len(a) == 4 and all(len(t) == 20 and set(t) <= set("abcdefgh ijk") for t in a)
+    assert len(_gen(m, vocab, length=7, prime="abc ", seed=1)[0]) == 7
+    x = torch.tensor([1, 2, 3], device="cuda")
+    state = m.init_state(3)
+    with torch.no_grad():
+        ref, _ = m.step(x, state)
+    fast, _ = Stepper(m).step(x, state)
+    torch.testing.assert_close(fast, ref, atol=1e-4, rtol=0)

@@ -87,7 +87,8 @@ def start_ids(vocab: Vocab, prime: str, gen: torch.Generator) -> list[int]:
     nl = vocab.encode("\n", strict=False) if not vocab.unknown_chars("\n") else None
     if nl is not None and len(nl):
         return [int(nl[0])]
-    return [int(torch.randint(vocab.size, (1,), generator=gen))]
+    # On the generator's device: a CUDA generator cannot draw a CPU tensor.
+    return [int(torch.randint(vocab.size, (1,), generator=gen, device=gen.device))]
 
 
 @torch.inference_mode()
