@@ -5,7 +5,7 @@
 
 Training: chars/s and achieved FLOP/s of charwise's own training step (Trainer.train_step: forward,
 loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs and the default 2x512 GRU, next
-to the fp32 matmul peak.
+to the fp32 matmul peak (here and below: the best of torch.mm and oneDNN, bench/common.py).
 Sampling: chars/s of charwise.sampling.generate for 1 stream (against the bound set by reading the
 weights once per character at the measured memory bandwidth) and 64 streams (FLOP/s against the
 matmul peaks) with the default precision ("auto": bf16 matmuls on CPUs with native bf16) and
@@ -36,7 +36,13 @@ from charwise.model import CharRNN  # noqa: E402
 from charwise.sampling import SampleOptions, generate, matmul_dtype  # noqa: E402
 from charwise.train import Trainer  # noqa: E402
 from charwise.vocab import Vocab  # noqa: E402
-from common import matmul_peak, memory_bandwidth, sampling_flops_per_char, training_flops_per_char  # noqa: E402
+from common import (  # noqa: E402
+    matmul_peak,
+    matmul_peaks,
+    memory_bandwidth,
+    sampling_flops_per_char,
+    training_flops_per_char,
+)
 
 V = 65  # tinyshakespeare's vocabulary size
 
@@ -116,8 +122,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sec = 3.0 if args.quick else 10.0
     tc_kw = {}
-    peak = matmul_peak()
-    peak_bf16 = matmul_peak(dtype=torch.bfloat16)
+    # The peaks: the best of torch.mm and oneDNN (bench/common.py), each library's figure kept.
+    peaks = matmul_peaks()
+    peaks_bf16 = matmul_peaks(dtype=torch.bfloat16)
+    peak, peak_bf16 = max(peaks.values()), max(peaks_bf16.values())
     bw = memory_bandwidth()
     out = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -125,6 +133,10 @@ def main() -> None:
         "torch": torch.__version__,
         "matmul_peak_gflops": round(peak / 1e9, 1),
         "matmul_peak_bf16_gflops": round(peak_bf16 / 1e9, 1),
+        "matmul_peaks_by_library_gflops": {
+            dt: {k: round(v / 1e9, 1) for k, v in p.items()}
+            for dt, p in (("fp32", peaks), ("bf16", peaks_bf16))
+        },
         "memory_bandwidth_gbs": round(bw / 1e9, 1),
         "train": [],
         "sample": {},
@@ -182,11 +194,15 @@ def main() -> None:
     g = CharRNN(ModelConfig(vocab_size=V, kind="gru", layers=2, hidden=512)).eval()
     gflops = sampling_flops_per_char({**mcfg, "kind": "gru"})
     g64 = sample_speed(g, 64, sec)
+    g64_32 = sample_speed(g, 64, sec, "fp32")
     out["sample_gru"] = {
         "model": "2x512 gru",
         "one_stream_chars_per_s": round(sample_speed(g, 1, sec)),
         "streams64_chars_per_s": round(g64),
         "streams64_ratio_to_peak": round(g64 * gflops / peak, 3),
+        "streams64_ratio_to_bf16_peak": round(g64 * gflops / peak_bf16, 3),
+        "streams64_fp32_chars_per_s": round(g64_32),
+        "streams64_fp32_ratio_to_peak": round(g64_32 * gflops / peak, 3),
     }
     out["matmul_peak_gflops_end"] = round(matmul_peak() / 1e9, 1)
     print(json.dumps(out, indent=1))

@@ -9,6 +9,7 @@ import torch
 
 import charwise
 from charwise import sampling
+from charwise import stepper as stepper_mod
 from charwise.checkpoint import load
 from charwise.config import ModelConfig
 from charwise.errors import CharwiseError
@@ -161,10 +162,16 @@ def test_filter_logits():
     torch.testing.assert_close(tp[:need], probs[:need] / probs[:need].sum())
 
 
+@pytest.mark.parametrize("onednn", [True, False])
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
-def test_stepper_equals_model_step(kind):
+def test_stepper_equals_model_step(kind, onednn, monkeypatch):
+    """Both layouts: row-major through oneDNN (fp32 on CPUs that have it, as here) and the
+    feature-major one used everywhere else (forced by making oneDNN unavailable)."""
+    if not onednn:
+        monkeypatch.setattr(stepper_mod._OneDNNLinear, "make", staticmethod(lambda w, b: None))
     m = _random_model(kind, seed=4)
     stepper = Stepper(m)
+    assert stepper.row_major == (onednn and torch.backends.mkldnn.is_available())
     g = torch.Generator().manual_seed(0)
     state = tuple(0.5 * torch.randn(s.shape, generator=g) for s in m.init_state(3))
     s_ref, s_fast = state, tuple(s.clone() for s in state)
@@ -202,9 +209,19 @@ def test_auto_precision_picks_bf16_only_on_native_hardware(monkeypatch):
     dev = torch.device("cpu")
     opts = lambda **kw: SampleOptions(length=1, **kw)  # noqa: E731
     monkeypatch.setattr(sampling, "bf16_native", lambda d: True)
-    for n in (1, 64):
-        assert sampling.matmul_dtype(opts(num_samples=n), dev) == torch.bfloat16
-    assert sampling.matmul_dtype(opts(precision="fp32"), dev) == torch.float32
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    # With oneDNN's fp32 path: fp32 for few streams, bf16 from BF16_MIN_STREAMS on.
+    for n, want in (
+        (1, torch.float32),
+        (31, torch.float32),
+        (32, torch.bfloat16),
+        (64, torch.bfloat16),
+    ):
+        assert sampling.matmul_dtype(opts(num_samples=n), dev) == want
+    assert sampling.matmul_dtype(opts(precision="fp32", num_samples=64), dev) == torch.float32
+    assert sampling.matmul_dtype(opts(precision="bf16"), dev) == torch.bfloat16
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert sampling.matmul_dtype(opts(num_samples=1), dev) == torch.bfloat16
     monkeypatch.setattr(sampling, "bf16_native", lambda d: False)
     assert sampling.matmul_dtype(opts(num_samples=64), dev) == torch.float32
     assert sampling.matmul_dtype(opts(precision="bf16"), dev) == torch.bfloat16

@@ -124,16 +124,27 @@ def generate(
     return drive(next_ids, M, vocab, opts, on_text)
 
 
+# From this many streams on, "auto" samples with bf16 matmuls where the hardware has them.
+BF16_MIN_STREAMS = 32
+
+
 def matmul_dtype(opts: SampleOptions, device: torch.device) -> torch.dtype:
     """The Stepper's matmul precision, for every model kind: fp32 unless asked for bf16, or
-    "auto" on hardware with native bf16 matmuls. There bf16 sampled 1.1-2.8x faster than fp32 at
-    every stream count from 1 to 64, and changed the sampler's loss by 0.00001-0.00002 nats/char
-    (bench/RESULTS.md); it is also the precision bf16-autocast training runs the matmuls in."""
+    "auto" on hardware with native bf16 matmuls for BF16_MIN_STREAMS streams or more. There,
+    with 2x512 models on the 2-core Zen4, bf16 sampled 1.4-1.7x faster than the oneDNN fp32
+    path at 32-64 streams but 0.6-1.0x as fast at 1-24 (bench/RESULTS.md), for a change in the
+    sampler's loss of 0.00001-0.00002 nats/char; it is also the precision bf16-autocast training
+    runs the matmuls in. Where the fp32 path has no oneDNN (GPUs, other CPUs) bf16 is used at any
+    stream count, as it was faster than plain fp32 matmuls at every count from 1 to 64."""
     if opts.precision == "fp32":
         return torch.float32
     if opts.precision == "bf16":
         return torch.bfloat16
-    return torch.bfloat16 if bf16_native(device) else torch.float32
+    if not bf16_native(device):
+        return torch.float32
+    onednn_fp32 = device.type == "cpu" and torch.backends.mkldnn.is_available()
+    few = opts.num_samples < BF16_MIN_STREAMS
+    return torch.float32 if onednn_fp32 and few else torch.bfloat16
 
 
 def choose_next(logits: torch.Tensor, opts: SampleOptions, gen: torch.Generator) -> torch.Tensor:

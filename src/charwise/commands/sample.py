@@ -49,8 +49,8 @@ def register(sub) -> None:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="matmul precision: fp32, bf16, or auto (default: bf16 where the hardware has native "
-        "bf16, as bf16-autocast training uses; else fp32)",
+        help="matmul precision: fp32, bf16, or auto (default: bf16 for 32 or more samples where "
+        "the hardware has native bf16, as bf16-autocast training uses; else fp32)",
     )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     p.set_defaults(func=run)
