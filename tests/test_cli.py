@@ -410,3 +410,25 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, names_file):
         json.loads(Path(out / "config.json").read_text(encoding="utf-8"))["train"]["max_steps"]
         == saved + 3
     )
+
+
+def test_train_end_notes_overfitting_only_when_val_rose(tmp_path, capsys):
+    from charwise.commands.train import ProgressCallbacks
+    from charwise.train import TrainResult
+
+    def finish(vals: list[float]) -> str:
+        cb = ProgressCallbacks()
+        best = float("inf")
+        for i, v in enumerate(vals):
+            best = min(best, v)
+            cb.on_eval(
+                {"step": 100 * (i + 1), "val_loss": v, "val_bpc": v / 0.693, "best_val_loss": best}
+            )
+        cb.on_end(TrainResult(tmp_path, 100 * len(vals), 9.0, best, 120.0, "max_time"))
+        return capsys.readouterr().err
+
+    err = finish([2.1, 1.88, 1.95, 2.45])
+    assert "best val loss 1.8800" in err
+    assert "note: validation loss rose from its best, 1.8800 (step 200), to 2.4500" in err
+    assert "note:" not in finish([2.1, 1.88, 1.885])  # within noise of the best
+    assert "note:" not in finish([2.1, 1.9, 1.88])

@@ -132,8 +132,8 @@ def matmul_dtype(opts: SampleOptions, device: torch.device) -> torch.dtype:
     """The Stepper's matmul precision, for every model kind: fp32 unless asked for bf16, or
     "auto" on hardware with native bf16 matmuls for BF16_MIN_STREAMS streams or more. There,
     with 2x512 models on the 2-core Zen4, bf16 sampled 1.4-1.7x faster than the oneDNN fp32
-    path at 32-64 streams but 0.6-1.0x as fast at 1-24 (bench/RESULTS.md), for a change in the
-    sampler's loss of 0.00001-0.00002 nats/char; it is also the precision bf16-autocast training
+    path at 32-64 streams but 0.6-1.3x as fast at 1-24 (bench/RESULTS.md), for a change in the
+    sampler's loss of 0.00001-0.00004 nats/char; it is also the precision bf16-autocast training
     runs the matmuls in. Where the fp32 path has no oneDNN (GPUs, other CPUs) bf16 is used at any
     stream count, as it was faster than plain fp32 matmuls at every count from 1 to 64."""
     if opts.precision == "fp32":

@@ -206,7 +206,8 @@ class RowRunner:
     input contiguous (oneDNN took ~13% longer on a column slice of a wider buffer):
     LSTM / RNN: xs[k] (B, in+H) = [x_k | h_k], layer k's one matmul input; GRU: xin[k] (B, in)
     and hs[k] (B, H) apart, its two matmul inputs. x_0 is the embedding of the input character,
-    x_k (k > 0) a copy of h_{k-1}; c[k] (B, H) LSTM cell states."""
+    x_k (k > 0) a copy of h_{k-1}; c[k] (B, H) LSTM cell states. An LSTM's hs and c hold h / 2
+    and 2 c (see _lstm_cell); state() undoes the scaling."""
 
     @torch.inference_mode()
     def __init__(self, st: Stepper, state: State):
@@ -256,7 +257,8 @@ class ColRunner:
     """In-place single steps for B streams, feature-major buffers:
     xh[k] (in+H, B) = [h_{k-1}; h_k], the matmul input of layer k in the stepper's dtype
     ((H, B) = h_0 for layer 0); hs[k] (H, B) fp32 hidden states (views into xh in fp32);
-    z[k] (G*H, B) fp32 pre-activations; c[k] (H, B) LSTM cell states; logits (V, B)."""
+    z[k] (G*H, B) fp32 pre-activations; c[k] (H, B) LSTM cell states; logits (V, B). An LSTM's
+    hs and c hold h / 2 and 2 c (see _lstm_cell); state() undoes the scaling."""
 
     @torch.inference_mode()
     def __init__(self, st: Stepper, state: State):

@@ -77,12 +77,18 @@ def run(args) -> int:
     return 0
 
 
+# The final validation loss this many times the best counts as overfitting (noise is ~0.5%).
+OVERFIT_RATIO = 1.02
+
+
 class ProgressCallbacks(Callbacks):
     """A tqdm bar with loss, bits per char, chars/s and ETA; samples printed as they come."""
 
     def __init__(self):
         self.bar = None
         self.val = None
+        self.last_val_loss: float | None = None  # nats/char, the latest evaluation's
+        self.best_step: int | None = None  # the step of the best evaluation seen by this process
 
     def on_start(self, info) -> None:
         w = f", {info['world']} processes" if info["world"] > 1 else ""
@@ -119,14 +125,17 @@ class ProgressCallbacks(Callbacks):
 
     def on_eval(self, rec) -> None:
         self.val = rec["val_bpc"]
-        self.bar.write(
+        self.last_val_loss = rec["val_loss"]
+        if rec["val_loss"] <= rec["best_val_loss"]:
+            self.best_step = rec["step"]
+        tqdm.write(  # a classmethod: clears and redraws any open bar
             f"step {rec['step']}: val {rec['val_loss']:.4f} nats/char, "
             f"{rec['val_bpc']:.4f} bits/char (best {rec['best_val_loss']:.4f} nats)",
             file=sys.stderr,
         )
 
     def on_sample(self, rec) -> None:
-        self.bar.write(f"--- sample at step {rec['step']} ---\n{rec['text']}\n---", file=sys.stderr)
+        tqdm.write(f"--- sample at step {rec['step']} ---\n{rec['text']}\n---", file=sys.stderr)
 
     def on_end(self, res: TrainResult) -> None:
         if self.bar is not None:
@@ -137,3 +146,18 @@ class ProgressCallbacks(Callbacks):
             f"{res.elapsed:.0f} s; best val loss {best}; model in {res.run_dir}",
             file=sys.stderr,
         )
+        # Say so when the run ended far above its best: the text is overfitted (model.safetensors
+        # keeps the best weights, but the user should know the later steps were wasted).
+        if (
+            res.best_val_loss is not None
+            and self.last_val_loss is not None
+            and self.last_val_loss > OVERFIT_RATIO * res.best_val_loss
+        ):
+            at = f" (step {self.best_step})" if self.best_step is not None else ""
+            print(
+                f"charwise: note: validation loss rose from its best, {res.best_val_loss:.4f}"
+                f"{at}, to {self.last_val_loss:.4f} nats/char: the model overfits this text. "
+                f"model.safetensors keeps the best weights; more text, a shorter run (--max-time, "
+                f"--epochs), --patience N or more --dropout would help.",
+                file=sys.stderr,
+            )
