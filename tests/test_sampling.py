@@ -171,7 +171,7 @@ def test_stepper_equals_model_step(kind, onednn, monkeypatch):
         monkeypatch.setattr(stepper_mod._OneDNNLinear, "make", staticmethod(lambda w, b: None))
     m = _random_model(kind, seed=4)
     stepper = Stepper(m)
-    assert stepper.row_major == (onednn and torch.backends.mkldnn.is_available())
+    assert stepper.row_major == (onednn and stepper_mod.onednn_fp32(torch.device("cpu")))
     g = torch.Generator().manual_seed(0)
     state = tuple(0.5 * torch.randn(s.shape, generator=g) for s in m.init_state(3))
     s_ref, s_fast = state, tuple(s.clone() for s in state)
@@ -183,6 +183,18 @@ def test_stepper_equals_model_step(kind, onednn, monkeypatch):
         torch.testing.assert_close(fast, ref, atol=1e-5, rtol=0)
         for a, b in zip(s_fast, s_ref, strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_onednn_probe_falls_back_on_a_wrong_result(monkeypatch):
+    """A oneDNN linear that disagrees with torch.addmm on the start-up probe is not used."""
+    wrong = lambda self, x, sigmoid=False: torch.zeros(x.shape[0], self.b.shape[0])  # noqa: E731
+    monkeypatch.setattr(stepper_mod._OneDNNLinear, "__call__", wrong)
+    m = _random_model("lstm", seed=4)
+    assert not Stepper(m).row_major
+    x = torch.tensor([1, 2, 3])
+    with torch.no_grad():
+        ref, _ = m.step(x, m.init_state(3))
+    torch.testing.assert_close(Stepper(m).step(x, m.init_state(3))[0], ref, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
@@ -209,7 +221,7 @@ def test_auto_precision_picks_bf16_only_on_native_hardware(monkeypatch):
     dev = torch.device("cpu")
     opts = lambda **kw: SampleOptions(length=1, **kw)  # noqa: E731
     monkeypatch.setattr(sampling, "bf16_native", lambda d: True)
-    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(sampling, "onednn_fp32", lambda d: True)
     # With oneDNN's fp32 path: fp32 for few streams, bf16 from BF16_MIN_STREAMS on.
     for n, want in (
         (1, torch.float32),
@@ -220,7 +232,7 @@ def test_auto_precision_picks_bf16_only_on_native_hardware(monkeypatch):
         assert sampling.matmul_dtype(opts(num_samples=n), dev) == want
     assert sampling.matmul_dtype(opts(precision="fp32", num_samples=64), dev) == torch.float32
     assert sampling.matmul_dtype(opts(precision="bf16"), dev) == torch.bfloat16
-    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    monkeypatch.setattr(sampling, "onednn_fp32", lambda d: False)
     assert sampling.matmul_dtype(opts(num_samples=1), dev) == torch.bfloat16
     monkeypatch.setattr(sampling, "bf16_native", lambda d: False)
     assert sampling.matmul_dtype(opts(num_samples=64), dev) == torch.float32

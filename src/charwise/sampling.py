@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .devices import bf16_native
 from .errors import CharwiseError
 from .model import CharRNN
-from .stepper import Stepper
+from .stepper import Stepper, onednn_fp32
 from .vocab import Vocab
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -142,9 +142,8 @@ def matmul_dtype(opts: SampleOptions, device: torch.device) -> torch.dtype:
         return torch.bfloat16
     if not bf16_native(device):
         return torch.float32
-    onednn_fp32 = device.type == "cpu" and torch.backends.mkldnn.is_available()
     few = opts.num_samples < BF16_MIN_STREAMS
-    return torch.float32 if onednn_fp32 and few else torch.bfloat16
+    return torch.float32 if onednn_fp32(device) and few else torch.bfloat16
 
 
 def choose_next(logits: torch.Tensor, opts: SampleOptions, gen: torch.Generator) -> torch.Tensor:

@@ -12,14 +12,14 @@ tensor is 512 KB, which glibc serves with mmap + page faults). The snapshot inst
 - keeps every buffer of a batch size alive in a runner and updates it in place.
 
 Two layouts, chosen by precision and what the machine offers:
-- fp32 on a CPU with oneDNN (`RowRunner`): row-major (B, features) buffers, a new h written
-  straight into the place of the next step's matmul input, and every matmul through oneDNN's
-  linear with the weight
-  pre-packed once (PyTorch's `mkldnn._linear_pointwise`, what torch.compile's CPU backend calls),
-  bias and gate sigmoid fused into it. For the shapes of a 2x512 LSTM at B = 64 it ran at 0.94-0.97
-  of the machine's best fp32 2048^3 matmul rate, torch.addmm (MKL) at 0.75-0.84, and at B = 1 in
-  half the time of torch.addmm (2-core Zen4; bench/RESULTS.md).
-- otherwise (bf16 matmuls; GPUs; CPUs without oneDNN) (`ColRunner`): feature-major (features, B)
+- fp32 on an x86-64 CPU with oneDNN (`RowRunner`): row-major (B, features) buffers, a new h
+  written straight into the place of the next step's matmul input, and every recurrent matmul
+  through oneDNN's linear with the weight pre-packed once (PyTorch's `mkldnn._linear_pointwise`,
+  what torch.compile's CPU backend calls), bias and gate sigmoid fused into it. For the shapes of
+  a 2x512 LSTM at B = 64 it ran at 0.94-0.97 of the machine's best fp32 2048^3 matmul rate,
+  torch.addmm (MKL) at 0.75-0.84, and at B = 1 in half the time of torch.addmm (2-core Zen4;
+  bench/RESULTS.md).
+- otherwise (bf16 matmuls; GPUs; other CPUs) (`ColRunner`): feature-major (features, B)
   buffers, layer 0's input projection folded into a (G*H, V) table (W_ih @ embedding^T + biases),
   so it is a column gather, and matmuls W (G*H, K) @ X (K, B) by torch.mm, which for B = 64 runs
   ~1.3x faster on CPU than X^T @ W^T, while every gate is a contiguous block of rows (elementwise
@@ -32,10 +32,23 @@ The arithmetic is the written-out cells of cells.py; tests check it equals the m
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
 from .cells import GATES
 from .model import CharRNN, State
+
+
+def onednn_fp32(device: torch.device) -> bool:
+    """Whether the fp32 sampler may run through oneDNN here: a CPU, PyTorch built with oneDNN,
+    and x86-64, the only architecture it was measured on (on ARM, oneDNN's kernels may be slower
+    than the BLAS that torch.mm uses)."""
+    return (
+        device.type == "cpu"
+        and torch.backends.mkldnn.is_available()
+        and platform.machine().lower() in ("x86_64", "amd64")
+    )
 
 
 class _OneDNNLinear:
@@ -52,17 +65,17 @@ class _OneDNNLinear:
 
     @staticmethod
     def make(w: torch.Tensor, b: torch.Tensor) -> _OneDNNLinear | None:
-        """None where oneDNN is not usable: not a CPU tensor, PyTorch built without it, an op
-        missing from this PyTorch version (they are internal), or a result that disagrees with
+        """None where oneDNN is not to be used (see onednn_fp32), an op is missing from this
+        PyTorch version or takes other arguments (they are internal), or a result disagrees with
         torch.addmm on a probe."""
-        if w.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        if not onednn_fp32(w.device):
             return None
         w, b = w.float().contiguous(), b.float().contiguous()
         try:
             lin = _OneDNNLinear(torch.ops.mkldnn._reorder_linear_weight(w), b)
             probe = torch.linspace(-1, 1, 3 * w.shape[1]).reshape(3, -1)
             got, want = lin(probe), torch.addmm(b, probe, w.t())
-        except (RuntimeError, AttributeError, NotImplementedError):
+        except (RuntimeError, AttributeError, NotImplementedError, TypeError):
             return None
         ok = got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-4)
         return lin if ok else None
