@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from charwise.cli import main
+from charwise.commands.train import ProgressCallbacks
+from charwise.train import TrainResult
 
 TINY = [
     "--hidden",
@@ -413,9 +415,6 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, names_file):
 
 
 def test_train_end_notes_overfitting_only_when_val_rose(tmp_path, capsys):
-    from charwise.commands.train import ProgressCallbacks
-    from charwise.train import TrainResult
-
     def finish(vals: list[float]) -> str:
         cb = ProgressCallbacks()
         best = float("inf")

@@ -20,9 +20,9 @@ from charwise.vocab import Vocab
 VOCAB = Vocab.from_text("abcdefgh ijklmnop\nqrstuvwxyz.,é")
 
 
-def _random_model(kind="lstm", seed=0):
+def _random_model(kind="lstm", seed=0, layers=2):
     torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=VOCAB.size, kind=kind, layers=2, hidden=16, embed=8)
+    cfg = ModelConfig(vocab_size=VOCAB.size, kind=kind, layers=layers, hidden=16, embed=8)
     return CharRNN(cfg).eval()
 
 
@@ -162,14 +162,15 @@ def test_filter_logits():
     torch.testing.assert_close(tp[:need], probs[:need] / probs[:need].sum())
 
 
+@pytest.mark.parametrize("layers", [1, 2, 3])
 @pytest.mark.parametrize("onednn", [True, False])
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
-def test_stepper_equals_model_step(kind, onednn, monkeypatch):
+def test_stepper_equals_model_step(kind, onednn, layers, monkeypatch):
     """Both layouts: row-major through oneDNN (fp32 on CPUs that have it, as here) and the
     feature-major one used everywhere else (forced by making oneDNN unavailable)."""
     if not onednn:
         monkeypatch.setattr(stepper_mod._OneDNNLinear, "make", staticmethod(lambda w, b: None))
-    m = _random_model(kind, seed=4)
+    m = _random_model(kind, seed=4, layers=layers)
     stepper = Stepper(m)
     assert stepper.row_major == (onednn and stepper_mod.onednn_fp32(torch.device("cpu")))
     g = torch.Generator().manual_seed(0)
