@@ -8,9 +8,9 @@ loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs and the defaul
 to the fp32 matmul peak (here and below: the best of torch.mm and oneDNN, bench/common.py).
 Sampling: chars/s of charwise.sampling.generate for 1 stream (against the bound set by reading the
 weights once per character at the measured memory bandwidth) and 64 streams (FLOP/s against the
-matmul peaks) with the default precision ("auto": bf16 matmuls on CPUs with native bf16) and
-in fp32, next to the plain loop most tutorials write (one nn.LSTM call per
-character), and chars/s per precision for 1-32 streams.
+matmul peaks) with the default precision ("auto": bf16 matmuls from 32 streams on, on CPUs with
+native bf16) and in fp32, next to the plain loop most tutorials write (one nn.LSTM call per
+character). fp32 against bf16 by stream count: bench/sampler_ab.py --crossover.
 Targets (issue 2): 2x512 training >= 85% of peak; 1 stream >= 600 chars/s;
 64 streams >= 70% of peak.
 """
@@ -167,16 +167,17 @@ def main() -> None:
     many32 = sample_speed(m, 64, sec, "fp32")
     naive = naive_sample_speed(m, sec / 2)
     flops = sampling_flops_per_char(mcfg)
-    auto = matmul_dtype(SampleOptions(num_samples=64), torch.device("cpu"))
-    # bf16 against fp32 at few streams (why "auto" picks bf16 at any stream count).
-    crossover = {
-        f"{b} streams": {p: round(sample_speed(m, b, sec / 3, p)) for p in ("fp32", "bf16")}
-        for b in (1, 4, 8, 16, 32)
+    auto = {
+        n: str(matmul_dtype(SampleOptions(num_samples=n), torch.device("cpu"))).removeprefix(
+            "torch."
+        )
+        for n in (1, 64)
     }
     out["sample"] = {
         "model": "2x512",
         "weights_mb": round(weight_bytes / 1e6, 1),
-        "default_precision": str(auto).removeprefix("torch."),
+        "default_precision_1_stream": auto[1],
+        "default_precision_64_streams": auto[64],
         "one_stream_chars_per_s": round(one),
         "one_stream_fp32_chars_per_s": round(one32),
         "naive_loop_chars_per_s": round(naive),
@@ -188,7 +189,6 @@ def main() -> None:
         "streams64_ratio_to_bf16_peak": round(many * flops / peak_bf16, 3),
         "streams64_fp32_chars_per_s": round(many32),
         "streams64_fp32_ratio_to_peak": round(many32 * flops / peak, 3),
-        "streams_crossover_chars_per_s": crossover,
     }
     # The default model (a 2x512 GRU) at the sampler's default precision.
     g = CharRNN(ModelConfig(vocab_size=V, kind="gru", layers=2, hidden=512)).eval()
