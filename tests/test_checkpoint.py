@@ -143,6 +143,63 @@ def test_bad_config_json_is_a_clear_error(run_copy, body, msg):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("section", ["model", "data", "train"])
+def test_config_section_that_is_not_an_object(run_copy, section):
+    cfg = json.loads((run_copy / "config.json").read_text(encoding="utf-8"))
+    cfg[section] = "x"
+    (run_copy / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    with pytest.raises(CharwiseError, match=f"the {section} section is not an object"):
+        load(run_copy)
+
+
+@pytest.mark.parametrize(
+    "section, key, value, msg",
+    [
+        ("model", "hidden", -1, "hidden must be at least 1"),
+        ("train", "batch_size", 0, "batch_size must be at least 1"),
+        ("data", "split", [0.5, 0.6, 0.1], "split fractions must add up to 1"),
+    ],
+)
+def test_out_of_range_config_value_names_the_run_config(run_copy, section, key, value, msg):
+    cfg = json.loads((run_copy / "config.json").read_text(encoding="utf-8"))
+    cfg[section][key] = value
+    (run_copy / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    with pytest.raises(CharwiseError) as e:
+        load(run_copy)
+    # The file is at fault, not an option given on the command line.
+    assert str(e.value) == f"{run_copy / 'config.json'} is damaged: {msg}"
+
+
+@pytest.mark.parametrize("weights", ["best", "last"])
+def test_non_finite_weights_are_a_clear_error(run_copy, weights):
+    file = "model.safetensors" if weights == "best" else "state.safetensors"
+    tensors, meta = checkpoint.load_tensors(run_copy / file)
+    key = "head.bias" if weights == "best" else "model.head.bias"
+    tensors[key] = tensors[key].clone()
+    tensors[key][3] = float("nan")
+    save_file(tensors, str(run_copy / file), metadata=meta)
+    with pytest.raises(CharwiseError, match=f"{file} is damaged: .*non-finite.* in head.bias$"):
+        load(run_copy, weights=weights)
+
+
+@pytest.mark.parametrize("device", ["foo", "tpu:0", "meta"])
+def test_unknown_device_is_a_clear_error(run_copy, device):
+    with pytest.raises(CharwiseError, match=f"unknown device '{device}'"):
+        load(run_copy, device=device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(run_copy):
+    with pytest.raises(CharwiseError, match="no CUDA GPU is available"):
+        load(run_copy, device="cuda")
+
+
+def test_vocab_json_that_is_not_utf8(run_copy):
+    (run_copy / "vocab.json").write_bytes(b"\xff\xfe{}")
+    with pytest.raises(CharwiseError, match="vocab.json is damaged: not UTF-8 text"):
+        load(run_copy)
+
+
 def test_vocab_and_config_disagreeing_is_a_clear_error(run_copy):
     (run_copy / "vocab.json").write_text(Vocab.from_text("ab").to_json(), encoding="utf-8")
     with pytest.raises(CharwiseError, match="disagree on the vocabulary size"):

@@ -184,3 +184,45 @@ def test_unknown_corpus_is_named():
     assert {"names", "python"} <= set(CORPORA)
     with pytest.raises(CharwiseError, match="unknown corpus 'nope'.*names"):
         corpus_files("nope")
+
+
+def test_empty_files_found_in_a_directory_are_skipped(tmp_path):
+    # A Python package: its empty __init__.py must not abort training on the folder.
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_bytes(b"")
+    (pkg / "mod.py").write_text("x = 1\n", encoding="utf-8")
+    assert [f.name for f in resolve_files([str(pkg)])] == ["mod.py"]
+    c = _load([pkg], tmp_path / "cache")
+    assert c.vocab.decode(c.ids) == "x = 1\n"
+    # A file named explicitly, or a folder of nothing but empty files, is still an error.
+    with pytest.raises(CharwiseError, match="file is empty: .*__init__.py"):
+        resolve_files([str(pkg / "__init__.py")])
+    (pkg / "mod.py").write_bytes(b"")
+    with pytest.raises(CharwiseError, match="every file matching '\\*' in directory .* is empty"):
+        resolve_files([str(pkg)])
+
+
+def test_python_corpus_keeps_reading_its_empty_files(tmp_path):
+    # The built-in corpus lists its files itself (empty __init__.py files included) and the
+    # encoder reads an empty file as no text, so skipping in resolve_files does not touch it.
+    assert any(f.stat().st_size == 0 for f in corpus_files("python"))
+    empty, full = tmp_path / "e.py", tmp_path / "f.py"
+    empty.write_bytes(b"")
+    full.write_text("ab", encoding="utf-8")
+    assert corpus_mod.count_symbols([empty, full], False).sum() == 2
+
+
+def test_text_hash_depends_on_the_text_only(tmp_path, small_text):
+    a = _load([small_text], tmp_path / "cache")
+    b = load_corpus(
+        DataConfig(sources=(str(small_text),)), vocab=a.vocab, cache_dir=tmp_path / "cache"
+    )
+    assert a.text_hash and a.text_hash == b.text_hash  # the vocabulary given does not matter
+    with pytest.raises(corpus_mod.TextChangedError):
+        load_corpus(
+            DataConfig(sources=(str(small_text),)), cache_dir=tmp_path / "c2", expect_hash="0" * 32
+        )
+    assert not (tmp_path / "c2").exists()  # refused before anything was encoded
+    small_text.write_text(small_text.read_text(encoding="utf-8") + "more", encoding="utf-8")
+    assert _load([small_text], tmp_path / "cache").text_hash != a.text_hash

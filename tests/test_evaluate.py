@@ -98,6 +98,20 @@ def test_characters_outside_the_vocabulary_are_counted(tmp_path, overfit_run):
     assert res.nats_per_char == pytest.approx(nats, rel=1e-5)
 
 
+def test_text_with_no_character_in_the_vocabulary_names_them(tmp_path, overfit_run):
+    run = load(overfit_run[0])
+    f = tmp_path / "t.txt"
+    f.write_text("XΩXZ", encoding="utf-8")
+    with pytest.raises(CharwiseError) as e:
+        evaluate_text(run, [f])
+    msg = str(e.value)
+    assert msg.startswith("no character of the text is in the model's vocabulary: ")
+    assert "'X' (U+0058)" in msg and "'Ω' (U+03A9)" in msg and "'Z' (U+005A)" in msg
+    f.write_text("XΩtZ", encoding="utf-8")  # one known character: too short, and why
+    with pytest.raises(CharwiseError, match=r"only 1 of its characters .* 'X' \(U\+0058\)"):
+        evaluate_text(run, [f])
+
+
 def test_too_short_text_is_a_clear_error(overfit_run):
     run = load(overfit_run[0])
     with pytest.raises(CharwiseError, match="at least 2 characters"):

@@ -133,6 +133,8 @@ def test_unknown_prime_characters_are_named(trained):
     [
         ({"length": -1}, "--length"),
         ({"temperature": 0}, "--argmax"),
+        ({"temperature": float("nan")}, "--temperature"),
+        ({"temperature": float("nan"), "argmax": True}, "--temperature"),
         ({"top_k": 0}, "--top-k"),
         ({"top_p": 1.5}, "--top-p"),
         ({"num_samples": 0}, "--num-samples"),
@@ -143,6 +145,36 @@ def test_unknown_prime_characters_are_named(trained):
 def test_bad_options_are_clear_errors(kw, msg):
     with pytest.raises(CharwiseError, match=msg):
         SampleOptions(**kw)
+
+
+def test_infinite_temperature_samples_uniformly():
+    probs = filter_logits(torch.tensor([[5.0, -3.0, 0.0]]), float("inf"), None, None)
+    assert torch.allclose(probs, torch.full((1, 3), 1 / 3))
+
+
+@pytest.mark.parametrize(
+    "typed, text",
+    [
+        (r"a\nb\tc", "a\nb\tc"),
+        (r"t\\nh", r"t\nh"),  # an escaped backslash is one backslash
+        (r"\x41\u00e9\u4e2d\U0001F600", "Aé中😀"),
+        ("é中 typed directly", "é中 typed directly"),
+        (r"\N{GREEK SMALL LETTER ALPHA}\101", "αA"),
+        (r"\q stays", r"\q stays"),  # unknown escapes stay as typed, as in Python strings
+    ],
+)
+def test_unescape_decodes_any_text(typed, text):
+    from charwise.commands.sample import unescape
+
+    assert unescape(typed, "--prime") == text
+
+
+@pytest.mark.parametrize("typed", ["a\\", r"a\x", r"\x4g", r"\u12", r"\ud800", r"\N{NO SUCH}"])
+def test_unescape_rejects_malformed_escapes(typed):
+    from charwise.commands.sample import unescape
+
+    with pytest.raises(CharwiseError, match="^--stop-at: bad escape"):
+        unescape(typed, "--stop-at")
 
 
 def test_filter_logits():

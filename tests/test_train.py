@@ -3,6 +3,7 @@ fine-tuning, and the hidden state carried from batch to batch."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from charwise.checkpoint import load, read_config
+from charwise.config import RunConfig
 from charwise.corpus import load_corpus
 from charwise.errors import CharwiseError
 from charwise.train import Callbacks, Trainer, resume, train
@@ -143,8 +145,9 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, short_text, make_con
 
 def test_resume_rejects_changes_to_the_model_or_data(tmp_path, short_text, make_config):
     train(make_config([short_text], max_steps=2), tmp_path / "r")
-    with pytest.raises(CharwiseError, match="cannot change on --resume: lr"):
-        resume(tmp_path / "r", overrides={"lr": 0.1})
+    # Named as the CLI options they are, not as config fields.
+    with pytest.raises(CharwiseError, match="cannot change on --resume: --optimizer, --seq-len$"):
+        resume(tmp_path / "r", overrides={"seq_len": 4, "optimizer": "sgd"})
     # Limits can change: continue a finished run for two more steps.
     assert resume(tmp_path / "r", overrides={"max_steps": 4}).steps == 4
     with pytest.raises(CharwiseError, match="already holds a run"):
@@ -268,3 +271,191 @@ def test_init_from_fine_tunes_and_keeps_the_vocabulary(tmp_path, overfit_run, ma
     other.write_text("THE QUICK fox; the cat ran far.\n" * 3, encoding="utf-8")
     with pytest.raises(CharwiseError, match="vocabulary mismatch.*'Q'"):
         train(make_config([other]), tmp_path / "bad", init_from=base)
+
+
+def test_resume_may_change_the_learning_rate_clipping_and_weight_decay(
+    tmp_path, short_text, make_config
+):
+    cfg = make_config([short_text], max_steps=4, schedule="constant", warmup=0)
+    train(cfg, tmp_path / "r")
+    seen = {}
+
+    class Spy(Callbacks):
+        def on_step(self, rec) -> None:
+            seen[rec["step"]] = rec["lr"]
+
+    over = {"lr": 1e-4, "grad_clip": 0.5, "max_loss": 50.0, "weight_decay": 0.1, "max_steps": 6}
+    res = resume(tmp_path / "r", Spy(), overrides=over)
+    assert res.steps == 6 and seen == {5: 1e-4, 6: 1e-4}
+    saved = read_config(tmp_path / "r")["train"]
+    assert {k: saved[k] for k in over} == over
+    # The weight decay of the loaded optimizer state was replaced by the new one.
+    run_cfg = RunConfig.from_dict(read_config(tmp_path / "r"))
+    corpus = load_corpus(run_cfg.data, vocab=load(tmp_path / "r").vocab)
+    tr = Trainer(run_cfg, tmp_path / "r", corpus, Callbacks())
+    tr.restore()
+    assert [g["weight_decay"] for g in tr.opt.param_groups] == [0.1, 0.0]
+
+
+def _poison_after(monkeypatch, step: int) -> None:
+    """From optimizer step `step` + 1 on, the weights are NaN (the loss diverges)."""
+    original = Trainer.train_step
+
+    def poisoned(self, lr):
+        loss = original(self, lr)
+        if self.step == step:
+            with torch.no_grad():
+                self.model.head.weight.fill_(float("nan"))
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+
+
+def test_divergence_advice_resume_when_a_state_was_saved(
+    tmp_path, short_text, make_config, monkeypatch
+):
+    # log_every 3: the NaN weights of step 4 reach the save at step 4 before any loss check;
+    # the save refuses them, so the state of step 2 stays good, and the advice works.
+    _poison_after(monkeypatch, 3)
+    cfg = make_config([short_text], save_every=2, log_every=3, max_steps=8)
+    with pytest.raises(CharwiseError) as e:
+        train(cfg, tmp_path / "r")
+    msg = str(e.value)
+    assert "diverged by step 4" in msg and f"charwise train --resume {tmp_path / 'r'} --lr" in msg
+    monkeypatch.undo()
+    res = resume(tmp_path / "r", overrides={"lr": 3e-4})
+    assert res.steps == 8 and res.stopped == "max_steps"
+
+
+def test_divergence_advice_init_from_when_only_the_best_weights_exist(
+    tmp_path, short_text, make_config, monkeypatch
+):
+    _poison_after(monkeypatch, 3)
+    cfg = make_config([short_text], eval_every=2, max_steps=8)
+    with pytest.raises(CharwiseError) as e:
+        train(cfg, tmp_path / "r")
+    msg = str(e.value)
+    assert "no resumable state was saved yet" in msg and "--resume" not in msg
+    assert f"--init-from {tmp_path / 'r'} --out NEW_DIR" in msg
+    monkeypatch.undo()
+    assert train(cfg, tmp_path / "new", init_from=tmp_path / "r").steps == 8
+
+
+def test_divergence_advice_start_again_in_the_same_folder(tmp_path, short_text, make_config):
+    with pytest.raises(CharwiseError, match=r"no checkpoint was saved yet.*same --out .* reused"):
+        train(make_config([short_text], max_loss=0.5, max_steps=3), tmp_path / "r")
+    res = train(make_config([short_text], max_steps=3), tmp_path / "r")
+    assert res.steps == 3
+    # The failed attempt's records are gone: only this run's steps are logged.
+    assert [r["step"] for r in _records(tmp_path / "r")] == [1, 2, 3]
+
+
+def test_resuming_a_finished_run_trains_and_logs_nothing(tmp_path, short_text, make_config):
+    cfg = make_config([short_text], max_steps=None, epochs=1.5, eval_every=1000, sample_every=1000)
+    first = train(cfg, tmp_path / "r")
+    files = {n: (tmp_path / "r" / n).read_bytes() for n in ("log.jsonl", "samples.jsonl")}
+    state = (tmp_path / "r" / "state.safetensors").stat().st_mtime_ns
+    res = resume(tmp_path / "r")
+    assert res.already_finished and res.stopped == "epochs" and res.steps == first.steps
+    assert res.best_val_loss == first.best_val_loss
+    assert {n: (tmp_path / "r" / n).read_bytes() for n in files} == files
+    assert (tmp_path / "r" / "state.safetensors").stat().st_mtime_ns == state
+    # Raising the limit goes on training as before.
+    more = resume(tmp_path / "r", overrides={"epochs": 2.0})
+    assert not more.already_finished and more.steps > first.steps
+
+
+def test_resuming_a_run_stopped_by_patience_does_nothing(tmp_path, short_text, make_config):
+    cfg = make_config(
+        [short_text],
+        optimizer="sgd",
+        lr=1e-30,
+        warmup=0,
+        schedule="constant",
+        eval_every=1,
+        patience=2,
+        max_steps=50,
+    )
+    assert train(cfg, tmp_path / "r").stopped == "patience"
+    n = len(_records(tmp_path / "r", "val"))
+    res = resume(tmp_path / "r")
+    assert res.already_finished and res.stopped == "patience"
+    assert len(_records(tmp_path / "r", "val")) == n
+
+
+def test_resume_refuses_text_that_changed(tmp_path, short_text, make_config):
+    train(make_config([short_text], max_steps=2), tmp_path / "r")
+    assert read_config(tmp_path / "r")["text_hash"]
+    short_text.write_text(SHORT_TEXT + "Zebra!", encoding="utf-8")
+    with pytest.raises(CharwiseError, match="training text changed since the run .*--init-from"):
+        resume(tmp_path / "r", overrides={"max_steps": 4})
+    # A run from before the hash was stored is not checked.
+    cfg_path = tmp_path / "r" / "config.json"
+    d = json.loads(cfg_path.read_text(encoding="utf-8"))
+    del d["text_hash"]
+    cfg_path.write_text(json.dumps(d), encoding="utf-8")
+    assert resume(tmp_path / "r", overrides={"max_steps": 4}).steps == 4
+
+
+def test_resume_works_from_another_working_directory(tmp_path, make_config, monkeypatch):
+    proj = tmp_path / "proj"
+    (proj / "data").mkdir(parents=True)
+    (proj / "data" / "t.txt").write_text(SHORT_TEXT, encoding="utf-8")
+    monkeypatch.chdir(proj)
+    train(make_config(["data/t.txt"], max_steps=2), "runs/a")
+    assert read_config(proj / "runs/a")["data"]["sources"] == [str(proj / "data" / "t.txt")]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert resume(proj / "runs/a", overrides={"max_steps": 3}).steps == 3
+    # A run whose config holds the relative path (written by an older charwise) is found from
+    # the run directory's parent folders, and its config gets the absolute path.
+    cfg_path = proj / "runs/a/config.json"
+    d = json.loads(cfg_path.read_text(encoding="utf-8"))
+    d["data"]["sources"] = ["data/t.txt"]
+    cfg_path.write_text(json.dumps(d), encoding="utf-8")
+    assert resume(proj / "runs/a", overrides={"max_steps": 4}).steps == 4
+    assert read_config(proj / "runs/a")["data"]["sources"] == [str(proj / "data" / "t.txt")]
+    d["data"]["sources"] = ["nowhere/t.txt"]
+    cfg_path.write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(CharwiseError, match="cannot find the run's text nowhere/t.txt"):
+        resume(proj / "runs/a", overrides={"max_steps": 5})
+
+
+def test_init_from_follows_the_base_runs_text_mode(tmp_path, short_text, make_config):
+    train(make_config([short_text], data={"bytes_mode": True}, max_steps=2), tmp_path / "b")
+    train(make_config([short_text], max_steps=2), tmp_path / "ft", init_from=tmp_path / "b")
+    assert read_config(tmp_path / "ft")["data"]["bytes_mode"] is True
+    assert load(tmp_path / "ft").vocab.bytes_mode
+    # Asking for bytes from a base run trained on characters is refused, naming the conflict
+    # (before: "not valid UTF-8 ... train on raw bytes with --bytes").
+    train(make_config([short_text], max_steps=2), tmp_path / "chars")
+    with pytest.raises(CharwiseError, match="trained on characters, not raw bytes.*must match"):
+        bytes_cfg = make_config([short_text], data={"bytes_mode": True})
+        train(bytes_cfg, tmp_path / "ft2", init_from=tmp_path / "chars")
+
+
+def test_init_from_applies_the_new_dropout(tmp_path, overfit_run, make_config):
+    base, text = overfit_run
+    new = tmp_path / "new.txt"
+    new.write_text(text * 3, encoding="utf-8")
+    cfg = make_config([new], model={"dropout": 0.3}, max_steps=1, batch_size=1, seq_len=7)
+    train(cfg, tmp_path / "ft", init_from=base)
+    model = read_config(tmp_path / "ft")["model"]
+    assert model["dropout"] == 0.3 and model["hidden"] == read_config(base)["model"]["hidden"]
+
+
+def test_out_that_is_a_file_is_refused_before_reading_the_text(
+    tmp_path, short_text, make_config, monkeypatch
+):
+    (tmp_path / "f.txt").write_text("mine", encoding="utf-8")
+
+    def no_reading(*a, **k):
+        raise AssertionError("the text was read")
+
+    # The module by its sys.modules name: the dotted string "charwise.train" resolves to the
+    # API function charwise.train once the package's lazy API has been used.
+    monkeypatch.setattr(importlib.import_module("charwise.train"), "load_corpus", no_reading)
+    with pytest.raises(CharwiseError, match="--out .*f.txt is a file, not a run directory"):
+        train(make_config([short_text]), tmp_path / "f.txt")
+    assert (tmp_path / "f.txt").read_text(encoding="utf-8") == "mine"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -73,6 +75,32 @@ def test_bad_vocab_json_is_a_clear_error():
     newer = Vocab.from_text("ab").to_json().replace('"version": 1', '"version": 99')
     with pytest.raises(CharwiseError, match="upgrade charwise"):
         Vocab.from_json(newer)
+
+
+@pytest.mark.parametrize(
+    "edit, msg",
+    [
+        (lambda d: d.pop("symbols"), '"symbols" is missing'),
+        (lambda d: d.update(version="x"), '"version" is "x"'),
+        (lambda d: d.update(symbols=None), '"symbols" is null'),
+        (lambda d: d.update(symbols=97), '"symbols" is 97'),
+        (lambda d: d.update(symbols=["a", "b"]), 'holds "a"'),
+        (lambda d: d.update(symbols=[-1, 97]), "holds -1"),
+        (lambda d: d.update(symbols=[97, 0x110000]), "holds 1114112"),
+        (lambda d: d.update(symbols=[97, 1e300]), "holds 1e+300"),
+        (lambda d: d.update(symbols=[97, True]), "holds true"),
+        (lambda d: d.update(symbols=[97, None]), "holds null"),
+        (lambda d: d.update(mode="bytes", symbols=[97, 256]), "holds 256, which is not a byte"),
+        (lambda d: d.update(symbols=[98, 97]), "sorted and unique"),
+        (lambda d: d.update(mode="words"), '"mode" is "words"'),
+    ],
+)
+def test_damaged_vocab_json_is_a_clear_error(edit, msg):
+    d = json.loads(Vocab.from_text("ab").to_json())
+    edit(d)
+    with pytest.raises(CharwiseError, match="^run/vocab.json is damaged: ") as e:
+        Vocab.from_json(json.dumps(d), source="run/vocab.json")
+    assert msg in str(e.value)
 
 
 def test_bytes_mode_round_trips_invalid_utf8():

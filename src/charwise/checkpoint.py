@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .config import RunConfig
+from .devices import pick_device
 from .errors import CharwiseError
 from .model import CharRNN
 from .vocab import Vocab
@@ -132,14 +134,40 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     if not isinstance(d, dict):
         raise CharwiseError(f"{path} is not a charwise config")
     _check_format(d.get("format"), d.get("format_version"), path)
+    for section in ("model", "data", "train"):  # code below calls .get() on each
+        if section in d and not isinstance(d[section], dict):
+            raise CharwiseError(f"{path} is damaged: the {section} section is not an object")
     return d
+
+
+def run_config(cfg: dict[str, Any], path: Path) -> RunConfig:
+    """RunConfig.from_dict for a config.json read from `path`. Its checks speak of command-line
+    options ("--hidden must be at least 1"); here the fault is in the file, so say so."""
+    try:
+        return RunConfig.from_dict(cfg)
+    except CharwiseError as e:
+        msg = str(e)
+        if msg.startswith("config.json: "):  # "config.json: bad ModelConfig (...)" and the like
+            msg = f"{path} is damaged: {msg.removeprefix('config.json: ')}"
+        elif msg.startswith("config.json"):  # "config.json has no model section"
+            msg = f"{path}{msg.removeprefix('config.json')}"
+        else:  # "--seq-len must ..." -> "seq_len must ...", the key as config.json spells it
+            msg = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), msg)
+            msg = f"{path} is damaged: {msg}"
+        raise CharwiseError(msg) from None
 
 
 def read_vocab(run_dir: Path) -> Vocab:
     path = Path(run_dir) / "vocab.json"
     if not path.exists():
         raise CharwiseError(f"{run_dir} has no vocab.json")
-    return Vocab.from_json(path.read_text(encoding="utf-8"))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CharwiseError(
+            f"{path} is damaged: not UTF-8 text (byte 0x{e.object[e.start]:02x} at {e.start})"
+        ) from None
+    return Vocab.from_json(text, source=str(path))
 
 
 # -- the model ---------------------------------------------------------------------------------
@@ -152,7 +180,19 @@ def load_weights_into(model: CharRNN, tensors: dict[str, torch.Tensor], path: Pa
     own = model.state_dict()
     if set(own) != set(tensors) or any(own[k].shape != tensors[k].shape for k in own):
         raise CharwiseError(f"{path} does not match the model described in config.json")
+    check_finite(tensors, path)
     model.load_state_dict(tensors)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Flipped bits can leave a valid header over NaN / inf weights, which then sample garbage
+    or crash far from the cause. One pass over the weights (milliseconds even for large models)
+    catches that at load time."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CharwiseError(
+                f"{path} is damaged: the weights hold non-finite values (NaN or inf) in {name}"
+            )
 
 
 @dataclass
@@ -180,10 +220,12 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", weights: str =
     cfg = read_config(run_dir)
     vocab = read_vocab(run_dir)
     if cfg.get("model", {}).get("kind") == "ngram":
-        from .ngram import load_ngram  # count-based baseline (issue 4)
+        from .ngram import load_ngram  # count-based baseline (issue 4); counts, on no device
 
         return load_ngram(run_dir, cfg, vocab)
-    rc = RunConfig.from_dict(cfg)
+    if isinstance(device, str):  # a clear error for "foo", or "cuda" on a machine without one
+        device = pick_device(device)
+    rc = run_config(cfg, run_dir / "config.json")
     if rc.model.vocab_size != vocab.size:
         raise CharwiseError(
             f"{run_dir}: config.json and vocab.json disagree on the vocabulary size"

@@ -6,6 +6,7 @@ Every default carries a one-line comment saying why it is what it is.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,15 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise CharwiseError(msg)
+
+
+def _finite(x: float) -> bool:
+    # NaN fails every comparison, but inf passes `> 0`: a limit or rate of inf is a typo, not a
+    # setting, and would surface much later (a NaN loss, an Adam error) if let through.
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+SEED_LIMIT = 2**63  # torch seeds are 64-bit; the headroom keeps seed + step + rank in range
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class DataConfig:
         object.__setattr__(self, "split", tuple(float(f) for f in self.split))
         _check(bool(self.sources) != bool(self.corpus), "give either text files or --corpus NAME")
         _check(len(self.split) == 3, "--split needs three fractions: train,val,test")
+        _check(all(_finite(f) for f in self.split), "--split fractions must be finite numbers")
         _check(all(f >= 0 for f in self.split), "--split fractions must not be negative")
         _check(abs(sum(self.split) - 1.0) < 1e-6, "--split fractions must add up to 1")
         _check(self.split[0] > 0, "the train fraction of --split must be positive")
@@ -116,14 +127,39 @@ class TrainConfig:
             f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}",
         )
         _check(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {DEVICES}")
-        _check(self.lr > 0, "--lr must be positive")
-        _check(self.grad_clip >= 0, "--grad-clip must not be negative")
+        # Checked here, up front: a bad value would otherwise fail inside torch (a traceback) or
+        # only after training (the first sample, the divergence check), losing the run.
+        _check(_finite(self.lr) and self.lr > 0, "--lr must be a positive finite number")
+        _check(0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must be in [0, 1]")
+        _check(
+            _finite(self.weight_decay) and self.weight_decay >= 0,
+            "--weight-decay must be a finite number, not negative",
+        )
+        _check(0.0 <= self.beta2 < 1.0, "--beta2 must be in [0, 1)")
+        _check(self.warmup >= 0, "--warmup must not be negative")
+        # char-rnn's exp schedule multiplies lr by decay_rate each epoch: above 1 it would grow.
+        _check(0.0 < self.decay_rate <= 1.0, "--decay-rate must be in (0, 1]")
+        _check(self.decay_start >= 0, "--decay-start must not be negative")
+        _check(
+            _finite(self.grad_clip) and self.grad_clip >= 0,
+            "--grad-clip must be a finite number, not negative (0 turns clipping off)",
+        )
         _check(0.0 <= self.ema < 1.0, "--ema must be in [0, 1)")
+        # inf is allowed: then only a NaN / inf loss counts as diverged.
+        _check(self.max_loss > 0, "--max-loss must be positive")
+        _check(self.sample_length >= 1, "--sample-length must be at least 1")
+        _check(0 <= self.seed < SEED_LIMIT, "--seed must be in [0, 2**63)")
         for name in ("eval_every", "sample_every", "log_every", "save_every"):
             _check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         _check(self.max_steps is None or self.max_steps >= 1, "--max-steps must be at least 1")
-        _check(self.max_time is None or self.max_time > 0, "--max-time must be positive")
-        _check(self.epochs is None or self.epochs > 0, "--epochs must be positive")
+        _check(
+            self.max_time is None or (_finite(self.max_time) and self.max_time > 0),
+            "--max-time must be a positive finite number of seconds",
+        )
+        _check(
+            self.epochs is None or (_finite(self.epochs) and self.epochs > 0),
+            "--epochs must be a positive finite number",
+        )
         _check(self.patience is None or self.patience >= 1, "--patience must be at least 1")
         _check(self.threads is None or self.threads >= 1, "--threads must be at least 1")
 

@@ -37,6 +37,7 @@ class Corpus:
     files: tuple[str, ...]
     unknown: int = 0
     unknown_chars: str = ""
+    text_hash: str = ""  # the files' content hash (see _content_key), stored by a run at start
 
 
 @dataclass(frozen=True)
@@ -68,28 +69,40 @@ def resolve_files(sources: tuple[str, ...] | list[str], glob: str = "*") -> list
             )
             if not found:
                 raise CharwiseError(f"no files matching {glob!r} in directory {src}")
+            # Empty files found by the scan (a package's __init__.py, a placeholder) add no text:
+            # skip them rather than abort. Only a directory holding nothing else is an error.
+            found = [f for f in found if f.stat().st_size > 0]
+            if not found:
+                raise CharwiseError(f"every file matching {glob!r} in directory {src} is empty")
             files.extend(found)
         elif p.is_file():
+            # A file named explicitly was meant to be read: an empty one is a mistake to report.
+            if p.stat().st_size == 0:
+                raise CharwiseError(f"file is empty: {src}")
             files.append(p)
         elif p.exists():
             raise CharwiseError(f"not a regular file: {src}")
         else:
             raise CharwiseError(f"no such file or directory: {src}")
-    for f in files:
-        if f.stat().st_size == 0:
-            raise CharwiseError(f"file is empty: {f}")
     return files
 
 
-def _content_key(files: list[Path], extra: str) -> str:
+def _content_key(files: list[Path], extra: str) -> tuple[str, str]:
+    """(cache key, text hash) in one read of the files. The cache key also covers the encoding
+    options; the text hash covers only the files' sizes and bytes, in order, so a run can tell
+    on --resume whether its text changed whatever vocabulary it is encoded with."""
     h = hashlib.blake2b(digest_size=16)
+    text = hashlib.blake2b(digest_size=16)
     h.update(f"charwise-cache-{CACHE_VERSION}|{extra}|".encode())
     for f in files:
-        h.update(f"{f.stat().st_size}|".encode())
+        size = f"{f.stat().st_size}|".encode()
+        h.update(size)
+        text.update(size)
         with open(f, "rb") as fh:
             while chunk := fh.read(CHUNK_BYTES):
                 h.update(chunk)
-    return h.hexdigest()
+                text.update(chunk)
+    return h.hexdigest(), text.hexdigest()
 
 
 def iter_symbols(files: list[Path], bytes_mode: bool):
@@ -179,13 +192,21 @@ def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) ->
     return dropped, vocab.describe_unknown(unknown_syms) if dropped else ""
 
 
+class TextChangedError(CharwiseError):
+    """The text no longer hashes to what the caller expected (a resumed run's text changed)."""
+
+
 def load_corpus(
-    data: DataConfig, vocab: Vocab | None = None, cache_dir: Path | None = None
+    data: DataConfig,
+    vocab: Vocab | None = None,
+    cache_dir: Path | None = None,
+    expect_hash: str | None = None,
 ) -> Corpus:
     """Resolve, (stream-)encode and cache the text `data` names; reuse the cache when it exists.
 
     With `vocab` given (fine-tuning, evaluation), the text is encoded with it; otherwise the
-    vocabulary is discovered from the text (optionally capped by data.max_vocab).
+    vocabulary is discovered from the text (optionally capped by data.max_vocab). With
+    `expect_hash`, raise TextChangedError when the text's hash differs, before encoding anything.
     """
     from .corpora import corpus_files
 
@@ -196,7 +217,9 @@ def load_corpus(
     )
     vocab_key = vocab.to_json() if vocab else ""
     extra = f"bytes={data.bytes_mode}|max_vocab={data.max_vocab}|vocab={vocab_key}"
-    key = _content_key(files, extra)
+    key, text_hash = _content_key(files, extra)
+    if expect_hash and text_hash != expect_hash:
+        raise TextChangedError("the text changed")
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     entry = cache / key
     names = tuple(str(f) for f in files)
@@ -208,6 +231,7 @@ def load_corpus(
             names,
             int(meta[0]),
             meta[1] if len(meta) > 1 else "",
+            text_hash,
         )
     counts = count_symbols(files, data.bytes_mode)
     total = int(counts.sum())
@@ -236,7 +260,7 @@ def load_corpus(
     tmp_vocab.write_text(vocab.to_json(), encoding="utf-8")
     os.replace(tmp_ids, entry / "ids.npy")
     os.replace(tmp_vocab, entry / "vocab.json")
-    return Corpus(np.load(entry / "ids.npy", mmap_mode="r"), vocab, names, dropped, desc)
+    return Corpus(np.load(entry / "ids.npy", mmap_mode="r"), vocab, names, dropped, desc, text_hash)
 
 
 def split_ids(ids: np.ndarray, fractions: tuple[float, float, float]) -> Splits:

@@ -14,13 +14,27 @@ def pick_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise CharwiseError("--device cuda: no CUDA GPU is available (try --device auto or cpu)")
-    if name == "mps" and not (
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):  # torch's own message lists two dozen backends
+        device = None
+    # Only the backends charwise supports; "cuda:1" names one GPU of several.
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise CharwiseError(f"unknown device {name!r}; choose auto, cpu, cuda (or cuda:N) or mps")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CharwiseError(
+                f"--device {name}: no CUDA GPU is available (try --device auto or cpu)"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise CharwiseError(
+                f"--device {name}: there is no such GPU ({torch.cuda.device_count()} available)"
+            )
+    if device.type == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise CharwiseError("--device mps: Apple's MPS backend is not available")
-    return torch.device(name)
+        raise CharwiseError(f"--device {name}: Apple's MPS backend is not available")
+    return device
 
 
 def bf16_native(device: torch.device) -> bool:

@@ -117,4 +117,14 @@ def evaluate_text(run, files: list[str | Path]) -> EvalResult:
 
     data = DataConfig(sources=tuple(str(f) for f in files), bytes_mode=run.vocab.bytes_mode)
     corpus = load_corpus(data, vocab=run.vocab)
+    # Left with too little once unknown characters are skipped: "too short" alone would hide why.
+    if len(corpus.ids) == 0 and corpus.unknown:
+        raise CharwiseError(
+            f"no character of the text is in the model's vocabulary: {corpus.unknown_chars}"
+        )
+    if len(corpus.ids) == 1 and corpus.unknown:
+        raise CharwiseError(
+            "the text is too short to evaluate: only 1 of its characters is in the model's "
+            f"vocabulary and it needs at least 2 (outside it: {corpus.unknown_chars})"
+        )
     return evaluate(run, np.asarray(corpus.ids), corpus.unknown, corpus.unknown_chars)

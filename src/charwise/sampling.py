@@ -6,6 +6,7 @@ shared with the n-gram model: decoding, stop strings and streaming.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,10 @@ class SampleOptions:
     def __post_init__(self) -> None:
         if self.length < 0:
             raise CharwiseError("--length must not be negative")
+        # NaN passes every comparison below and would reach the sampler as NaN probabilities.
+        # inf is kept: logits / inf = 0, which samples uniformly.
+        if math.isnan(self.temperature):
+            raise CharwiseError("--temperature must be a number, not nan")
         if self.temperature <= 0 and not self.argmax:
             raise CharwiseError("--temperature must be positive (use --argmax for greedy decoding)")
         if self.top_k is not None and self.top_k < 1:

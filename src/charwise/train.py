@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -24,7 +25,7 @@ from .average import WeightAverage
 from .batches import StreamBatcher
 from .checkpoint import load, read_config, read_vocab, save_config, save_model
 from .config import RunConfig, TrainConfig
-from .corpus import Corpus, load_corpus, split_ids
+from .corpus import Corpus, TextChangedError, load_corpus, split_ids
 from .devices import bf16_native, pick_device
 from .errors import CharwiseError
 from .evaluate import LN2, loss_over_ids
@@ -36,6 +37,42 @@ from .state import load_train_state, optimizer_from_flat, save_train_state
 
 DEFAULT_EPOCHS = 10  # when no limit is given at all
 
+# TrainConfig fields --resume may change. Besides the limits and how often things happen, the
+# optimisation settings that the saved state does not depend on: the learning rate (set afresh
+# every step), its floor, clipping, the divergence threshold, weight decay (re-applied after the
+# optimizer state is loaded) and the sample length. The rest (batch, window, optimizer, betas,
+# schedule shape, seed, EMA) define what the saved state means and stay fixed.
+RESUME_CHANGEABLE = frozenset(
+    {
+        "max_steps",
+        "max_time",
+        "epochs",
+        "patience",
+        "eval_every",
+        "sample_every",
+        "save_every",
+        "log_every",
+        "device",
+        "threads",
+        "compile",
+        "amp",
+        "lr",
+        "min_lr_ratio",
+        "grad_clip",
+        "max_loss",
+        "weight_decay",
+        "sample_length",
+    }
+)
+# Regularisation settings a fine-tuning run (--init-from) may set; the rest of the model (the
+# architecture) comes from the base run, since its weights must fit.
+FINETUNE_MODEL_SETTINGS = ("dropout", "embed_dropout", "weight_drop")
+
+
+def option_name(field: str) -> str:
+    """The CLI option of a config field, for messages (`lr` -> `--lr`, `kind` -> `--model`)."""
+    return "--" + {"kind": "model"}.get(field, field).replace("_", "-")
+
 
 @dataclass
 class TrainResult:
@@ -45,6 +82,9 @@ class TrainResult:
     best_val_loss: float | None
     elapsed: float
     stopped: str  # "max_steps" | "max_time" | "epochs" | "patience" | "interrupted"
+    # True when a resumed run had already reached its limits: nothing was trained, validated,
+    # sampled or logged in this session.
+    already_finished: bool = False
 
 
 class Callbacks:
@@ -193,6 +233,15 @@ class Trainer:
         return self.avg.model if self.avg is not None else self.model
 
     def save_state(self) -> None:
+        # The loss is checked once per log window, so weights gone NaN / inf since the last
+        # check could reach a save: refuse, keeping the previous state resumable (the advice
+        # after a divergence counts on it). One host sync per save.
+        params = [p.detach() for p in self.model.parameters()]
+        if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            raise CharwiseError(
+                f"training diverged by step {self.step} (the weights are not finite); "
+                f"{self.recovery_advice()}"
+            )
         hidden = ddp.gather_streams(self.dist, self.hidden) if self.hidden is not None else None
         if self.dist.is_main:
             average = self.avg.state_dict() if self.avg is not None else None
@@ -211,6 +260,9 @@ class Trainer:
             {k: v.to(self.device) if not k.endswith(".step") else v for k, v in tensors.items()},
             st["optimizer"],
         )
+        # Loading the optimizer state also restores the saved param groups' hyperparameters:
+        # put back the (possibly changed on --resume) weight decay of the decayed group.
+        self.opt.param_groups[0]["weight_decay"] = self.tc.weight_decay
         if self.avg is not None:
             if st.get("average_updates") is None:
                 raise CharwiseError("the saved state has no weight average: resume without --ema")
@@ -340,8 +392,24 @@ class Trainer:
             limits.append(math.ceil(self.tc.epochs * self.batches.steps_per_epoch))
         return min(limits) if limits else None
 
+    def finished_reason(self) -> str | None:
+        """Why a restored run has nothing left to train (None: it has)."""
+        if self.tc.patience and self.bad_evals >= self.tc.patience:
+            return "patience"
+        return self.stop_reason()
+
     def run(self) -> TrainResult:
         tc, main = self.tc, self.dist.is_main
+        done = self.finished_reason()
+        if done:
+            # A resumed run already at its limits: validating, sampling and logging again would
+            # only duplicate the last records (and count against --patience).
+            self.net = self.model
+            ddp.teardown(self.dist)
+            best = None if math.isinf(self.best) else self.best
+            return TrainResult(
+                self.run_dir, self.step, self.epoch_float, best, self.elapsed, done, True
+            )
         self.model.train()
         self.cb.on_start(
             {
@@ -424,14 +492,8 @@ class Trainer:
         self, loss: float, chars_per_s: float, lr: float, grad_norm: float | None = None
     ) -> None:
         if not math.isfinite(loss) or loss > self.tc.max_loss:
-            kept = (
-                f"the last good checkpoint is intact in {self.run_dir}"
-                if (self.run_dir / "model.safetensors").exists()
-                else "no checkpoint was saved yet"
-            )
             raise CharwiseError(
-                f"training diverged at step {self.step} (loss {loss:.4g}); {kept}. Lower --lr "
-                f"(now {self.tc.lr:g}) or --grad-clip and resume or start again"
+                f"training diverged at step {self.step} (loss {loss:.4g}); {self.recovery_advice()}"
             )
         rec = {
             "event": "train",
@@ -447,6 +509,26 @@ class Trainer:
         self.cb.on_step(rec)
         if self.dist.is_main:
             self.log(rec)
+
+    def recovery_advice(self) -> str:
+        """What is kept after a divergence, and the command that can actually follow it."""
+        d, lr = self.run_dir, f"{self.tc.lr / 10:g}"
+        if (d / "state.safetensors").exists():  # resumable from the last save, before it diverged
+            return (
+                f"the last good checkpoint is intact in {d}. Resume it with a lower learning "
+                f"rate (now {self.tc.lr:g}) or --grad-clip: charwise train --resume {d} --lr {lr}"
+            )
+        if (d / "model.safetensors").exists():  # best weights, but no resumable state yet
+            return (
+                f"the last good checkpoint is intact in {d}, but no resumable state was saved "
+                f"yet (--save-every {self.tc.save_every}). Start again with a lower --lr (now "
+                f"{self.tc.lr:g}) or --grad-clip in a new --out, or continue from its best "
+                f"weights with --init-from {d} --out NEW_DIR --lr {lr}"
+            )
+        return (
+            f"no checkpoint was saved yet. Start again with a lower --lr (now {self.tc.lr:g}) "
+            f"or --grad-clip; the same --out {d} may be reused"
+        )
 
     def evaluate_and_check(self) -> bool:
         """Validate (rank 0), keep the best weights, and say whether patience has run out."""
@@ -492,6 +574,48 @@ def _with_default_limit(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+def _absolute_sources(cfg: RunConfig) -> RunConfig:
+    """Text sources as absolute paths, so config.json lets the run be resumed (or evaluated)
+    from any working directory."""
+    sources = tuple(os.path.abspath(src) for src in cfg.data.sources)
+    return replace(cfg, data=replace(cfg.data, sources=sources))
+
+
+def _locate_sources(cfg: RunConfig, run_dir: Path) -> RunConfig:
+    """Absolute text sources for a run whose config.json may hold relative ones (runs started
+    before sources were stored absolute). A relative path was typed relative to the directory
+    the run was started in, which config.json does not record: try the current directory first
+    (the behaviour before), then the run directory's parent folders, the usual places to start
+    from (`charwise train data/x.txt --out runs/x` started in the project folder)."""
+    rel = [src for src in cfg.data.sources if not os.path.isabs(src)]
+    if not rel:
+        return cfg
+    bases = [Path.cwd(), *Path(os.path.abspath(run_dir)).parents]
+    for base in bases:
+        if all((base / src).exists() for src in rel):
+            sources = tuple(os.path.normpath(base / src) for src in cfg.data.sources)
+            return replace(cfg, data=replace(cfg.data, sources=sources))
+    raise CharwiseError(
+        f"cannot find the run's text {rel[0]} (a path relative to where the run was started) "
+        f"from here or from {run_dir}'s parent folders; resume from the folder it was started in"
+    )
+
+
+def _fine_tune_config(cfg: RunConfig, base: Any, init_from: str | Path) -> RunConfig:
+    """cfg for fine-tuning `base`: its architecture, cfg's regularisation, and its text mode."""
+    model = replace(base.model.cfg, **{k: getattr(cfg.model, k) for k in FINETUNE_MODEL_SETTINGS})
+    # The vocabulary is the base run's, so is the text mode: bytes cannot be encoded with a
+    # character vocabulary. Without --bytes the mode follows the base run; asking for bytes
+    # when it was trained on characters is a contradiction to report.
+    if cfg.data.bytes_mode and not base.vocab.bytes_mode:
+        raise CharwiseError(
+            f"the base run {init_from} was trained on characters, not raw bytes: "
+            "fine-tune it without --bytes (the mode must match the base run)"
+        )
+    data = replace(cfg.data, bytes_mode=base.vocab.bytes_mode)
+    return replace(cfg, model=model, data=data)
+
+
 def train(
     cfg: RunConfig,
     out: str | Path,
@@ -500,19 +624,25 @@ def train(
     cache_dir: Path | None = None,
 ) -> TrainResult:
     """Train a new model on cfg.data into run directory `out`. With `init_from`, start from that
-    run's weights (fine-tuning): its architecture and vocabulary are kept."""
+    run's weights (fine-tuning): its architecture, vocabulary and text mode (bytes or
+    characters) are kept; cfg.model's regularisation (dropout, embed_dropout, weight_drop)
+    applies."""
     out = Path(out)
+    # Checked before any text is read or model built: these fail at the first write otherwise.
+    if out.exists() and not out.is_dir():
+        raise CharwiseError(f"--out {out} is a file, not a run directory")
     if (out / "state.safetensors").exists() or (out / "model.safetensors").exists():
         raise CharwiseError(
             f"{out} already holds a run; resume it with --resume {out} or choose another --out"
         )
-    cfg = _with_default_limit(cfg)
+    cfg = _absolute_sources(_with_default_limit(cfg))
     dist = ddp.setup(pick_device(cfg.train.device).type)
     init_weights = None
     if init_from is not None:
         base = load(init_from)
         if base.kind == "ngram":
             raise CharwiseError("--init-from needs an RNN run, not an n-gram run")
+        cfg = _fine_tune_config(cfg, base, init_from)
         try:
             with ddp.local_first(dist):
                 corpus = load_corpus(cfg.data, vocab=base.vocab, cache_dir=cache_dir)
@@ -523,7 +653,6 @@ def train(
                 f"vocabulary mismatch: the new text has characters the model in "
                 f"{init_from} does not know: {corpus.unknown_chars}"
             )
-        cfg = replace(cfg, model=base.model.cfg)
         init_weights = base.model.state_dict()
     else:
         with ddp.local_first(dist):
@@ -531,11 +660,21 @@ def train(
         cfg = replace(cfg, model=replace(cfg.model, vocab_size=corpus.vocab.size))
     trainer = Trainer(cfg, out, corpus, callbacks or Callbacks(), init_weights, dist)
     if trainer.dist.is_main:
+        # A run folder reused after an attempt that saved no checkpoint (it diverged at once):
+        # its records belong to that attempt, not to this run.
+        if (out / "config.json").exists():
+            for name in ("log.jsonl", "samples.jsonl"):
+                (out / name).unlink(missing_ok=True)
         save_config(
             out,
             cfg,
             corpus.vocab,
-            {"sources": list(corpus.files), "params": trainer.model.num_params},
+            {
+                "sources": list(corpus.files),
+                "params": trainer.model.num_params,
+                # What --resume checks the text against (see resume).
+                "text_hash": corpus.text_hash,
+            },
         )
         save_line_hashes(out, np.asarray(trainer.splits.train), corpus.vocab)
     ddp.barrier(trainer.dist)
@@ -549,37 +688,44 @@ def resume(
     cache_dir: Path | None = None,
 ) -> TrainResult:
     """Continue an interrupted (or finished) run where it stopped. `overrides` may change the
-    stopping limits and how often things happen, not the model or the data."""
+    settings in RESUME_CHANGEABLE (limits, how often things happen, the learning rate, clipping,
+    ...), not the model, the data or what the saved state depends on."""
     run_dir = Path(run_dir)
-    cfg = RunConfig.from_dict(read_config(run_dir))
-    allowed = {
-        "max_steps",
-        "max_time",
-        "epochs",
-        "patience",
-        "eval_every",
-        "sample_every",
-        "save_every",
-        "log_every",
-        "device",
-        "threads",
-        "compile",
-    }
-    bad = set(overrides or {}) - allowed
+    stored = read_config(run_dir)
+    cfg = RunConfig.from_dict(stored)
+    bad = set(overrides or {}) - RESUME_CHANGEABLE
     if bad:
-        raise CharwiseError(f"these settings cannot change on --resume: {', '.join(sorted(bad))}")
+        raise CharwiseError(
+            "these settings cannot change on --resume: "
+            + ", ".join(option_name(k) for k in sorted(bad))
+        )
     cfg = replace(cfg, train=replace(cfg.train, **(overrides or {})))
+    located = _locate_sources(cfg, run_dir)
     vocab = read_vocab(run_dir)
     dist = ddp.setup(pick_device(cfg.train.device).type)
-    with ddp.local_first(dist):
-        corpus = load_corpus(cfg.data, vocab=vocab, cache_dir=cache_dir)
-    trainer = Trainer(cfg, run_dir, corpus, callbacks or Callbacks(), dist=dist)
+    try:
+        with ddp.local_first(dist):
+            # Runs from before the hash was stored have none: nothing to check them against.
+            corpus = load_corpus(
+                located.data, vocab=vocab, cache_dir=cache_dir, expect_hash=stored.get("text_hash")
+            )
+    except TextChangedError:
+        raise CharwiseError(
+            f"the training text changed since the run in {run_dir} started, so it cannot be "
+            f"resumed; to train on the new text, fine-tune from it: charwise train TEXT "
+            f"--init-from {run_dir} --out NEW_DIR"
+        ) from None
+    trainer = Trainer(located, run_dir, corpus, callbacks or Callbacks(), dist=dist)
     trainer.restore()
-    if overrides and trainer.dist.is_main:
+    if (overrides or located != cfg) and trainer.dist.is_main:
+        # Relative sources found from here are stored absolute, so the next resume finds them.
         save_config(
             run_dir,
-            cfg,
+            located,
             vocab,
-            {k: v for k, v in read_config(run_dir).items() if k in ("sources", "params")},
+            {
+                **{k: v for k, v in stored.items() if k in ("params", "text_hash")},
+                "sources": list(corpus.files),
+            },
         )
     return trainer.run()

@@ -168,23 +168,53 @@ class Vocab:
         return json.dumps(body, ensure_ascii=False, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> Vocab:
+    def from_json(cls, text: str, source: str = "vocab.json") -> Vocab:
+        """Parse vocab.json text; `source` names the file in error messages."""
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
-            raise CharwiseError(f"vocab.json is not valid JSON ({e.msg})") from None
+            raise CharwiseError(f"{source} is not valid JSON ({e.msg})") from None
         if not isinstance(d, dict) or d.get("format") != VOCAB_FORMAT:
-            raise CharwiseError("vocab.json is not a charwise vocabulary")
-        if int(d.get("version", 0)) > VOCAB_VERSION:
+            raise CharwiseError(f"{source} is not a charwise vocabulary")
+
+        def damaged(why: str) -> CharwiseError:
+            return CharwiseError(f"{source} is damaged: {why}")
+
+        version = d.get("version", 0)
+        if not _is_int(version):
+            raise damaged(f'"version" is {_brief(version)}, not a whole number')
+        if version > VOCAB_VERSION:
             raise CharwiseError(
-                f"vocab.json has format version {d['version']}; this charwise reads "
+                f"{source} has format version {version}; this charwise reads "
                 f"up to {VOCAB_VERSION}: upgrade charwise"
             )
-        return cls(
-            tuple(int(s) for s in d["symbols"]),
-            bytes_mode=d["mode"] == "bytes",
-            has_unk=bool(d.get("unk")),
-        )
+        mode = d.get("mode")
+        if mode not in ("chars", "bytes"):
+            raise damaged(f'"mode" is {_brief(mode)}, not "chars" or "bytes"')
+        if "symbols" not in d:
+            raise damaged('"symbols" is missing')
+        symbols = d["symbols"]
+        if not isinstance(symbols, list) or not symbols:
+            raise damaged(f'"symbols" is {_brief(symbols)}, not a list of code points')
+        top = 0xFF if mode == "bytes" else 0x10FFFF  # chr() and the uint32 table take no more
+        bad = [s for s in symbols if not (_is_int(s) and 0 <= s <= top)]
+        if bad:
+            what = "byte value" if mode == "bytes" else "Unicode code point"
+            raise damaged(f'"symbols" holds {_brief(bad[0])}, which is not a {what}')
+        try:
+            return cls(tuple(symbols), bytes_mode=mode == "bytes", has_unk=bool(d.get("unk")))
+        except CharwiseError as e:  # not sorted, or repeated
+            raise damaged(str(e)) from None
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)  # JSON true is no number
+
+
+def _brief(x: object) -> str:
+    """A JSON value for an error message, cut short: it may be a huge damaged list."""
+    r = json.dumps(x, ensure_ascii=False)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 class StreamDecoder:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import unicodedata
 
 from ..checkpoint import load
 from ..errors import CharwiseError
@@ -56,26 +58,74 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _unescape(s: str | None) -> str | None:
-    return (
-        None
-        if s is None
-        else s.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
-    )
+# One backslash escape, as in a Python string literal. The hex forms take up to their full digit
+# count, so a short one ("\x4") is matched whole and reported rather than left half-read.
+_ESCAPE = re.compile(
+    r"\\(x[0-9A-Fa-f]{0,2}|u[0-9A-Fa-f]{0,4}|U[0-9A-Fa-f]{0,8}|N\{[^}]*\}|[0-7]{1,3}|.|\Z)",
+    re.DOTALL,
+)
+_HEX_DIGITS = {"x": 2, "u": 4, "U": 8}
+_SIMPLE = {
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+}
+
+
+def unescape(text: str, option: str) -> str:
+    """Decode backslash escapes (\\n, \\t, \\\\, \\xNN, \\uNNNN, \\UNNNNNNNN, \\N{NAME}, octal) in
+    text typed on the command line. Works on the str itself, so characters typed directly (é, 中)
+    pass through unchanged; an unknown escape such as \\q stays as typed, as in Python strings.
+    A malformed escape raises a CharwiseError that names `option`."""
+
+    def bad(esc: str, why: str) -> CharwiseError:
+        return CharwiseError(f'{option}: bad escape "{esc}": {why} (write \\\\ for a backslash)')
+
+    def one(m: re.Match[str]) -> str:
+        esc, body = m.group(0), m.group(1)
+        if not body:
+            raise bad("\\", "a backslash at the end escapes nothing")
+        kind = body[0]
+        if kind in _HEX_DIGITS:
+            want = _HEX_DIGITS[kind]
+            if len(body) - 1 != want:
+                raise bad(esc, f"\\{kind} takes exactly {want} hex digits")
+            code = int(body[1:], 16)
+        elif kind == "N" and len(body) > 1:
+            try:
+                return unicodedata.lookup(body[2:-1])
+            except KeyError:
+                raise bad(esc, "no character has that name") from None
+        elif kind in "01234567":
+            code = int(body, 8)
+        else:
+            return _SIMPLE.get(body, esc)
+        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:  # past Unicode, or a lone surrogate
+            raise bad(esc, f"U+{code:04X} is not a Unicode character")
+        return chr(code)
+
+    return _ESCAPE.sub(one, text)
 
 
 def run(args) -> int:
     r = load(args.run_dir, device=args.device)
     opts = SampleOptions(
         length=args.length,
-        prime=_unescape(args.prime) or "",
+        prime=unescape(args.prime, "--prime"),
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
         argmax=args.argmax,
         seed=args.seed,
         num_samples=args.num_samples,
-        stop_at=_unescape(args.stop_at),
+        stop_at=None if args.stop_at is None else unescape(args.stop_at, "--stop-at"),
         precision=args.precision,
     )
     if opts.prime:  # unknown characters: fail before the prime is echoed to stdout

@@ -6,10 +6,27 @@ import sys
 
 from tqdm import tqdm
 
+from ..checkpoint import read_config
 from ..config import ModelConfig, RunConfig, TrainConfig
 from ..errors import CharwiseError
-from ..train import Callbacks, TrainResult, resume, train
+from ..train import (
+    FINETUNE_MODEL_SETTINGS,
+    RESUME_CHANGEABLE,
+    Callbacks,
+    TrainResult,
+    option_name,
+    resume,
+    train,
+)
 from ._options import add_data_options, add_dataclass_options, collect, data_config
+
+# The data options (dest -> flag); all default to None, so `is not None` means "given".
+DATA_OPTIONS = {
+    "glob": "--glob",
+    "bytes_mode": "--bytes",
+    "max_vocab": "--max-vocab",
+    "split": "--split",
+}
 
 EXAMPLES = """examples:
   charwise train --corpus names --out runs/names --max-time 120
@@ -47,14 +64,23 @@ def register(sub) -> None:
 def run(args) -> int:
     cb = Callbacks() if args.quiet else ProgressCallbacks()
     train_kw = collect(args, TrainConfig)
+    model_kw = collect(args, ModelConfig, skip={"vocab_size"})
     if args.resume:
         if args.text or args.corpus or args.init_from:
             raise CharwiseError(
                 "--resume continues a run with its own data; give no text, --corpus or --init-from"
             )
-        model_kw = collect(args, ModelConfig, skip={"vocab_size"})
-        if model_kw:
-            raise CharwiseError("model settings cannot change on --resume")
+        # Every option given that the run fixed when it started, named as typed, in one message.
+        fixed = ["--out"] if args.out is not None else []
+        fixed += [option_name(k) for k in model_kw]
+        fixed += [flag for dest, flag in DATA_OPTIONS.items() if getattr(args, dest) is not None]
+        fixed += [option_name(k) for k in train_kw if k not in RESUME_CHANGEABLE]
+        if fixed:
+            raise CharwiseError(
+                f"these settings cannot change on --resume: {', '.join(fixed)} (they are fixed "
+                f"when a run starts; start a new --out, or fine-tune with --init-from "
+                f"{args.resume})"
+            )
         res = resume(args.resume, cb, overrides=train_kw)
     else:
         if not args.out:
@@ -64,9 +90,19 @@ def run(args) -> int:
                 "give text files or directories to train on, or --corpus NAME "
                 "(see `charwise corpora`)"
             )
-        model = ModelConfig(vocab_size=1, **collect(args, ModelConfig, skip={"vocab_size"}))
+        if args.init_from:
+            model_kw = _fine_tune_model_options(args.init_from, model_kw)
+        model = ModelConfig(vocab_size=1, **model_kw)
         cfg = RunConfig(model=model, data=data_config(args), train=TrainConfig(**train_kw))
         res = train(cfg, args.out, cb, init_from=args.init_from)
+    if res.already_finished:
+        print(
+            f"charwise: note: {res.run_dir} already finished ({res.stopped}, step {res.steps}); "
+            f"nothing to train. To go on, resume with a higher --max-steps, --epochs, --max-time "
+            f"or --patience",
+            file=sys.stderr,
+        )
+        return 0
     if res.stopped == "interrupted":
         print(
             f"charwise: interrupted at step {res.steps}; state saved. Resume with: "
@@ -75,6 +111,24 @@ def run(args) -> int:
         )
         return 130
     return 0
+
+
+def _fine_tune_model_options(init_from: str, given: dict) -> dict:
+    """The model options for fine-tuning: the architecture comes from the base run (its weights
+    must fit), so giving it is an error, not silently ignored; regularisation given here
+    applies, and otherwise the base run's carries over."""
+    arch = [option_name(k) for k in given if k not in FINETUNE_MODEL_SETTINGS]
+    if arch:
+        raise CharwiseError(
+            f"{', '.join(arch)} cannot be given with --init-from: the architecture comes from "
+            f"the base run {init_from}"
+        )
+    base = read_config(init_from).get("model")
+    base = base if isinstance(base, dict) else {}
+    return {
+        **{k: base[k] for k in FINETUNE_MODEL_SETTINGS if k in base},
+        **given,
+    }
 
 
 # The final validation loss this many times the best counts as overfitting (noise is ~0.5%).

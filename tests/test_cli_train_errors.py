@@ -1,0 +1,166 @@
+"""`charwise train` user errors, in-process through charwise.cli.main: every bad option value is
+refused up front as one `charwise: error:` line (no traceback, no half-written run folder), and
+--resume / --init-from refuse the options they cannot honour instead of ignoring them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from charwise.cli import main
+
+TINY = ["--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-len", "8"]
+TINY += ["--device", "cpu", "--seed", "0", "--quiet"]
+TEXT = "the cat sat on the mat; the dog ran far away from home.\n" * 12
+
+
+@pytest.fixture
+def text(tmp_path):
+    p = tmp_path / "text.txt"
+    p.write_text(TEXT, encoding="utf-8")
+    return p
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A run trained for 4 steps (finished: resuming it without a new limit trains nothing)."""
+    d = tmp_path_factory.mktemp("finished")
+    (d / "text.txt").write_text(TEXT, encoding="utf-8")
+    args = ["train", str(d / "text.txt"), "--out", str(d / "run"), "--max-steps", "4", *TINY]
+    assert main(args) == 0
+    return d / "run"
+
+
+def _one_error_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("charwise: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--beta2", "1.5"),
+        ("--beta2", "-1"),
+        ("--sample-length", "-5"),
+        ("--sample-length", "0"),
+        ("--max-loss", "-1"),
+        ("--max-loss", "nan"),
+        ("--lr", "inf"),
+        ("--lr", "nan"),
+        ("--lr", "0"),
+        ("--warmup", "-5"),
+        ("--decay-rate", "-1"),
+        ("--decay-rate", "0"),
+        ("--decay-rate", "1.5"),
+        ("--min-lr-ratio", "5"),
+        ("--min-lr-ratio", "-0.1"),
+        ("--weight-decay", "-1"),
+        ("--weight-decay", "inf"),
+        ("--decay-start", "-3"),
+        ("--grad-clip", "-1"),
+        ("--grad-clip", "nan"),
+        ("--max-time", "inf"),
+        ("--epochs", "nan"),
+        ("--seed", "-1"),
+        ("--ema", "1"),
+    ],
+)
+def test_bad_training_values_are_refused_up_front(tmp_path, text, capsys, option, value):
+    out = tmp_path / "r"
+    assert main(["train", str(text), "--out", str(out), *TINY, option, value]) == 2
+    assert option in _one_error_line(capsys)
+    assert not out.exists()  # refused before anything was trained or written
+
+
+@pytest.mark.parametrize("split", ["nan,0.5,0.5", "inf,0,0"])
+def test_bad_split_values_are_refused(tmp_path, text, capsys, split):
+    assert main(["train", str(text), "--out", str(tmp_path / "r"), *TINY, "--split", split]) == 2
+    assert "--split" in _one_error_line(capsys)
+
+
+def test_out_that_is_a_file(tmp_path, text, capsys):
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    assert main(["train", str(text), "--out", str(tmp_path / "notes.txt"), *TINY]) == 2
+    assert "is a file, not a run directory" in _one_error_line(capsys)
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_package_folder_with_an_empty_init_trains(tmp_path, capsys):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_bytes(b"")
+    (pkg / "mod.py").write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "r"
+    assert main(["train", str(pkg), "--out", str(out), "--max-steps", "1", *TINY]) == 0
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["sources"] == [str(pkg / "mod.py")]
+
+
+def test_resume_refuses_data_model_and_out_options(finished_run, tmp_path, capsys):
+    args = ["train", "--resume", str(finished_run)]
+    for extra, flag in [
+        (["--split", "0.8,0.1,0.1"], "--split"),
+        (["--bytes"], "--bytes"),
+        (["--max-vocab", "5"], "--max-vocab"),
+        (["--glob", "*.py"], "--glob"),
+        (["--out", str(tmp_path / "x")], "--out"),
+        (["--model", "lstm"], "--model"),
+        (["--seq-len", "4"], "--seq-len"),
+    ]:
+        assert main([*args, *extra]) == 2
+        line = _one_error_line(capsys)
+        assert f"cannot change on --resume: {flag} " in line, line
+    # Several at once are all named.
+    assert main([*args, "--glob", "*.py", "--hidden", "8", "--optimizer", "sgd"]) == 2
+    assert "--hidden, --glob, --optimizer" in _one_error_line(capsys)
+
+
+def test_resume_may_lower_the_learning_rate(finished_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    assert main(["train", "--resume", str(run), "--max-steps", "6", "--lr", "1e-4", "--quiet"]) == 0
+    cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    assert cfg["train"]["lr"] == 1e-4 and cfg["train"]["max_steps"] == 6
+
+
+def test_resuming_a_finished_run_prints_one_note(finished_run, capsys):
+    log = (finished_run / "log.jsonl").read_bytes()
+    samples = (finished_run / "samples.jsonl").read_bytes()
+    assert main(["train", "--resume", str(finished_run)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert "already finished (max_steps, step 4); nothing to train" in err
+    assert (finished_run / "log.jsonl").read_bytes() == log
+    assert (finished_run / "samples.jsonl").read_bytes() == samples
+
+
+def test_init_from_refuses_architecture_options(finished_run, tmp_path, text, capsys):
+    base = ["train", str(text), "--out", str(tmp_path / "ft"), "--init-from", str(finished_run)]
+    assert main([*base, "--hidden", "64", "--layers", "3"]) == 2
+    line = _one_error_line(capsys)
+    assert "--layers, --hidden cannot be given with --init-from" in line
+    assert "architecture comes from the base run" in line
+    # --bytes on a base run trained on characters: the conflict, not "not valid UTF-8".
+    assert main([*base, "--bytes"]) == 2
+    line = _one_error_line(capsys)
+    assert "trained on characters" in line and "UTF-8" not in line
+
+
+def test_init_from_keeps_the_base_dropout_unless_given(finished_run, tmp_path, text, capsys):
+    def fine_tune(name: str, *extra: str) -> dict:
+        args = ["train", str(text), "--out", str(tmp_path / name), "--init-from", str(finished_run)]
+        assert main([*args, "--max-steps", "1", "--device", "cpu", "--quiet", *extra]) == 0
+        return json.loads((tmp_path / name / "config.json").read_text(encoding="utf-8"))["model"]
+
+    base = json.loads((finished_run / "config.json").read_text(encoding="utf-8"))["model"]
+    # TINY's batch 4 x seq 8 fits the text; the default batch of 32 would not.
+    assert fine_tune("a", "--batch-size", "4", "--seq-len", "8") == base
+    tuned = fine_tune("b", "--batch-size", "4", "--seq-len", "8", "--dropout", "0.4")
+    assert tuned == {**base, "dropout": 0.4}
