@@ -164,3 +164,17 @@ def test_init_from_keeps_the_base_dropout_unless_given(finished_run, tmp_path, t
     assert fine_tune("a", "--batch-size", "4", "--seq-len", "8") == base
     tuned = fine_tune("b", "--batch-size", "4", "--seq-len", "8", "--dropout", "0.4")
     assert tuned == {**base, "dropout": 0.4}
+
+
+def test_resume_of_a_run_with_a_bad_config_value_blames_config_json(tmp_path, finished_run, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    cfg["model"]["hidden"] = -1
+    (run / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--max-steps", "8"]) == 2
+    line = _one_error_line(capsys)
+    assert "config.json is damaged" in line and "hidden" in line and "--hidden" not in line

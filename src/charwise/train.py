@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from . import distributed as ddp
 from .average import WeightAverage
 from .batches import StreamBatcher
-from .checkpoint import load, read_config, read_vocab, save_config, save_model
+from .checkpoint import load, read_config, read_vocab, run_config, save_config, save_model
 from .config import RunConfig, TrainConfig
 from .corpus import Corpus, TextChangedError, load_corpus, split_ids
 from .devices import bf16_native, pick_device
@@ -692,7 +692,7 @@ def resume(
     ...), not the model, the data or what the saved state depends on."""
     run_dir = Path(run_dir)
     stored = read_config(run_dir)
-    cfg = RunConfig.from_dict(stored)
+    cfg = run_config(stored, run_dir / "config.json")
     bad = set(overrides or {}) - RESUME_CHANGEABLE
     if bad:
         raise CharwiseError(
