@@ -174,12 +174,30 @@ def test_inspect_command(tiny_run, tmp_path, capsys):
         (["--text", "{src}", "--max-chars", "1"], "--max-chars"),
         (["--text", "{src}", "--temperatures", "a,b"], "--temperatures"),
         (["--text", "{src}", "--out", "/no/such/dir/r.html"], "does not exist"),
+        (["--text", "{src}", "--out", "."], "not a folder"),
+        (["--text", "{src}", "--out", "{tmp}"], "not a folder"),
+        (["--text", "{src}", "--seed", str(10**23)], "--seed"),
+        (["--text", "{bad_utf8}"], "not valid UTF-8"),
     ],
 )
 def test_inspect_command_errors(tiny_run, tmp_path, capsys, args, message):
     run_dir, src = tiny_run
-    args = [a.replace("{src}", str(src)) for a in args]
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe the fox")
+    subs = {"{src}": str(src), "{tmp}": str(tmp_path), "{bad_utf8}": str(tmp_path / "bad.txt")}
+    args = [subs.get(a, a) for a in args]
     out = [] if "--out" in args else ["--out", str(tmp_path / "r.html")]
     assert main(["inspect", str(run_dir), *args, *out]) == 2
     err = capsys.readouterr().err
     assert err.startswith("charwise: error:") and message in err and "Traceback" not in err
+
+
+def test_inspect_does_not_rank_cells_on_too_little_text(tiny_run, tmp_path, capsys):
+    # Over 2 characters every correlation is +-1: every cell came out "interpretable".
+    run_dir, src = tiny_run
+    short = tmp_path / "short.txt"
+    short.write_text(src.read_text(encoding="utf-8")[:12], encoding="utf-8")
+    out = tmp_path / "s.html"
+    args = ["inspect", str(run_dir), "--text", str(short), "--out", str(out)]
+    assert main([*args, "--sample-length", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "interpretable cells: 0 of" in text and "not scored" in text, text

@@ -52,8 +52,16 @@ class SampleOptions:
             raise CharwiseError("--num-samples must be at least 1")
         if self.stop_at == "":
             raise CharwiseError("--stop-at must not be empty")
+        check_seed(self.seed)
         if self.precision not in PRECISIONS:
             raise CharwiseError(f"--precision must be one of {', '.join(PRECISIONS)}")
+
+
+def check_seed(seed: int | None) -> None:
+    """A seed torch.Generator.manual_seed takes: a 64-bit integer, signed or unsigned (beyond
+    that it raises an OverflowError-like ValueError deep inside sampling)."""
+    if seed is not None and not -(2**63) <= seed < 2**64:
+        raise CharwiseError("--seed must be a 64-bit integer (between -2**63 and 2**64 - 1)")
 
 
 def filter_logits(

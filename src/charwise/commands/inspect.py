@@ -92,11 +92,15 @@ def _text_ids(args, r) -> tuple[np.ndarray, str, int]:
         path = Path(args.text)
         if not path.is_file():
             raise CharwiseError(f"no such text file: {path}")
-        raw = (
-            path.read_bytes()
-            if r.vocab.bytes_mode
-            else path.read_text(encoding="utf-8", errors="replace")
-        )
+        raw = path.read_bytes()
+        if not r.vocab.bytes_mode:
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as e:  # replacing bad bytes would hide them from the report
+                raise CharwiseError(
+                    f"{path} is not valid UTF-8 (byte {e.start}); this run was trained on "
+                    "characters, so it reads UTF-8 text"
+                ) from None
         syms = r.vocab.symbols_of(raw)[args.offset : args.offset + 2 * args.max_chars + 1024]
         ids, unknown = r.vocab.encode_array(syms, strict=False)
         known = np.flatnonzero(~unknown)[: args.max_chars]  # positions of the characters kept
@@ -132,17 +136,21 @@ def run(args) -> int:
         sample_length=args.sample_length,
         seed=args.seed,
     )
+    # Checked before the report's work, which a bad --out would otherwise throw away.
+    out = Path(args.out)
+    if out.is_dir() or out.name in ("", ".", ".."):
+        raise CharwiseError(f"--out must name an HTML file, not a folder: {args.out}")
+    if out.parent and not out.parent.exists():
+        raise CharwiseError(f"the folder for --out does not exist: {out.parent}")
     ids, source, skipped = _text_ids(args, r)
     if len(ids) < 2:
         raise CharwiseError("the text to inspect needs at least 2 characters (after --offset)")
     page, rec, interp = build_report(r, ids, source, opts, skipped)
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        raise CharwiseError(f"the folder for --out does not exist: {out.parent}")
     atomic_write(out, page)
     print(
         f"wrote {out} ({len(page.encode('utf-8')) / 1e6:.1f} MB): {rec.n:,} characters, "
         f"{rec.bits_per_char():.3f} bits/char"
+        + (f"; {skipped:,} characters outside the vocabulary left out" if skipped else "")
     )
     print(
         f"interpretable cells: {len(interp.interpretable)} of {interp.total_cells} "
@@ -155,5 +163,6 @@ def run(args) -> int:
             f"{' (inverted)' if b.sign < 0 else ''}  ({p.interpretable} over threshold)"
         )
     if interp.skipped:
-        print(f"  not scored (constant in this text): {', '.join(interp.skipped)}")
+        names = ", ".join(interp.skipped)
+        print(f"  not scored (constant in this text, or too little of it): {names}")
     return 0

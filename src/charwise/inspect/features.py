@@ -26,6 +26,10 @@ class RankOptions:
     auc_threshold: float = 0.9  # a binary property's cell is interpretable at AUC >= this
     r_threshold: float = 0.6  # a graded property's cell is interpretable at |r| >= this
     min_count: int = 5  # a binary property needs this many positions on and off to be scored
+    # No property is scored over fewer characters: over a handful of points |r| and the AUC are
+    # near 1 by chance (over 2, |r| is always 1), which ranked most cells "interpretable" on a
+    # tiny text.
+    min_points: int = 100
     quantity: str | None = None  # which activation to rank; None: c for an LSTM, else h
 
     def __post_init__(self) -> None:
@@ -128,11 +132,13 @@ def corr_columns(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.where(den > 0, (ac * vc[:, None]).sum(axis=0) / np.where(den > 0, den, 1), 0.0)
 
 
-def _scorable(kind: str, values: np.ndarray, min_count: int) -> bool:
+def _scorable(kind: str, values: np.ndarray, opts: RankOptions) -> bool:
+    if len(values) < opts.min_points:
+        return False
     if kind == "binary":
         on = int((values > 0.5).sum())
-        return min(on, len(values) - on) >= min_count
-    return bool(len(values) > 1 and np.ptp(values) > 0)
+        return min(on, len(values) - on) >= opts.min_count
+    return bool(np.ptp(values) > 0)
 
 
 def rank_cells(
@@ -149,8 +155,8 @@ def rank_cells(
     opts = opts or RankOptions()
     q = opts.quantity or rec.display_quantity
     n = min(rec.n, max_chars or rec.n)
-    usable = [p for p in props if _scorable(p.kind, p.values[:n], opts.min_count)]
-    skipped = tuple(p.name for p in props if not _scorable(p.kind, p.values[:n], opts.min_count))
+    usable = [p for p in props if _scorable(p.kind, p.values[:n], opts)]
+    skipped = tuple(p.name for p in props if not _scorable(p.kind, p.values[:n], opts))
     H, L = rec.hidden, rec.layers
     scores = {p.name: np.zeros((L, H)) for p in usable}  # AUC or signed r
     block = max(1, min(H, 2_000_000 // max(n, 1)))  # columns per block: ~16 MB of int64 bins

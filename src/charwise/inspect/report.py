@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CharwiseError
-from ..sampling import SampleOptions, generate
+from ..sampling import SampleOptions, check_seed, generate
 from .features import Interpretability, RankOptions, rank_cells
 from .payload import viewer_payload
 from .plots import read_jsonl, training_curves
@@ -42,6 +42,7 @@ class ReportOptions:
             raise CharwiseError("--temperatures must all be positive")
         if self.sample_length < 0:
             raise CharwiseError("--sample-length must not be negative")
+        check_seed(self.seed)  # here, before the report's work, not at its last step
 
 
 def _asset(name: str) -> str:
@@ -96,7 +97,7 @@ def interp_html(interp: Interpretability) -> str:
             f"<td>{p.interpretable}</td><td>{cells}</td></tr>"
         )
     skipped = (
-        f"<p class='cw-help'>Not scored (constant, or too rare in this text): "
+        f"<p class='cw-help'>Not scored (constant or too rare in this text, or too little text): "
         f"{html.escape(', '.join(interp.skipped))}.</p>"
         if interp.skipped
         else ""
