@@ -138,3 +138,58 @@ def test_cli_reference(tmp_path, capsys):
     assert main(["reference", "check"]) == 0
     assert "checks passed" in capsys.readouterr().out
     assert main(["reference", "rnn", str(tmp_path / "missing.txt")]) == 2
+
+
+BAD_OPTIONS = [
+    *[
+        (which, opt, value)
+        for which in ("rnn", "lstm")
+        for opt, value in [
+            ("--steps", "0"),
+            ("--steps", "-1"),
+            ("--seq-len", "0"),
+            ("--seq-len", "5000"),  # longer than the text
+            ("--hidden", "0"),
+            ("--lr", "0"),
+            ("--lr", "-1"),
+            ("--lr", "nan"),
+            ("--lr", "inf"),
+            ("--temperature", "0"),
+            ("--temperature", "-1"),
+            ("--temperature", "nan"),
+            ("--sample-every", "0"),
+            ("--sample-length", "-5"),
+            ("--seed", "-1"),
+        ]
+    ],
+    ("lstm", "--batch-size", "0"),
+    ("lstm", "--batch-size", "1000"),  # more streams than the text can fill
+    ("lstm", "--layers", "0"),
+    ("lstm", "--embed", "0"),
+]
+
+
+@pytest.fixture(scope="module")
+def small_text(tmp_path_factory):
+    f = tmp_path_factory.mktemp("reference") / "t.txt"
+    f.write_text("to be or not to be, that is the question. " * 10, encoding="utf-8")  # 420 chars
+    return f
+
+
+@pytest.mark.parametrize("which,opt,value", BAD_OPTIONS)
+def test_cli_reference_rejects_bad_options(which, opt, value, small_text, capsys):
+    # --steps 1 so that an option that slipped through fails fast (or trains one step and exits 0)
+    argv = ["reference", which, str(small_text), "--steps", "1", opt, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("charwise: error: ") and err.count("\n") == 1, err
+    assert opt in err and "Traceback" not in err
+
+
+def test_cli_reference_seq_len_default_fits_a_small_text(tmp_path, capsys):
+    # the default --seq-len (25) is longer than this text: it shrinks instead of failing
+    f = tmp_path / "t.txt"
+    f.write_text("abcdefghij", encoding="utf-8")
+    assert main(["reference", "rnn", str(f), "--steps", "2", "--sample-length", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "iter 2, loss" in out and "----" not in out  # --sample-length 0: the loss only

@@ -73,13 +73,18 @@ def run(args) -> int:
     text = _read(args.file)
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
-    trainer = (RNNTrainer if args.which == "rnn" else LSTMTrainer)(ids, vocab.size, cfg)
+    # Only a --seq-len the user chose is an error when the text is too short for it; the
+    # default shrinks to fit, so a small file trains without options.
+    trainer = (RNNTrainer if args.which == "rnn" else LSTMTrainer)(
+        ids, vocab.size, cfg, fit_seq_len=args.seq_len is None
+    )
     print(
         f"{len(text):,} characters, {vocab.size} unique; training the numpy {args.which}",
         file=sys.stderr,
     )
     for rep in trainer.run():
-        print(f"----\n{vocab.decode(rep.sample)}\n----")
+        if rep.sample:  # --sample-length 0: the loss only
+            print(f"----\n{vocab.decode(rep.sample)}\n----")
         print(f"iter {rep.step}, loss {rep.smooth_loss:.4f}", flush=True)
     return 0
 

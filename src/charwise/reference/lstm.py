@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import CharwiseError
+from .rnn import check_train_options
 
 Params = dict[str, np.ndarray]  # embed (V, E), W0..W{L-1} (1+in+H, 4H), head_w (V, H), head_b (V,)
 
@@ -180,17 +181,39 @@ class LSTMTrainConfig:
     temperature: float = 1.0  # sampling temperature
     seed: int = 0  # the same seed gives the same run
 
+    def __post_init__(self) -> None:
+        check_train_options(self)
+        for name in ("layers", "embed", "batch_size"):
+            if getattr(self, name) < 1:
+                raise CharwiseError(f"--{name.replace('_', '-')} must be at least 1")
+
 
 class LSTMTrainer:
     """B streams start at evenly spaced points of the text and advance seq_len per step, their
     state carried (truncated BPTT); Adam with the loss averaged per character; gradient norm
-    clipped at 5."""
+    clipped at 5.
 
-    def __init__(self, ids: np.ndarray, vocab_size: int, cfg: LSTMTrainConfig):
-        span = len(ids) // cfg.batch_size
+    Each stream reads seq_len + 1 characters per window. fit_seq_len shortens a seq_len the text
+    cannot fill (for a default the user did not choose); otherwise such a seq_len is an error."""
+
+    def __init__(
+        self, ids: np.ndarray, vocab_size: int, cfg: LSTMTrainConfig, *, fit_seq_len: bool = False
+    ):
+        B, span = cfg.batch_size, len(ids) // cfg.batch_size
         if span < 2:
-            raise CharwiseError(f"the text is too short for {cfg.batch_size} streams")
-        self.cfg = replace(cfg, seq_len=min(cfg.seq_len, span - 1))
+            raise CharwiseError(
+                f"the text is too short for --batch-size {B}: {B} streams need at least "
+                f"{2 * B} characters; this text has {len(ids)}"
+            )
+        if fit_seq_len:
+            cfg = replace(cfg, seq_len=min(cfg.seq_len, span - 1))
+        if cfg.seq_len + 1 > span:
+            raise CharwiseError(
+                f"--seq-len {cfg.seq_len} with --batch-size {B} needs a text of at least "
+                f"{B * (cfg.seq_len + 1)} characters ({cfg.seq_len + 1} per stream); "
+                f"this one has {len(ids)}"
+            )
+        self.cfg = cfg
         ids = np.asarray(ids[: span * cfg.batch_size], np.int64)
         self.streams = ids.reshape(cfg.batch_size, span)  # (B, span): stream b reads row b
         self.rng = np.random.default_rng(cfg.seed)

@@ -12,6 +12,7 @@ Everything is float64 so that finite differences can check the gradients.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -101,6 +102,28 @@ def adagrad(p: Params, g: Params, memory: Params, lr: float, clip: float = 5.0) 
         p[k] -= lr * g[k] / np.sqrt(memory[k] + 1e-8)
 
 
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise CharwiseError(msg)
+
+
+def check_train_options(cfg) -> None:
+    """The checks RNNTrainConfig and LSTMTrainConfig share. Messages name the CLI options, since
+    that is where the values come from; a bad value would otherwise surface as a numpy traceback
+    mid-run (or, worse, as a run that silently trains on nothing)."""
+    for name in ("hidden", "seq_len", "steps", "sample_every"):
+        _check(getattr(cfg, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+    # isfinite: lr = inf or nan turns every weight into nan on the first step.
+    _check(math.isfinite(cfg.lr) and cfg.lr > 0, "--lr must be a positive finite number")
+    # 0 is allowed: reports then show the loss only.
+    _check(cfg.sample_length >= 0, "--sample-length must not be negative")
+    # As in charwise sample: nan would reach the sampler as NaN probabilities, <= 0 divides by
+    # zero or inverts the distribution; inf is kept, logits / inf = 0 samples uniformly.
+    _check(not math.isnan(cfg.temperature), "--temperature must be a number, not nan")
+    _check(cfg.temperature > 0, "--temperature must be positive")
+    _check(cfg.seed >= 0, "--seed must not be negative")  # numpy's default_rng rejects it
+
+
 @dataclass(frozen=True)
 class RNNTrainConfig:
     hidden: int = 100  # the gist's size
@@ -112,6 +135,9 @@ class RNNTrainConfig:
     temperature: float = 1.0  # sampling temperature
     seed: int = 0  # the same seed gives the same run
 
+    def __post_init__(self) -> None:
+        check_train_options(self)
+
 
 @dataclass(frozen=True)
 class Report:
@@ -121,13 +147,25 @@ class Report:
 
 
 class RNNTrainer:
-    """The gist's loop: a pointer walks through the text in seq_len windows."""
+    """The gist's loop: a pointer walks through the text in seq_len windows.
 
-    def __init__(self, ids: np.ndarray, vocab_size: int, cfg: RNNTrainConfig):
+    A window reads seq_len + 1 characters. fit_seq_len shortens a seq_len the text cannot fill
+    (for a default the user did not choose); otherwise such a seq_len is an error."""
+
+    def __init__(
+        self, ids: np.ndarray, vocab_size: int, cfg: RNNTrainConfig, *, fit_seq_len: bool = False
+    ):
         if len(ids) < 2:
             raise CharwiseError("the text is too short to train on: it needs at least 2 characters")
+        if fit_seq_len:
+            cfg = replace(cfg, seq_len=min(cfg.seq_len, len(ids) - 1))
+        _check(
+            cfg.seq_len + 1 <= len(ids),
+            f"--seq-len {cfg.seq_len} needs a text of at least {cfg.seq_len + 1} characters; "
+            f"this one has {len(ids)}",
+        )
         self.ids, self.V = [int(i) for i in ids], vocab_size
-        self.cfg = replace(cfg, seq_len=min(cfg.seq_len, len(ids) - 1))
+        self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed)
         self.params = init_params(vocab_size, cfg.hidden, self.rng)
         self.memory = {k: np.zeros_like(v) for k, v in self.params.items()}
