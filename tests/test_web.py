@@ -5,6 +5,9 @@ bad requests and serves requests concurrently."""
 from __future__ import annotations
 
 import base64
+import re
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -14,8 +17,10 @@ import numpy as np
 import pytest
 
 from charwise.checkpoint import load
+from charwise.config import DataConfig
 from charwise.errors import CharwiseError
 from charwise.inspect import record_text
+from charwise.ngram import NGramConfig, train_ngram
 from charwise.sampling import SampleOptions, generate
 from charwise.web import ServeLimits, create_app
 from charwise.web.server import BackgroundServer
@@ -107,7 +112,14 @@ def test_analyze_shows_a_grus_hidden_state(tmp_path):
         ("post", "/api/sample", {"content": b"{" + b" " * 5000 + b"}"}, 413, "over 4000 bytes"),
         ("post", "/api/sample", {"json": {"run": "nope"}}, 404, "no run named"),
         ("post", "/api/sample", {"json": {"length": 3001}}, 400, "length must be between"),
-        ("post", "/api/sample", {"json": {"length": "10"}}, 400, "length must be int"),
+        ("post", "/api/sample", {"json": {"length": "10"}}, 400, "length must be an integer"),
+        # null is not "the default" for a field whose default is a value: a 400, not a 500
+        ("post", "/api/sample", {"json": {"prime": None}}, 400, "prime must be a string"),
+        ("post", "/api/sample", {"json": {"length": None}}, 400, "length must be an integer"),
+        ("post", "/api/sample", {"json": {"temperature": None}}, 400, "must be a number"),
+        ("post", "/api/sample", {"json": {"run": None}}, 400, "run must be a string"),
+        ("post", "/api/sample", {"content": b'{"temperature": NaN}'}, 400, "between"),
+        ("post", "/api/analyze", {"json": {"text": None}}, 400, "text must be a string"),
         ("post", "/api/sample", {"json": {"temperature": 0}}, 400, "temperature"),
         ("post", "/api/sample", {"json": {"top_k": 0}}, 400, "top_k"),
         (
@@ -138,6 +150,34 @@ def test_bad_requests_get_json_errors(client, method, url, kwargs, status, messa
     assert r.status_code == status
     assert message in r.json()["error"]
     assert client.get("/api/runs").status_code == 200  # still serving
+
+
+def test_null_top_k_and_seed_mean_none(client):
+    """top_k and seed default to none, so null for them is the same as leaving them out."""
+    body = {"run": "run", "prime": "x1", "length": 20}
+    r = client.post("/api/sample", json={**body, "top_k": None, "seed": None})
+    assert r.status_code == 200 and len(r.text) == 20
+
+
+@pytest.fixture(scope="module")
+def ngram_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("web-ngram")
+    (d / "text.txt").write_text(TEXT, encoding="utf-8")
+    data = DataConfig(sources=(str(d / "text.txt"),), split=(0.8, 0.1, 0.1))
+    train_ngram(data, NGramConfig(order=5), d / "ng5")
+    return d / "ng5"
+
+
+def test_ngram_run_samples_and_rejects_bad_primes_up_front(ngram_dir):
+    """An n-gram run gets the same 400s as an RNN run, not a 200 whose stream ends in an
+    error."""
+    c = TestClient(create_app([ngram_dir]), raise_server_exceptions=False)
+    r = c.post("/api/sample", json={"run": "ng5", "prime": "x1 = ", "length": 30, "seed": 1})
+    assert r.status_code == 200 and len(r.text) == 30 and "charwise:" not in r.text
+    r = c.post("/api/sample", json={"run": "ng5", "prime": "\u00e9t\u00e9", "length": 10})
+    assert r.status_code == 400 and "not in the model's vocab" in r.json()["error"]
+    r = c.post("/api/sample", json={"run": "ng5", "prime": None})
+    assert r.status_code == 400 and "prime must be a string" in r.json()["error"]
 
 
 def test_internal_error_is_json_and_the_server_goes_on(client, monkeypatch):
@@ -185,3 +225,27 @@ def test_real_server_serves_requests_concurrently(run_dir):
             # that stream was closed early; the server still samples
             r = c.post("/api/sample", json={"length": 20, "seed": 2})
             assert r.status_code == 200 and len(r.text) == 20
+
+
+def test_serve_port_0_prints_the_port_it_listens_on(run_dir):
+    """`charwise serve --port 0` lets the system pick a port and prints that port, not 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "charwise", "serve", str(run_dir), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    killer = threading.Timer(60, proc.kill)  # a hung server cannot hang the suite
+    killer.start()
+    try:
+        line = proc.stderr.readline()
+        m = re.search(r"on http://127\.0\.0\.1:(\d+)/", line)
+        assert m, line
+        port = int(m.group(1))
+        assert port != 0
+        r = httpx.get(f"http://127.0.0.1:{port}/api/runs", timeout=30)
+        assert r.status_code == 200 and r.json()["runs"][0]["name"] == "run"
+    finally:
+        killer.cancel()
+        proc.terminate()
+        proc.wait(30)
+        proc.stderr.close()

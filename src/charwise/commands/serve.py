@@ -23,7 +23,7 @@ def register(sub) -> None:
         default="127.0.0.1",
         help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
     )
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument(
         "--max-text",
         type=int,
@@ -41,41 +41,59 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import uvicorn
-
     if not 0 <= args.port <= 65535:
         raise CharwiseError("--port must be in 0..65535")
-    _check_port(args.host, args.port)
-    app = create_app(
-        args.run_dirs,
-        ServeLimits(max_text=args.max_text, max_length=args.max_length),
-        device=args.device,
-    )
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"charwise: warning: serving on {args.host}: anyone who can reach this address can "
-            "use the page",
-            file=sys.stderr,
+    # We bind the socket ourselves and hand it to uvicorn: a bad address fails with one line,
+    # the port is ours while the runs load, and with --port 0 we know (and print) the port the
+    # system picked instead of "0".
+    sock = _bind(args.host, args.port)
+    with sock:
+        app = create_app(
+            args.run_dirs,
+            ServeLimits(max_text=args.max_text, max_length=args.max_length),
+            device=args.device,
         )
-    print(
-        f"charwise: serving {', '.join(app.state.runs)} on http://{args.host}:{args.port}/ "
-        "(Ctrl-C stops)",
-        file=sys.stderr,
-    )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        _serve(app, sock, args.host)
     return 0
 
 
-def _check_port(host: str, port: int) -> None:
-    """Fail with one line (not uvicorn's log and exit) when the address cannot be bound."""
+def _serve(app, sock: socket.socket, host: str) -> None:
+    import uvicorn
+
+    port = sock.getsockname()[1]
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"charwise: warning: serving on {host}: anyone who can reach this address can "
+            "use the page",
+            file=sys.stderr,
+        )
+    url_host = f"[{host}]" if ":" in host else host  # an IPv6 address goes in brackets in a URL
+    print(
+        f"charwise: serving {', '.join(app.state.runs)} on http://{url_host}:{port}/ "
+        "(Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,  # a script waiting for the URL (stderr may be a pipe) sees it now
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # as uvicorn.run does: Ctrl-C during startup/shutdown is quiet
+        pass
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, for uvicorn to listen on; fails with one line (not
+    uvicorn's log and exit) when the address cannot be bound."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise CharwiseError(f"cannot resolve --host {host}: {e.strerror}") from None
     family, _, _, _, addr = infos[0]
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(addr)
-        except OSError as e:
-            raise CharwiseError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own bind does
+        s.bind(addr)
+    except OSError as e:
+        s.close()
+        raise CharwiseError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    return s

@@ -11,7 +11,9 @@ in-process through Starlette's TestClient; the CLI runs it with uvicorn).
 
 Model work runs in a thread pool, so the event loop keeps serving other requests while a model
 samples. Every request is bounded (body size, text and sample length); a bad one gets a 4xx
-JSON {"error": "..."} and never takes the server down.
+JSON {"error": "..."} and never takes the server down. A field may be left out for its default;
+JSON null stands for "left out" only where the default is "none" (top_k, seed), and is a 400
+anywhere else (a null prime or length is a client bug, not a request for the default).
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class ApiError(Exception):
 
 class _Stop(Exception):
     """Raised inside the sampler when the client went away."""
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number"}
 
 
 def _err(status: int, message: str) -> JSONResponse:
@@ -132,19 +137,25 @@ def create_app(
 
     def get_run(d: dict) -> tuple[str, Run]:
         name = d.get("run", next(iter(runs)))
-        if not isinstance(name, str) or name not in runs:
+        if not isinstance(name, str):
+            raise ApiError(400, "run must be a string (a run's name)")
+        if name not in runs:
             raise ApiError(404, f"no run named {name!r}; served: {', '.join(runs)}")
         return name, runs[name]
 
     def field(d: dict, key: str, kind: type, default, lo=None, hi=None):
-        v = d.get(key, default)
-        if v is None:
-            return None
+        """d[key] checked against kind and lo..hi, or default when it is left out. null is
+        "left out" only for an optional field (default None); elsewhere it is a 400, not a
+        TypeError deep in the sampler."""
+        if key not in d or (d[key] is None and default is None):
+            return default
+        v = d[key]
         if kind is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if not isinstance(v, kind) or isinstance(v, bool):
-            raise ApiError(400, f"{key} must be {'a number' if kind is float else kind.__name__}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ApiError(400, f"{key} must be {_KIND_NAMES[kind]}")
+        # written as not-inside so that NaN (which Python's json accepts) is out of range too
+        if (lo is not None and not lo <= v) or (hi is not None and not v <= hi):
             raise ApiError(400, f"{key} must be between {lo} and {hi}")
         return v
 
@@ -183,8 +194,9 @@ def create_app(
             top_k=field(d, "top_k", int, None, 1, 100_000),
             seed=field(d, "seed", int, None, 0, 2**63 - 1),
         )
-        if run.kind != "ngram":
-            encode_prime(run.vocab, prime)  # unknown characters: a 400 now, not a broken stream
+        # unknown characters: a 400 now, not a 200 whose stream ends in an error. N-gram runs
+        # encode the prime with the same vocabulary (start_ids), so they are checked here too.
+        encode_prime(run.vocab, prime)
         return StreamingResponse(
             _stream(run, opts),
             media_type="text/plain; charset=utf-8",
