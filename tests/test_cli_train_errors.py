@@ -178,3 +178,14 @@ def test_resume_of_a_run_with_a_bad_config_value_blames_config_json(tmp_path, fi
     assert main(["train", "--resume", str(run), "--max-steps", "8"]) == 2
     line = _one_error_line(capsys)
     assert "config.json is damaged" in line and "hidden" in line and "--hidden" not in line
+
+
+def test_under_torchrun_only_rank_0_prints_the_error(tmp_path, text, capsys, monkeypatch):
+    # torchrun starts N processes that meet the same bad input: one line, not N.
+    args = ["train", str(text), "--out", str(tmp_path / "r"), *TINY, "--beta2", "1.5"]
+    monkeypatch.setenv("RANK", "1")
+    assert main(args) == 2
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert main(args) == 2
+    assert "--beta2" in _one_error_line(capsys)

@@ -224,3 +224,19 @@ def test_cli_errors_are_one_line(small_text, tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(out)]) == 2
     assert "corrupted" in capsys.readouterr().err
+
+
+def test_ngram_run_evaluates_its_split_from_another_folder(
+    small_text, tmp_path, capsys, monkeypatch
+):
+    # The text path typed relative to where `charwise ngram` ran is stored absolute, so
+    # `eval --split` finds the text from anywhere (it re-reads it).
+    monkeypatch.chdir(small_text.parent)
+    out = tmp_path / "run"
+    assert main(["ngram", small_text.name, "--order", "3", "--out", str(out)]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["eval", str(out), "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chars"] > 0

@@ -53,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CharwiseError as e:
-        print(f"charwise: error: {e}", file=sys.stderr)
+        from .distributed import launched_rank  # here: `charwise --help` stays free of torch
+
+        # Under torchrun every process meets the same bad input: one line, from rank 0 (torchrun
+        # still reports which ranks failed).
+        if launched_rank() == 0:
+            print(f"charwise: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("charwise: interrupted", file=sys.stderr)

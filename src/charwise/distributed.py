@@ -50,6 +50,15 @@ class Dist:
         return self.world > 1
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 when not launched by torchrun); readable before
+    any process group exists, e.g. to print a message from one process instead of N."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
 def setup(device_type: str) -> Dist:
     """Join the process group torchrun describes (NCCL on CUDA, gloo otherwise), if any.
 

@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from ..checkpoint import read_config
 from ..config import ModelConfig, RunConfig, TrainConfig
+from ..distributed import launched_rank
 from ..errors import CharwiseError
 from ..train import (
     FINETUNE_MODEL_SETTINGS,
@@ -95,6 +96,8 @@ def run(args) -> int:
         model = ModelConfig(vocab_size=1, **model_kw)
         cfg = RunConfig(model=model, data=data_config(args), train=TrainConfig(**train_kw))
         res = train(cfg, args.out, cb, init_from=args.init_from)
+    if launched_rank() != 0:  # torchrun: the notes below once, from rank 0
+        return 130 if res.stopped == "interrupted" else 0
     if res.already_finished:
         print(
             f"charwise: note: {res.run_dir} already finished ({res.stopped}, step {res.steps}); "

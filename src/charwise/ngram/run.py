@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -198,7 +199,12 @@ def save_ngram(run_dir: str | Path, model: NGramModel, sources: list[str], secon
         "format_version": FORMAT_VERSION,
         "charwise_version": __version__,
         "model": {"kind": "ngram", **dataclasses.asdict(model.cfg), "vocab_size": model.vocab.size},
-        "data": dataclasses.asdict(model.data_config),
+        # Text paths absolute, as `charwise train` stores them: `eval --split` re-reads the text
+        # and must find it from any working directory.
+        "data": {
+            **dataclasses.asdict(model.data_config),
+            "sources": [os.path.abspath(src) for src in model.data_config.sources],
+        },
         "sources": sources,
         "count_seconds": round(seconds, 3),
         "distinct_ngrams": model.describe()["distinct_ngrams"],
