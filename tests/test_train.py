@@ -52,15 +52,15 @@ def short_text(tmp_path):
 
 
 class InterruptAt(Callbacks):
-    """Sends this process a real SIGINT after step `at`: the trainer's Ctrl-C handler sets its
-    flag and the loop saves and stops at the next step boundary."""
+    """Sends this process a real SIGINT (or `sig`) after step `at`: the trainer's handler sets
+    its flag and the loop saves and stops at the next step boundary."""
 
-    def __init__(self, at: int):
-        self.at = at
+    def __init__(self, at: int, sig: int = signal.SIGINT):
+        self.at, self.sig = at, sig
 
     def on_step(self, rec) -> None:
         if rec["step"] == self.at:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.sig)
 
 
 def test_tiny_model_overfits_a_30_character_text(overfit_run):
@@ -88,6 +88,17 @@ def test_log_records_every_figure(tmp_path, short_text, make_config):
     assert [s["step"] for s in _samples(tmp_path / "r")] == [2, 4]
     assert res.best_val_loss == min(v["val_loss"] for v in vals)
     assert load(tmp_path / "r").info["val_loss"] == res.best_val_loss
+
+
+def test_sigterm_saves_a_resumable_state_like_ctrl_c(tmp_path, short_text, make_config):
+    # Slurm, and torchrun stopping its workers, send SIGTERM: save and stop, not die unsaved.
+    cfg = make_config([short_text], max_steps=12, sample_every=1000)
+    part = train(cfg, tmp_path / "r", callbacks=InterruptAt(4, signal.SIGTERM))
+    assert part.stopped == "interrupted" and part.steps == 4
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the old handler is back
+    done = resume(tmp_path / "r")
+    assert done.stopped == "max_steps" and done.steps == 12
+    assert [r["step"] for r in _records(tmp_path / "r")] == list(range(1, 13))
 
 
 def test_same_seed_same_losses_and_samples(tmp_path, short_text, make_config):

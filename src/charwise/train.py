@@ -119,16 +119,19 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 class _Interrupt:
-    """First Ctrl-C: finish the current step, save, stop. Second: stop at once."""
+    """First Ctrl-C: finish the current step, save, stop. Second: stop at once. SIGTERM (what
+    schedulers such as Slurm send before a kill, and torchrun to its workers when it stops,
+    e.g. on a double Ctrl-C) is always the first kind: finish the step, save, stop."""
 
     def __init__(self):
         self.requested = False
         self._first = 0.0
-        self._old = None
+        self._old: dict[int, Any] = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
+            self._old[signal.SIGINT] = signal.signal(signal.SIGINT, self._handle)
+            self._old[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._terminate)
         return self
 
     def _handle(self, signum, frame):
@@ -139,9 +142,13 @@ class _Interrupt:
         if not self.requested:
             self.requested, self._first = True, time.monotonic()
 
+    def _terminate(self, signum, frame):
+        if not self.requested:
+            self.requested, self._first = True, time.monotonic()
+
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 class Trainer:
