@@ -165,9 +165,10 @@ def test_resume_rejects_changes_to_the_model_or_data(tmp_path, short_text, make_
         train(make_config([short_text], max_steps=2), tmp_path / "r")
 
 
-def test_patience_stops_when_validation_stops_improving(tmp_path, short_text, make_config):
-    # An update of 1e-30 cannot change float32 weights, so the val loss never improves.
-    cfg = make_config(
+def _never_improving(make_config, short_text):
+    """A run whose validation loss never improves: an update of 1e-30 cannot change float32
+    weights. Patience 2 stops it after 3 validations."""
+    return make_config(
         [short_text],
         optimizer="sgd",
         lr=1e-30,
@@ -177,6 +178,10 @@ def test_patience_stops_when_validation_stops_improving(tmp_path, short_text, ma
         patience=2,
         max_steps=50,
     )
+
+
+def test_patience_stops_when_validation_stops_improving(tmp_path, short_text, make_config):
+    cfg = _never_improving(make_config, short_text)
     res = train(cfg, tmp_path / "r")
     assert res.stopped == "patience"
     assert res.steps == 3  # the first evaluation sets the best, two more fail to beat it
@@ -377,16 +382,7 @@ def test_resuming_a_finished_run_trains_and_logs_nothing(tmp_path, short_text, m
 
 
 def test_resuming_a_run_stopped_by_patience_does_nothing(tmp_path, short_text, make_config):
-    cfg = make_config(
-        [short_text],
-        optimizer="sgd",
-        lr=1e-30,
-        warmup=0,
-        schedule="constant",
-        eval_every=1,
-        patience=2,
-        max_steps=50,
-    )
+    cfg = _never_improving(make_config, short_text)
     assert train(cfg, tmp_path / "r").stopped == "patience"
     n = len(_records(tmp_path / "r", "val"))
     res = resume(tmp_path / "r")
