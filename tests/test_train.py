@@ -358,7 +358,13 @@ def test_divergence_advice_init_from_when_only_the_best_weights_exist(
 
 
 def test_divergence_advice_start_again_in_the_same_folder(tmp_path, short_text, make_config):
-    with pytest.raises(CharwiseError, match=r"no checkpoint was saved yet.*same --out .* reused"):
+    # A finite loss over a --max-loss below where the text's loss starts: a lower --lr would stop
+    # at the same place, so the advice names the threshold first.
+    with pytest.raises(
+        CharwiseError,
+        match=r"--max-loss 0.5\); if 0.5 is too low .* raise --max-loss, else no checkpoint was "
+        r"saved yet.*same --out .* reused",
+    ):
         train(make_config([short_text], max_loss=0.5, max_steps=3), tmp_path / "r")
     res = train(make_config([short_text], max_steps=3), tmp_path / "r")
     assert res.steps == 3
@@ -369,9 +375,10 @@ def test_divergence_advice_start_again_in_the_same_folder(tmp_path, short_text, 
 def test_resuming_a_finished_run_trains_and_logs_nothing(tmp_path, short_text, make_config):
     cfg = make_config([short_text], max_steps=None, epochs=1.5, eval_every=1000, sample_every=1000)
     first = train(cfg, tmp_path / "r")
-    files = {n: (tmp_path / "r" / n).read_bytes() for n in ("log.jsonl", "samples.jsonl")}
+    names = ("log.jsonl", "samples.jsonl", "config.json")
+    files = {n: (tmp_path / "r" / n).read_bytes() for n in names}
     state = (tmp_path / "r" / "state.safetensors").stat().st_mtime_ns
-    res = resume(tmp_path / "r")
+    res = resume(tmp_path / "r", overrides={"lr": 1e-4})  # nothing trains: nothing is recorded
     assert res.already_finished and res.stopped == "epochs" and res.steps == first.steps
     assert res.best_val_loss == first.best_val_loss
     assert {n: (tmp_path / "r" / n).read_bytes() for n in files} == files
@@ -396,11 +403,15 @@ def test_resume_refuses_text_that_changed(tmp_path, short_text, make_config):
     short_text.write_text(SHORT_TEXT + "Zebra!", encoding="utf-8")
     with pytest.raises(CharwiseError, match="training text changed since the run .*--init-from"):
         resume(tmp_path / "r", overrides={"max_steps": 4})
-    # A run from before the hash was stored is not checked.
+    # A run from before the hash was stored can only be checked by its vocabulary: characters it
+    # lacks ("Z", "!") show another text; a change within the vocabulary goes unnoticed.
     cfg_path = tmp_path / "r" / "config.json"
     d = json.loads(cfg_path.read_text(encoding="utf-8"))
     del d["text_hash"]
     cfg_path.write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(CharwiseError, match="training text changed"):
+        resume(tmp_path / "r", overrides={"max_steps": 4})
+    short_text.write_text(SHORT_TEXT + SHORT_TEXT[:20], encoding="utf-8")
     assert resume(tmp_path / "r", overrides={"max_steps": 4}).steps == 4
 
 
@@ -423,10 +434,27 @@ def test_resume_works_from_another_working_directory(tmp_path, make_config, monk
     cfg_path.write_text(json.dumps(d), encoding="utf-8")
     assert resume(proj / "runs/a", overrides={"max_steps": 4}).steps == 4
     assert read_config(proj / "runs/a")["data"]["sources"] == [str(proj / "data" / "t.txt")]
+    # A same-named file with other text in the current folder is passed over for the one whose
+    # text is the run's (its hash); a run from before the hash was stored gets it when it goes on.
+    (elsewhere / "data").mkdir()
+    (elsewhere / "data" / "t.txt").write_text(SHORT_TEXT.upper(), encoding="utf-8")
+    text_hash = d.pop("text_hash")
+    cfg_path.write_text(json.dumps(d), encoding="utf-8")
+    assert resume(proj / "runs/a", overrides={"max_steps": 5}).steps == 5
+    stored = read_config(proj / "runs/a")
+    assert stored["data"]["sources"] == [str(proj / "data" / "t.txt")]
+    assert stored["text_hash"] == text_hash
     d["data"]["sources"] = ["nowhere/t.txt"]
     cfg_path.write_text(json.dumps(d), encoding="utf-8")
     with pytest.raises(CharwiseError, match="cannot find the run's text nowhere/t.txt"):
-        resume(proj / "runs/a", overrides={"max_steps": 5})
+        resume(proj / "runs/a", overrides={"max_steps": 6})
+
+
+def test_init_from_refuses_max_vocab(tmp_path, short_text, make_config):
+    train(make_config([short_text], max_steps=2), tmp_path / "b")
+    cfg = make_config([short_text], data={"max_vocab": 5}, max_steps=2)
+    with pytest.raises(CharwiseError, match="--max-vocab cannot be given with --init-from"):
+        train(cfg, tmp_path / "ft", init_from=tmp_path / "b")
 
 
 def test_init_from_follows_the_base_runs_text_mode(tmp_path, short_text, make_config):

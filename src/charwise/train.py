@@ -499,8 +499,18 @@ class Trainer:
         self, loss: float, chars_per_s: float, lr: float, grad_norm: float | None = None
     ) -> None:
         if not math.isfinite(loss) or loss > self.tc.max_loss:
+            # A finite loss over the threshold may be the threshold's fault (a --max-loss below
+            # where this text's loss starts): a lower --lr would then stop at the same place.
+            low = (
+                f"; if {self.tc.max_loss:g} is too low for this text (a model that knows nothing "
+                f"scores ln({self.vocab.size}) = {math.log(self.vocab.size):.3g}), raise "
+                f"--max-loss, else"
+                if math.isfinite(loss)
+                else ";"
+            )
             raise CharwiseError(
-                f"training diverged at step {self.step} (loss {loss:.4g}); {self.recovery_advice()}"
+                f"training diverged at step {self.step} (loss {loss:.4g}, --max-loss "
+                f"{self.tc.max_loss:g}){low} {self.recovery_advice()}"
             )
         rec = {
             "event": "train",
@@ -588,23 +598,50 @@ def _absolute_sources(cfg: RunConfig) -> RunConfig:
     return replace(cfg, data=replace(cfg.data, sources=sources))
 
 
-def _locate_sources(cfg: RunConfig, run_dir: Path) -> RunConfig:
-    """Absolute text sources for a run whose config.json may hold relative ones (runs started
-    before sources were stored absolute). A relative path was typed relative to the directory
-    the run was started in, which config.json does not record: try the current directory first
+def _source_candidates(cfg: RunConfig, run_dir: Path) -> list[RunConfig]:
+    """cfg with absolute text sources, one per place the text may be, best guess first. Runs
+    started before sources were stored absolute may hold relative ones, typed relative to the
+    directory the run was started in, which config.json does not record: the current directory
     (the behaviour before), then the run directory's parent folders, the usual places to start
-    from (`charwise train data/x.txt --out runs/x` started in the project folder)."""
+    from (`charwise train data/x.txt --out runs/x` started in the project folder). Every folder
+    holding all the files is a candidate; the caller keeps the first whose text is the run's."""
     rel = [src for src in cfg.data.sources if not os.path.isabs(src)]
     if not rel:
-        return cfg
-    bases = [Path.cwd(), *Path(os.path.abspath(run_dir)).parents]
-    for base in bases:
+        return [cfg]
+    out = []
+    for base in [Path.cwd(), *Path(os.path.abspath(run_dir)).parents]:
         if all((base / src).exists() for src in rel):
             sources = tuple(os.path.normpath(base / src) for src in cfg.data.sources)
-            return replace(cfg, data=replace(cfg.data, sources=sources))
+            out.append(replace(cfg, data=replace(cfg.data, sources=sources)))
+    if not out:
+        raise CharwiseError(
+            f"cannot find the run's text {rel[0]} (a path relative to where the run was "
+            f"started) from here or from {run_dir}'s parent folders; resume from the folder it "
+            "was started in"
+        )
+    return out
+
+
+def _resume_corpus(
+    cfg: RunConfig, run_dir: Path, vocab, text_hash: str | None, cache_dir: Path | None
+) -> tuple[Corpus, RunConfig]:
+    """The run's text, checked against the hash stored when it started (runs from before the
+    hash was stored have none: nothing to check them against), and cfg with its sources."""
+    for located in _source_candidates(cfg, run_dir):
+        try:
+            corpus = load_corpus(
+                located.data, vocab=vocab, cache_dir=cache_dir, expect_hash=text_hash
+            )
+        except TextChangedError:  # another candidate folder may hold the run's own text
+            continue
+        # Without a hash, characters the run's vocabulary lacks show it is another text (its
+        # own was encoded with that vocabulary, so it has none).
+        if text_hash or not corpus.unknown:
+            return corpus, located
     raise CharwiseError(
-        f"cannot find the run's text {rel[0]} (a path relative to where the run was started) "
-        f"from here or from {run_dir}'s parent folders; resume from the folder it was started in"
+        f"the training text changed since the run in {run_dir} started, so it cannot be "
+        f"resumed; to train on the new text, fine-tune from it: charwise train TEXT "
+        f"--init-from {run_dir} --out NEW_DIR"
     )
 
 
@@ -614,6 +651,11 @@ def _fine_tune_config(cfg: RunConfig, base: Any, init_from: str | Path) -> RunCo
     # The vocabulary is the base run's, so is the text mode: bytes cannot be encoded with a
     # character vocabulary. Without --bytes the mode follows the base run; asking for bytes
     # when it was trained on characters is a contradiction to report.
+    if cfg.data.max_vocab is not None:
+        raise CharwiseError(
+            f"--max-vocab cannot be given with --init-from: the vocabulary is the base run's "
+            f"({init_from})"
+        )
     if cfg.data.bytes_mode and not base.vocab.bytes_mode:
         raise CharwiseError(
             f"the base run {init_from} was trained on characters, not raw bytes: "
@@ -707,31 +749,24 @@ def resume(
             + ", ".join(option_name(k) for k in sorted(bad))
         )
     cfg = replace(cfg, train=replace(cfg.train, **(overrides or {})))
-    located = _locate_sources(cfg, run_dir)
     vocab = read_vocab(run_dir)
     dist = ddp.setup(pick_device(cfg.train.device).type)
-    try:
-        with ddp.local_first(dist):
-            # Runs from before the hash was stored have none: nothing to check them against.
-            corpus = load_corpus(
-                located.data, vocab=vocab, cache_dir=cache_dir, expect_hash=stored.get("text_hash")
-            )
-    except TextChangedError:
-        raise CharwiseError(
-            f"the training text changed since the run in {run_dir} started, so it cannot be "
-            f"resumed; to train on the new text, fine-tune from it: charwise train TEXT "
-            f"--init-from {run_dir} --out NEW_DIR"
-        ) from None
+    with ddp.local_first(dist):
+        corpus, located = _resume_corpus(cfg, run_dir, vocab, stored.get("text_hash"), cache_dir)
     trainer = Trainer(located, run_dir, corpus, callbacks or Callbacks(), dist=dist)
     trainer.restore()
-    if (overrides or located != cfg) and trainer.dist.is_main:
-        # Relative sources found from here are stored absolute, so the next resume finds them.
+    # Recorded only when the run goes on: a finished run is left as it is. Relative sources
+    # found from here are stored absolute (the next resume finds them), and a run from before
+    # the text hash was stored gets one.
+    changed = bool(overrides) or located != cfg or not stored.get("text_hash")
+    if changed and trainer.finished_reason() is None and trainer.dist.is_main:
         save_config(
             run_dir,
             located,
             vocab,
             {
-                **{k: v for k, v in stored.items() if k in ("params", "text_hash")},
+                "params": stored.get("params", trainer.model.num_params),
+                "text_hash": corpus.text_hash,
                 "sources": list(corpus.files),
             },
         )
