@@ -90,6 +90,21 @@ def test_log_records_every_figure(tmp_path, short_text, make_config):
     assert load(tmp_path / "r").info["val_loss"] == res.best_val_loss
 
 
+def test_an_interrupted_run_logs_its_partial_window(tmp_path, short_text, make_config):
+    # Ctrl-C mid-window (after the sample at step 5, with --log-every 4): the loss of step 5 is
+    # logged as a window of one step, not lost; the resumed run logs its windows from there.
+    class InterruptAtSample(Callbacks):
+        def on_sample(self, rec) -> None:
+            if rec["step"] == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    cfg = make_config([short_text], max_steps=12, log_every=4, sample_every=5)
+    assert train(cfg, tmp_path / "r", callbacks=InterruptAtSample()).steps == 5
+    assert [r["step"] for r in _records(tmp_path / "r")] == [4, 5]
+    resume(tmp_path / "r")
+    assert [r["step"] for r in _records(tmp_path / "r")] == [4, 5, 8, 12]
+
+
 def test_sigterm_saves_a_resumable_state_like_ctrl_c(tmp_path, short_text, make_config):
     # Slurm, and torchrun stopping its workers, send SIGTERM: save and stop, not die unsaved.
     cfg = make_config([short_text], max_steps=12, sample_every=1000)

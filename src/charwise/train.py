@@ -436,11 +436,18 @@ class Trainer:
         stopped, window_loss, window_steps = None, torch.zeros((), device=self.device), 0
         self.grad_norm_sum.zero_()
         t_last, window_time = time.perf_counter(), 0.0
+        lr = tc.lr  # set by every step; read only once a step has run
         with _Interrupt() as intr:
             while True:
                 stopped = self.stop_reason()
                 if stopped or ddp.any_flag(self.dist, intr.requested):
                     stopped = stopped or "interrupted"
+                    if window_steps:  # log the partial window, or its losses would be lost
+                        # (every rank gets here together: the flag was agreed between ranks)
+                        loss = float(ddp.mean(self.dist, window_loss) / window_steps)
+                        grad_norm = float(self.grad_norm_sum) / window_steps
+                        chars = window_steps * tc.batch_size * tc.seq_len
+                        self.after_window(loss, chars / max(window_time, 1e-9), lr, grad_norm)
                     break
                 prog = progress(tc, self.step, self.elapsed, self.epoch_float)
                 lr = learning_rate(tc, self.step, prog, self.epoch)
