@@ -3,8 +3,8 @@
 Tensors: `model.*` (latest weights), `average.*` (the weight average, with --ema),
 `opt.<param>.<name>` (optimizer moments), `rng.cpu` / `rng.cuda` (generator states), `hidden.<i>`
 (the carried TBPTT state, all streams).
-metadata["trainer"]: JSON with step, data position, best loss, patience, elapsed time,
-optimizer param groups and the global batch size.
+metadata["trainer"]: JSON with step, data position, epochs trained, best loss, patience, elapsed
+time, optimizer param groups and the global batch size.
 """
 
 from __future__ import annotations

@@ -225,6 +225,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "pos": self.pos,
+            "epochs_trained": round(self.epoch_float, 4),  # what `charwise info` reports
             "elapsed": self.elapsed,
             "best_val_loss": None if math.isinf(self.best) else self.best,
             "bad_evals": self.bad_evals,

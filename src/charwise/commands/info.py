@@ -42,42 +42,17 @@ def describe(run_dir) -> dict:
     if (Path(run_dir) / STATE_FILE).exists():
         last = load(run_dir, weights="last").info
         out["steps"] = last.get("step")
-        out["epochs"] = epochs_trained(Path(run_dir), last)
+        out["epochs"] = epochs_trained(last)
         out["time_trained_s"] = last.get("elapsed")
         out["chars_seen"] = last.get("chars_seen")
     return out
 
 
-def epochs_trained(run_dir: Path, trainer: dict) -> float | None:
-    """Fractional passes over the train split, as training reports them (epoch + pos / steps per
-    epoch). The saved state has the step, the epoch counter and the position in the epoch, not
-    the steps per epoch; every step advances the position and an epoch ends after exactly steps
-    per epoch of them, so step = epoch * steps_per_epoch + pos gives it once an epoch is done."""
-    step, epoch, pos = trainer.get("step"), trainer.get("epoch"), trainer.get("pos")
-    if not all(isinstance(v, int) for v in (step, epoch, pos)):
-        return None
-    if pos == 0:
-        return float(epoch)
-    if epoch >= 1 and step > pos:
-        return round(epoch + pos * epoch / (step - pos), 4)  # as log.jsonl rounds it
-    # Still in the first epoch: only the log knows how far through. Its records carry the
-    # fractional epoch; the last one before the saved step scales to it (pos is the step here).
-    last = None
-    try:
-        with open(run_dir / "log.jsonl", encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut off by a crash
-                if not isinstance(rec, dict):
-                    continue
-                s, e = rec.get("step"), rec.get("epoch")
-                if isinstance(s, int) and isinstance(e, int | float) and 0 < s <= step and e > 0:
-                    last = (s, e)
-    except (OSError, UnicodeDecodeError):  # no log, or a damaged one: no figure
-        return None
-    return round(last[1] * step / last[0], 4) if last else None
+def epochs_trained(trainer: dict) -> float | None:
+    """Fractional passes over the train split, as the saved state records them (runs saved
+    before it did: the step's epoch counter, or None)."""
+    ep = trainer.get("epochs_trained", trainer.get("epoch"))
+    return float(ep) if isinstance(ep, int | float) else None
 
 
 def run(args) -> int:
