@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 import sys
-import unicodedata
 
 from ..checkpoint import load
 from ..errors import CharwiseError
@@ -64,52 +64,33 @@ _ESCAPE = re.compile(
     r"\\(x[0-9A-Fa-f]{0,2}|u[0-9A-Fa-f]{0,4}|U[0-9A-Fa-f]{0,8}|N\{[^}]*\}|[0-7]{1,3}|.|\Z)",
     re.DOTALL,
 )
-_HEX_DIGITS = {"x": 2, "u": 4, "U": 8}
-_SIMPLE = {
-    "\\": "\\",
-    "'": "'",
-    '"': '"',
-    "a": "\a",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-    "v": "\v",
-}
+_KNOWN = set("\\'\"abfnrtvxuUN01234567")  # escapes Python's unicode_escape codec decodes
 
 
 def unescape(text: str, option: str) -> str:
     """Decode backslash escapes (\\n, \\t, \\\\, \\xNN, \\uNNNN, \\UNNNNNNNN, \\N{NAME}, octal) in
-    text typed on the command line. Works on the str itself, so characters typed directly (é, 中)
-    pass through unchanged; an unknown escape such as \\q stays as typed, as in Python strings.
-    A malformed escape raises a CharwiseError that names `option`."""
-
-    def bad(esc: str, why: str) -> CharwiseError:
-        return CharwiseError(f'{option}: bad escape "{esc}": {why} (write \\\\ for a backslash)')
+    text typed on the command line, one escape at a time with Python's unicode_escape codec, so
+    characters typed directly (é, 中) pass through unchanged (decoding the whole text as
+    unicode_escape mangled them). An unknown escape such as \\q stays as typed, as in Python
+    strings. A malformed escape raises a CharwiseError that names `option`."""
 
     def one(m: re.Match[str]) -> str:
-        esc, body = m.group(0), m.group(1)
-        if not body:
-            raise bad("\\", "a backslash at the end escapes nothing")
-        kind = body[0]
-        if kind in _HEX_DIGITS:
-            want = _HEX_DIGITS[kind]
-            if len(body) - 1 != want:
-                raise bad(esc, f"\\{kind} takes exactly {want} hex digits")
-            code = int(body[1:], 16)
-        elif kind == "N" and len(body) > 1:
-            try:
-                return unicodedata.lookup(body[2:-1])
-            except KeyError:
-                raise bad(esc, "no character has that name") from None
-        elif kind in "01234567":
-            code = int(body, 8)
+        esc = m.group(0)
+        if esc == "\\":
+            why = "a backslash at the end escapes nothing"
+        elif esc[1] not in _KNOWN:
+            return esc
         else:
-            return _SIMPLE.get(body, esc)
-        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:  # past Unicode, or a lone surrogate
-            raise bad(esc, f"U+{code:04X} is not a Unicode character")
-        return chr(code)
+            try:
+                ch = codecs.decode(esc, "unicode_escape")
+            except UnicodeDecodeError as e:  # "truncated \xXX escape", "unknown Unicode ..."
+                full_u = esc[1] == "U" and len(esc) == 10  # only its value can be wrong
+                why = f"U+{int(esc[2:], 16):04X} is beyond Unicode" if full_u else e.reason
+            else:
+                if not (len(ch) == 1 and 0xD800 <= ord(ch) <= 0xDFFF):
+                    return ch
+                why = f"U+{ord(ch):04X} is a lone surrogate, not a character"
+        raise CharwiseError(f'{option}: bad escape "{esc}": {why} (write \\\\ for a backslash)')
 
     return _ESCAPE.sub(one, text)
 
