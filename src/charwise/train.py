@@ -438,17 +438,31 @@ class Trainer:
         self.grad_norm_sum.zero_()
         t_last, window_time = time.perf_counter(), 0.0
         lr = tc.lr  # set by every step; read only once a step has run
+
+        def end_window() -> None:
+            """Log the window's mean loss, gradient norm and speed, and start a new window."""
+            nonlocal window_steps, window_time
+            t0 = time.perf_counter()
+            # The global batch's mean loss; one host sync per log window.
+            loss = float(ddp.mean(self.dist, window_loss) / window_steps)
+            # DDP all-reduced the gradients: every rank has the same norm.
+            grad_norm = float(self.grad_norm_sum) / window_steps
+            self.grad_norm_sum.zero_()
+            window_time += time.perf_counter() - t0
+            chars = window_steps * tc.batch_size * tc.seq_len
+            self.after_window(loss, chars / max(window_time, 1e-9), lr, grad_norm)
+            window_loss.zero_()
+            window_steps, window_time = 0, 0.0
+
         with _Interrupt() as intr:
             while True:
                 stopped = self.stop_reason()
                 if stopped or ddp.any_flag(self.dist, intr.requested):
                     stopped = stopped or "interrupted"
-                    if window_steps:  # log the partial window, or its losses would be lost
-                        # (every rank gets here together: the flag was agreed between ranks)
-                        loss = float(ddp.mean(self.dist, window_loss) / window_steps)
-                        grad_norm = float(self.grad_norm_sum) / window_steps
-                        chars = window_steps * tc.batch_size * tc.seq_len
-                        self.after_window(loss, chars / max(window_time, 1e-9), lr, grad_norm)
+                    # A partial window is logged, or its losses would be lost (every rank gets
+                    # here together: the flag was agreed between ranks).
+                    if window_steps:
+                        end_window()
                     break
                 prog = progress(tc, self.step, self.elapsed, self.epoch_float)
                 lr = learning_rate(tc, self.step, prog, self.epoch)
@@ -464,17 +478,7 @@ class Trainer:
                 self.elapsed += ddp.broadcast_float(self.dist, now - t_last)
                 t_last = now
                 if self.step % tc.log_every == 0 or self.stop_reason():
-                    t0 = time.perf_counter()
-                    # The global batch's mean loss; one host sync per log window.
-                    loss = float(ddp.mean(self.dist, window_loss) / window_steps)
-                    # DDP all-reduced the gradients: every rank has the same norm.
-                    grad_norm = float(self.grad_norm_sum) / window_steps
-                    self.grad_norm_sum.zero_()
-                    window_time += time.perf_counter() - t0
-                    chars = window_steps * tc.batch_size * tc.seq_len
-                    self.after_window(loss, chars / max(window_time, 1e-9), lr, grad_norm)
-                    window_loss.zero_()
-                    window_steps, window_time = 0, 0.0
+                    end_window()
                 if self.step % tc.eval_every == 0 and self.evaluate_and_check():
                     stopped = "patience"
                     break
