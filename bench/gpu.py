@@ -215,10 +215,11 @@ def main() -> int:
             )
             return 0
         device = torch.device("cuda")
-        # (kind, layers, hidden, batch, seq): `charwise train`'s defaults (a 2x512 GRU, 32 x 64),
-        # the post's 3x512 LSTM on Linux source, then wider.
+        # (kind, layers, hidden, batch, seq): `charwise train`'s defaults (a 2x512 GRU and its
+        # batch shape), the post's 3x512 LSTM on Linux source, then wider.
+        d = TrainConfig()
         sizes = [
-            ("gru", 2, 512, 32, 64),
+            ("gru", 2, 512, d.batch_size, d.seq_len),
             ("gru", 2, 512, 256, 128),
             ("lstm", 3, 512, 128, 128),
             ("lstm", 2, 1024, 256, 128),

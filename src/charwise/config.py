@@ -86,8 +86,11 @@ class DataConfig:
 class TrainConfig:
     """The optimisation: truncated BPTT over `batch_size` parallel streams of `seq_len` steps."""
 
-    batch_size: int = 32  # parallel streams (global, over all processes); raise it on a GPU
-    seq_len: int = 64  # BPTT window; state is carried across windows, so long context survives
+    # 96 x 32 rather than 32 x 64: per character the GRU's per-step work (small elementwise ops,
+    # per-step products) costs less with more streams and fewer steps, and in the 600 s CPU
+    # benchmark it trained ~1.3x faster and ended as good (bench/RESULTS.md, session 7).
+    batch_size: int = 96  # parallel streams (global, over all processes); raise it on a GPU
+    seq_len: int = 32  # BPTT window; state is carried across windows, so long context survives
     optimizer: str = "adamw"  # adamw | rmsprop (char-rnn's) | sgd
     lr: float = 3e-3  # peak learning rate; Adam on char-RNNs tolerates 2e-3..5e-3
     min_lr_ratio: float = 0.05  # cosine / linear decay to lr * this
