@@ -182,6 +182,17 @@ def test_non_finite_weights_are_a_clear_error(run_copy, weights):
         load(run_copy, weights=weights)
 
 
+@pytest.mark.parametrize("weights", ["best", "last"])
+@pytest.mark.parametrize("value", ["not json", "[1, 2]"])
+def test_metadata_that_is_not_a_json_object_is_a_clear_error(run_copy, weights, value):
+    file = "model.safetensors" if weights == "best" else "state.safetensors"
+    key = "info" if weights == "best" else "trainer"
+    tensors, meta = checkpoint.load_tensors(run_copy / file)
+    save_file(tensors, str(run_copy / file), metadata={**meta, key: value})
+    with pytest.raises(CharwiseError, match=f"{file} is damaged: its '{key}' metadata"):
+        load(run_copy, weights=weights)
+
+
 @pytest.mark.parametrize("device", ["foo", "tpu:0", "meta"])
 def test_unknown_device_is_a_clear_error(run_copy, device):
     with pytest.raises(CharwiseError, match=f"unknown device '{device}'"):

@@ -1,7 +1,7 @@
 """charwise: character-level language models (LSTM / GRU / RNN) on PyTorch.
 
 import charwise
-run = charwise.train(charwise.RunConfig(...), "runs/x")    # or the CLI: charwise train
+result = charwise.train(charwise.RunConfig(...), "runs/x")  # a TrainResult; or: charwise train
 run = charwise.load("runs/x")
 print(charwise.sample(run, length=200, prime="The "))
 """
@@ -20,6 +20,10 @@ _API = {
     "CharwiseError": "errors",
     "train": "train",
     "resume": "train",
+    "TrainResult": "train",
+    "Callbacks": "train",
+    "SampleOptions": "sampling",
+    "EvalResult": "evaluate",
     "sample": "sampling",
     "generate": "sampling",
     "evaluate": "evaluate",

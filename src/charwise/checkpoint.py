@@ -216,6 +216,8 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", weights: str =
     weights="best" reads model.safetensors (best validation loss); "last" reads the resumable
     state's latest weights. A GPU-trained run loads on a CPU: tensors are mapped to `device`.
     """
+    if weights not in ("best", "last"):
+        raise CharwiseError(f"weights must be 'best' or 'last', not {weights!r}")
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     vocab = read_vocab(run_dir)
@@ -223,23 +225,30 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", weights: str =
         from .ngram import load_ngram  # count-based baseline (issue 4); counts, on no device
 
         return load_ngram(run_dir, cfg, vocab)
-    if isinstance(device, str):  # a clear error for "foo", or "cuda" on a machine without one
-        device = pick_device(device)
+    # A clear error for "foo", or "cuda" on a machine without one (a torch.device too).
+    device = pick_device(str(device))
     rc = run_config(cfg, run_dir / "config.json")
     if rc.model.vocab_size != vocab.size:
         raise CharwiseError(
             f"{run_dir}: config.json and vocab.json disagree on the vocabulary size"
         )
-    model = CharRNN(rc.model)
+    # The random initialisation is overwritten at once; drawing it from a forked generator
+    # leaves the caller's torch.manual_seed sequence as it was.
+    with torch.random.fork_rng(devices=[]):
+        model = CharRNN(rc.model)
     path = run_dir / ("model.safetensors" if weights == "best" else "state.safetensors")
     if weights == "best" and not path.exists() and (run_dir / "state.safetensors").exists():
         path = run_dir / "state.safetensors"  # interrupted before its first validation
     tensors, meta = load_tensors(path, device="cpu")
-    if path.name == "state.safetensors":
+    key = "trainer" if path.name == "state.safetensors" else "info"
+    if key == "trainer":
         tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-        info = json.loads(meta.get("trainer", "{}"))
-    else:
-        info = json.loads(meta.get("info", "{}"))
+    try:
+        info = json.loads(meta.get(key, "{}"))
+    except json.JSONDecodeError:
+        info = None
+    if not isinstance(info, dict):
+        raise CharwiseError(f"{path} is damaged: its {key!r} metadata is not a JSON object")
     load_weights_into(model, tensors, path)
     model.to(device).eval()
     return Run(run_dir, model, vocab, cfg, info)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,38 @@ def _finite(x: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
+# The scalar annotations _check_types enforces. numbers.Integral / Real also admit numpy's
+# scalars; bool, an int subclass, is refused where a number is meant (True would train 1 layer).
+_SCALAR_TYPES = {
+    "int": (numbers.Integral, "an integer"),
+    "float": (numbers.Real, "a number"),
+    "bool": (bool, "true or false"),
+    "str": (str, "a string"),
+}
+
+
+def option_name(field: str) -> str:
+    """The CLI option of a config field, for messages (`lr` -> `--lr`, `kind` -> `--model`)."""
+    return "--" + {"kind": "model", "bytes_mode": "bytes"}.get(field, field).replace("_", "-")
+
+
+def _check_types(obj: Any) -> None:
+    """Refuse a value of the wrong type in a scalar field (a float seed, a string hidden size,
+    32.0 layers from a hand-edited config.json): the range checks below would pass some of them,
+    and torch would fail on them later, deep inside the model or after training has begun."""
+    for f in dataclasses.fields(obj):
+        kinds = [t.strip() for t in str(f.type).split("|")]
+        value = getattr(obj, f.name)
+        if value is None and "None" in kinds:
+            continue
+        kinds = [t for t in kinds if t != "None"]
+        if len(kinds) != 1 or kinds[0] not in _SCALAR_TYPES:
+            continue  # tuples and the like: their own checks
+        cls, what = _SCALAR_TYPES[kinds[0]]
+        ok = isinstance(value, cls) and (cls is bool or not isinstance(value, bool))
+        _check(ok, f"{option_name(f.name)} must be {what}, not {value!r}")
+
+
 SEED_LIMIT = 2**63  # torch seeds are 64-bit; the headroom keeps seed + step + rank in range
 
 
@@ -46,6 +80,7 @@ class ModelConfig:
     weight_drop: float = 0.0  # DropConnect on the recurrent weights while training (AWD-LSTM)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(
             self.kind in MODEL_KINDS,
             f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}",
@@ -71,7 +106,10 @@ class DataConfig:
     split: tuple[float, float, float] = (0.9, 0.05, 0.05)  # contiguous train / val / test
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
+        # One path given as a str or Path is one source, not one source per character.
+        sources = (self.sources,) if isinstance(self.sources, (str, os.PathLike)) else self.sources
+        object.__setattr__(self, "sources", tuple(str(s) for s in sources))
+        _check_types(self)
         object.__setattr__(self, "split", tuple(float(f) for f in self.split))
         _check(bool(self.sources) != bool(self.corpus), "give either text files or --corpus NAME")
         _check(len(self.split) == 3, "--split needs three fractions: train,val,test")
@@ -119,6 +157,7 @@ class TrainConfig:
     max_loss: float = 20.0  # a training loss above this (nats) counts as exploded
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.batch_size >= 1, "--batch-size must be at least 1")
         _check(self.seq_len >= 1, "--seq-len must be at least 1")
         _check(

@@ -102,6 +102,7 @@ def loss_over_ids(
 
 def evaluate(run, ids: np.ndarray, unknown: int = 0, unknown_desc: str = "") -> EvalResult:
     """Evaluate a loaded run (RNN or n-gram) on (N,) ids."""
+    ids = np.asarray(ids).reshape(-1)  # (1, N) or a list read as the N ids they hold
     if run.kind == "ngram":
         total, n = run.model.loss_over_ids(ids)
     else:
@@ -109,12 +110,14 @@ def evaluate(run, ids: np.ndarray, unknown: int = 0, unknown_desc: str = "") -> 
     return result_from_nats(total, n, unknown, unknown_desc)
 
 
-def evaluate_text(run, files: list[str | Path]) -> EvalResult:
-    """Evaluate a loaded run on text files; characters outside its vocabulary are left out and
-    counted (they cannot be predicted)."""
+def evaluate_text(run, files: str | Path | list[str | Path]) -> EvalResult:
+    """Evaluate a loaded run on text files (one path or a list); characters outside its
+    vocabulary are left out and counted (they cannot be predicted)."""
     from .config import DataConfig
     from .corpus import load_corpus
 
+    if isinstance(files, (str, Path)):  # one path, not a sequence of one-character paths
+        files = [files]
     data = DataConfig(sources=tuple(str(f) for f in files), bytes_mode=run.vocab.bytes_mode)
     corpus = load_corpus(data, vocab=run.vocab)
     # Left with too little once unknown characters are skipped: "too short" alone would hide why.

@@ -14,6 +14,7 @@ from torch import nn
 
 from . import cells
 from .config import ModelConfig
+from .errors import CharwiseError
 
 State = tuple[torch.Tensor, ...]
 
@@ -55,18 +56,54 @@ class CharRNN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def init_state(self, batch_size: int = 1, device: torch.device | str | None = None) -> State:
-        """Zero state: a tuple of (L, B, H) tensors ((h, c) for an LSTM, (h,) otherwise)."""
-        device = device if device is not None else self.head.weight.device
-        zeros = lambda: torch.zeros(self.cfg.layers, batch_size, self.cfg.hidden, device=device)  # noqa: E731
+        """Zero state: a tuple of (L, B, H) tensors ((h, c) for an LSTM, (h,) otherwise), in
+        the weights' dtype (a model cast with .double() or .bfloat16() steps from its own)."""
+        w = self.head.weight
+        device = device if device is not None else w.device
+        shape = (self.cfg.layers, batch_size, self.cfg.hidden)
+        zeros = lambda: torch.zeros(shape, device=device, dtype=w.dtype)  # noqa: E731
         return (zeros(), zeros()) if self.cfg.kind == "lstm" else (zeros(),)
+
+    def _ids(self, x: torch.Tensor, dims: int, what: str) -> torch.Tensor:
+        """Character ids as int64 for the embedding, with a clear error for what it would fail
+        on deep inside torch: floats, the wrong number of dimensions, ids outside the vocabulary
+        (checked on a CPU only, where it costs no device sync). Any integer dtype is taken, so
+        torch.from_numpy(vocab.encode(text)) (uint8 / int32) works as is."""
+        if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+            raise CharwiseError(f"{what} must hold integer character ids, not {x.dtype}")
+        if x.dim() != dims:
+            raise CharwiseError(f"{what} must have {dims} dimension(s), got shape {tuple(x.shape)}")
+        if x.device.type == "cpu" and x.numel():
+            lo, hi = int(x.min()), int(x.max())
+            if lo < 0 or hi >= self.cfg.vocab_size:
+                raise CharwiseError(
+                    f"{what} holds id {lo if lo < 0 else hi}, outside the vocabulary's "
+                    f"0..{self.cfg.vocab_size - 1}"
+                )
+        return x.long()
+
+    def _check_state(self, state: State, batch: int) -> None:
+        """The state must be init_state(batch)'s shape: a batch-1 x would otherwise broadcast
+        against a wider state and return logits for the state's batch without complaint."""
+        want = (self.cfg.layers, batch, self.cfg.hidden)
+        n = 2 if self.cfg.kind == "lstm" else 1
+        if len(state) != n or any(tuple(s.shape) != want for s in state):
+            got = [tuple(s.shape) for s in state]
+            raise CharwiseError(
+                f"the state must be {n} tensor(s) of shape {want} (model.init_state({batch})), "
+                f"got {got}"
+            )
 
     def forward(self, x: torch.Tensor, state: State | None = None, return_hidden: bool = False):
         """x: (B, T) int64 -> logits (B, T, V) float and the new state (tuple of (L, B, H)).
 
         With return_hidden, also the top layer's outputs (B, T, H).
         """
+        x = self._ids(x, 2, "x")
         e = self.embed(x)  # (B, T, E)
         cfg = self.cfg
+        if state is not None:
+            self._check_state(state, x.shape[0])
         if self.training and (cfg.dropout > 0 or cfg.weight_drop > 0 or cfg.embed_dropout > 0):
             out, new = self._regularised(e, state)
         else:
@@ -117,11 +154,15 @@ class CharRNN(nn.Module):
         """One character per stream: x (B,) int64 (or a Python int) -> logits (B, V), new state.
 
         The post's API: `state = model.init_state(); logits, state = model.step(x, state)`.
+        In training mode dropout draws a fresh mask each call, as forward() does for a window
+        of one step; in eval mode (what sampling uses) step and forward compute the same logits.
         """
         if not torch.is_tensor(x):
             x = torch.tensor([int(x)], device=self.head.weight.device)
+        x = self._ids(x, 1, "x (one id per stream)")
         if state is None:
             state = self.init_state(x.shape[0])
+        self._check_state(state, x.shape[0])
         inp = F.dropout(self.embed(x), self.cfg.embed_dropout, self.training)  # (B, E)
         hs, cs = [], []
         for k in range(self.cfg.layers):

@@ -117,10 +117,31 @@ def generate(
     """
     device = model.head.weight.device
     gen = torch.Generator(device=device)
-    gen.manual_seed(opts.seed if opts.seed is not None else torch.seed())
+    # Without a seed, a fresh one for this generator only: torch.seed() would reseed the caller's
+    # global generator and break their torch.manual_seed reproducibility.
+    if opts.seed is not None:
+        gen.manual_seed(opts.seed)
+    else:
+        gen.seed()
     ids = start_ids(vocab, opts.prime, gen)
-    M = opts.num_samples
-    model.eval()
+    was_training = model.training
+    try:
+        model.eval()  # no dropout while sampling; the caller's mode comes back afterwards
+        return _generate(model, vocab, opts, on_text, ids, gen)
+    finally:
+        model.train(was_training)
+
+
+def _generate(
+    model: CharRNN,
+    vocab: Vocab,
+    opts: SampleOptions,
+    on_text: Callable[[int, str], None] | None,
+    ids: list[int],
+    gen: torch.Generator,
+) -> list[str]:
+    """generate()'s body, with the model in eval mode: prime, fan out to M streams, then drive."""
+    device, M = model.head.weight.device, opts.num_samples
     # Read the prime (all but its last character) with the fused kernel, then fan out to M streams.
     state = model.init_state(1)
     if len(ids) > 1:

@@ -24,7 +24,7 @@ from . import distributed as ddp
 from .average import WeightAverage
 from .batches import StreamBatcher
 from .checkpoint import load, read_config, read_vocab, run_config, save_config, save_model
-from .config import RunConfig, TrainConfig
+from .config import RunConfig, TrainConfig, option_name
 from .corpus import Corpus, TextChangedError, load_corpus, split_ids
 from .devices import bf16_native, pick_device
 from .errors import CharwiseError
@@ -67,11 +67,6 @@ RESUME_CHANGEABLE = frozenset(
 # Regularisation settings a fine-tuning run (--init-from) may set; the rest of the model (the
 # architecture) comes from the base run, since its weights must fit.
 FINETUNE_MODEL_SETTINGS = ("dropout", "embed_dropout", "weight_drop")
-
-
-def option_name(field: str) -> str:
-    """The CLI option of a config field, for messages (`lr` -> `--lr`, `kind` -> `--model`)."""
-    return "--" + {"kind": "model"}.get(field, field).replace("_", "-")
 
 
 @dataclass

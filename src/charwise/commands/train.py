@@ -7,7 +7,7 @@ import sys
 from tqdm import tqdm
 
 from ..checkpoint import read_config
-from ..config import ModelConfig, RunConfig, TrainConfig
+from ..config import ModelConfig, RunConfig, TrainConfig, option_name
 from ..distributed import launched_rank
 from ..errors import CharwiseError
 from ..train import (
@@ -15,7 +15,6 @@ from ..train import (
     RESUME_CHANGEABLE,
     Callbacks,
     TrainResult,
-    option_name,
     resume,
     train,
 )
