@@ -131,3 +131,27 @@ def test_load_refuses_unknown_weights_and_a_missing_gpu(overfit_run):
     if not torch.cuda.is_available():
         with pytest.raises(CharwiseError, match="no CUDA GPU"):
             charwise.load(overfit_run[0], device=torch.device("cuda"))
+
+
+def test_library_calls_with_the_wrong_kind_of_argument_get_one_clear_error(overfit_run, tmp_path):
+    run_dir, text = overfit_run
+    run = charwise.load(run_dir)
+    # A path is loaded for you; the sample is the loaded run's.
+    assert charwise.sample(str(run_dir), length=12, seed=3) == charwise.sample(
+        run, length=12, seed=3
+    )
+    with pytest.raises(CharwiseError, match="takes a loaded run"):
+        charwise.sample(run.model, length=5)
+    with pytest.raises(CharwiseError, match="--length must be an integer"):
+        charwise.sample(run, length=2.5)
+    with pytest.raises(CharwiseError, match="--prime must be a string"):
+        charwise.sample(run, prime=5)
+    with pytest.raises(CharwiseError, match="opts must be a SampleOptions"):
+        charwise.generate(run.model, run.vocab, {"length": 5})
+    with pytest.raises(CharwiseError, match="cfg must be a charwise.RunConfig"):
+        charwise.train({"model": {}}, tmp_path / "out")
+    with pytest.raises(CharwiseError, match="integer character ids"):
+        charwise.evaluate(run, "The cat sat")
+    ids = run.vocab.encode(text)
+    flat = charwise.evaluate(run, ids)
+    assert charwise.evaluate(run, ids[None]).nats_per_char == pytest.approx(flat.nats_per_char)

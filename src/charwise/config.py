@@ -31,7 +31,7 @@ def _finite(x: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-# The scalar annotations _check_types enforces. numbers.Integral / Real also admit numpy's
+# The scalar annotations check_types enforces. numbers.Integral / Real also admit numpy's
 # scalars; bool, an int subclass, is refused where a number is meant (True would train 1 layer).
 _SCALAR_TYPES = {
     "int": (numbers.Integral, "an integer"),
@@ -46,7 +46,7 @@ def option_name(field: str) -> str:
     return "--" + {"kind": "model", "bytes_mode": "bytes"}.get(field, field).replace("_", "-")
 
 
-def _check_types(obj: Any) -> None:
+def check_types(obj: Any) -> None:
     """Refuse a value of the wrong type in a scalar field (a float seed, a string hidden size,
     32.0 layers from a hand-edited config.json): the range checks below would pass some of them,
     and torch would fail on them later, deep inside the model or after training has begun."""
@@ -80,7 +80,7 @@ class ModelConfig:
     weight_drop: float = 0.0  # DropConnect on the recurrent weights while training (AWD-LSTM)
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         _check(
             self.kind in MODEL_KINDS,
             f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}",
@@ -109,7 +109,7 @@ class DataConfig:
         # One path given as a str or Path is one source, not one source per character.
         sources = (self.sources,) if isinstance(self.sources, (str, os.PathLike)) else self.sources
         object.__setattr__(self, "sources", tuple(str(s) for s in sources))
-        _check_types(self)
+        check_types(self)
         object.__setattr__(self, "split", tuple(float(f) for f in self.split))
         _check(bool(self.sources) != bool(self.corpus), "give either text files or --corpus NAME")
         _check(len(self.split) == 3, "--split needs three fractions: train,val,test")
@@ -157,7 +157,7 @@ class TrainConfig:
     max_loss: float = 20.0  # a training loss above this (nats) counts as exploded
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         _check(self.batch_size >= 1, "--batch-size must be at least 1")
         _check(self.seq_len >= 1, "--seq-len must be at least 1")
         _check(

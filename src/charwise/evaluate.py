@@ -102,7 +102,13 @@ def loss_over_ids(
 
 def evaluate(run, ids: np.ndarray, unknown: int = 0, unknown_desc: str = "") -> EvalResult:
     """Evaluate a loaded run (RNN or n-gram) on (N,) ids."""
-    ids = np.asarray(ids).reshape(-1)  # (1, N) or a list read as the N ids they hold
+    ids = np.asarray(ids)
+    if ids.size and ids.dtype.kind not in "iu":  # a str is one id that fails inside numpy
+        raise CharwiseError(
+            f"evaluate() takes integer character ids (vocab.encode(text)), not {ids.dtype}; "
+            "for text files use evaluate_text(run, paths)"
+        )
+    ids = ids.reshape(-1)  # (1, N) holds the same N ids
     if run.kind == "ngram":
         total, n = run.model.loss_over_ids(ids)
     else:

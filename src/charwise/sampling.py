@@ -7,12 +7,14 @@ shared with the n-gram model: decoding, stop strings and streaming.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from .config import check_types
 from .devices import bf16_native
 from .errors import CharwiseError
 from .model import CharRNN
@@ -36,6 +38,7 @@ class SampleOptions:
     precision: str = "auto"  # matmuls in fp32 | bf16 | auto (bf16 where the hardware has it)
 
     def __post_init__(self) -> None:
+        check_types(self)  # a float length or a numeric prime, refused before any work
         if self.length < 0:
             raise CharwiseError("--length must not be negative")
         # NaN passes every comparison below and would reach the sampler as NaN probabilities.
@@ -115,6 +118,8 @@ def generate(
 
     on_text(stream, piece) is called as text is produced, so callers can stream it.
     """
+    if not isinstance(opts, SampleOptions):
+        raise CharwiseError(f"opts must be a SampleOptions, not {type(opts).__name__}")
     device = model.head.weight.device
     gen = torch.Generator(device=device)
     # Without a seed, a fresh one for this generator only: torch.seed() would reseed the caller's
@@ -265,9 +270,19 @@ def _stream(on_text: Callable[[int, str], None], s: int, text: str, shown: int, 
 
 
 def sample(run, length: int = 500, prime: str = "", **kwargs) -> str | list[str]:
-    """Library shortcut: sample from a loaded run (charwise.load). One string, or a list of
-    strings when num_samples > 1. Keyword arguments are SampleOptions' fields."""
+    """Library shortcut: sample from a loaded run (charwise.load) or a run folder's path. One
+    string, or a list of strings when num_samples > 1. Keyword arguments are SampleOptions'
+    fields."""
     opts = SampleOptions(length=length, prime=prime, **kwargs)
+    if isinstance(run, (str, os.PathLike)):  # a run folder's path: load it
+        from .checkpoint import load
+
+        run = load(run)
+    if not hasattr(run, "kind") or not hasattr(run, "vocab"):
+        raise CharwiseError(
+            f"sample() takes a loaded run (charwise.load(path)) or its path, not "
+            f"{type(run).__name__}; for a bare model use charwise.generate(model, vocab, opts)"
+        )
     if run.kind == "ngram":
         texts = run.model.generate(opts)
     else:

@@ -683,6 +683,8 @@ def train(
     run's weights (fine-tuning): its architecture, vocabulary and text mode (bytes or
     characters) are kept; cfg.model's regularisation (dropout, embed_dropout, weight_drop)
     applies."""
+    if not isinstance(cfg, RunConfig):
+        raise CharwiseError(f"cfg must be a charwise.RunConfig, not {type(cfg).__name__}")
     out = Path(out)
     # Checked before any text is read or model built: these fail at the first write otherwise.
     if out.exists() and not out.is_dir():
