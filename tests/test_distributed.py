@@ -51,9 +51,9 @@ ARGS = [
     "--lr",
     "0.01",
     "--schedule",
-    "constant",
+    "constant",  # and no warm-up: a warm-up ends by 10% of the run, so it depends on the limit
     "--warmup",
-    "5",
+    "0",
     "--log-every",
     "1",
     "--eval-every",

@@ -43,3 +43,12 @@ def test_progress_follows_the_limit_closest_to_its_end():
     assert progress(cfg, step=80, elapsed=30.0, epoch_float=0.0) == pytest.approx(0.8)
     assert progress(cfg, step=500, elapsed=0.0, epoch_float=0.0) == 1.0
     assert progress(TrainConfig(epochs=4.0), 0, 0.0, epoch_float=1.0) == pytest.approx(0.25)
+
+
+def test_warmup_ends_by_a_tenth_of_the_run_on_a_short_run():
+    # A small text's whole run (say 10 epochs of 5 steps) can be shorter than the warm-up: the
+    # ramp then also follows progress, and reaches the peak at 10% of the run.
+    assert _lr("cosine", 1, 0.05) == pytest.approx(0.5)  # 5% of the run: half the peak
+    assert _lr("constant", 2, 0.1) == 1.0  # a tenth of the run, step 3 of a 10-step warm-up
+    assert _lr("cosine", 3, 0.5) == pytest.approx(0.55)  # past it: the decay, not the ramp
+    assert _lr("cosine", 3, 0.001) == pytest.approx(0.4)  # a long run: the step ramp rules

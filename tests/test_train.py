@@ -105,6 +105,30 @@ def test_an_interrupted_run_logs_its_partial_window(tmp_path, short_text, make_c
     assert [r["step"] for r in _records(tmp_path / "r")] == [4, 5, 8, 12]
 
 
+def test_ctrl_c_during_the_final_validation_keeps_a_resumable_run(
+    tmp_path, short_text, make_config, monkeypatch
+):
+    # The last validation runs after the loop (a while on a large validation split); a Ctrl-C
+    # there used to escape the handler and leave a run folder without any state.
+    real = Trainer.evaluate_and_check
+
+    def interrupted_eval(self):
+        if self.step == 6:  # the final one: eval_every is far away
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "evaluate_and_check", interrupted_eval)
+    cfg = make_config([short_text], max_steps=6, eval_every=1000, sample_every=1000)
+    res = train(cfg, tmp_path / "r")
+    assert res.stopped == "interrupted" and res.steps == 6
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert (tmp_path / "r" / "state.safetensors").exists()
+    monkeypatch.setattr(Trainer, "evaluate_and_check", real)
+    more = resume(tmp_path / "r", overrides={"max_steps": 9})
+    assert more.steps == 9 and more.stopped == "max_steps"
+    assert [r["step"] for r in _records(tmp_path / "r")] == list(range(1, 10))
+
+
 def test_sigterm_saves_a_resumable_state_like_ctrl_c(tmp_path, short_text, make_config):
     # Slurm, and torchrun stopping its workers, send SIGTERM: save and stop, not die unsaved.
     cfg = make_config([short_text], max_steps=12, sample_every=1000)

@@ -26,10 +26,18 @@ def progress(cfg: TrainConfig, step: int, elapsed: float, epoch_float: float) ->
     return min(1.0, max(fracs)) if fracs else 0.0
 
 
+# The warm-up ends after `warmup` steps or this fraction of the run, whichever comes first: a
+# small text's whole run can be shorter than 50 steps (10 epochs of 5 steps of 96 x 32), and it
+# would otherwise train only while the rate rises, never reaching it nor decaying.
+WARMUP_MAX_PROGRESS = 0.1
+
+
 def learning_rate(cfg: TrainConfig, step: int, prog: float, epoch: int) -> float:
-    """The learning rate for optimizer step `step` (0-based)."""
+    """The learning rate for optimizer step `step` (0-based), `prog` being progress()."""
     if cfg.warmup and step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
+        ramp = max((step + 1) / cfg.warmup, prog / WARMUP_MAX_PROGRESS)
+        if ramp < 1.0:
+            return cfg.lr * ramp
     if cfg.schedule == "constant":
         return cfg.lr
     if cfg.schedule == "exp":

@@ -120,6 +120,7 @@ class _Interrupt:
 
     def __init__(self):
         self.requested = False
+        self.immediate = False  # set once the state is saved: then any Ctrl-C stops at once
         self._first = 0.0
         self._old: dict[int, Any] = {}
 
@@ -132,7 +133,7 @@ class _Interrupt:
     def _handle(self, signum, frame):
         # Under torchrun one Ctrl-C arrives twice: from the terminal and forwarded by torchrun's
         # agent. A repeat within 2 s is the same press, not the second one.
-        if self.requested and time.monotonic() - self._first > 2.0:
+        if self.immediate or (self.requested and time.monotonic() - self._first > 2.0):
             raise KeyboardInterrupt
         if not self.requested:
             self.requested, self._first = True, time.monotonic()
@@ -481,12 +482,27 @@ class Trainer:
                     self.write_sample()
                 if self.step % tc.save_every == 0:
                     self.save_state()
-        # Ctrl-C should stop promptly: skip the final validation and sample, just save.
-        if stopped not in ("patience", "interrupted") and self.step % tc.eval_every != 0:
-            self.evaluate_and_check()
-        if main and stopped != "interrupted" and self.step % tc.sample_every != 0:
-            self.write_sample()
-        self.save_state()
+            # Still under the handler: a Ctrl-C during the final validation or sample (a while
+            # on a large validation split) must not lose the run, so its state is saved first;
+            # from then on a Ctrl-C stops at once.
+            final_eval = stopped not in ("patience", "interrupted") and self.step % tc.eval_every
+            final_sample = main and stopped != "interrupted" and self.step % tc.sample_every
+            if final_eval or final_sample:
+                self.save_state()
+                intr.immediate = True
+                try:
+                    if final_eval:
+                        self.evaluate_and_check()
+                    if final_sample:
+                        self.write_sample()
+                except KeyboardInterrupt:
+                    stopped = "interrupted"
+                else:
+                    self.save_state()
+                finally:
+                    intr.immediate = False
+            else:
+                self.save_state()
         # Drop the DDP wrapper (its reducer holds the process group) before the group goes, so
         # gloo's worker threads are joined now, not during interpreter shutdown.
         self.net = self.model
