@@ -267,6 +267,23 @@ def test_version(capsys):
 
 
 # -- every error: one line, non-zero -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "t.txt", "--hidden", "abc"], "--hidden: invalid int value: 'abc'"),
+        (["sample", "run", "--bogus"], "unrecognized arguments: --bogus"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_option_errors_are_one_line_too(argv, message, capsys):
+    # argparse printed its usage block (20 lines for train) before the message.
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    line = _one_error_line(capsys)
+    assert message in line and line.endswith("--help)")
+
+
 def test_missing_path(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "r"), *TINY]) == 2
     assert "no such file or directory" in _one_error_line(capsys)
@@ -307,6 +324,18 @@ def test_corpus_too_short(tmp_path, capsys):
     assert main(["train", str(tmp_path / "s.txt"), "--out", str(tmp_path / "r"), *TINY]) == 2
     line = _one_error_line(capsys)
     assert "needs at least 36" in line and "--batch-size or --seq-len" in line
+
+
+def test_corpus_too_short_counts_the_training_split_not_the_file(tmp_path, capsys):
+    # 38 characters pass the 36 that 4 streams of 8 steps need, but the 90% training split
+    # (34) does not: the message must say which part is short and what the whole text needs.
+    (tmp_path / "s.txt").write_text("x" * 37 + "\n", encoding="utf-8")
+    args = ["--batch-size", "4", "--seq-len", "8", "--split", "0.9,0.1,0", "--device", "cpu"]
+    assert main(["train", str(tmp_path / "s.txt"), "--out", str(tmp_path / "r"), *args]) == 2
+    line = _one_error_line(capsys)
+    assert "training split (90% of it) has 34 characters and needs at least 36" in line
+    assert "a text of about 40" in line and "--split" in line
+    assert not (tmp_path / "r").exists()
 
 
 def test_unknown_prime_characters(cli_run, capsys):

@@ -136,9 +136,22 @@ def test_resuming_a_finished_run_prints_one_note(finished_run, capsys):
     assert main(["train", "--resume", str(finished_run)]) == 0
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
-    assert "already finished (max_steps, step 4); nothing to train" in err
+    assert "already finished: its --max-steps limit (4) ends it at step 4" in err
+    assert err.rstrip().endswith("resume with a higher --max-steps")
     assert (finished_run / "log.jsonl").read_bytes() == log
     assert (finished_run / "samples.jsonl").read_bytes() == samples
+
+
+def test_a_finished_run_names_the_limit_that_ends_it(tmp_path, text, capsys):
+    # No limit given: 10 epochs. Raising --max-steps then changes nothing, and the note must say
+    # that the epochs are what to raise, not list every limit.
+    run = tmp_path / "r"
+    args = ["--hidden", "8", "--layers", "1", "--embed", "4", "--batch-size", "2", "--seq-len", "8"]
+    assert main(["train", str(text), "--out", str(run), "--quiet", "--device", "cpu", *args]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--max-steps", "100000", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "its --epochs limit (10) ends it" in err and "resume with a higher --epochs" in err
 
 
 def test_init_from_refuses_architecture_options(finished_run, tmp_path, text, capsys):

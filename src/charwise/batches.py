@@ -10,6 +10,7 @@ sees.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,7 @@ class StreamBatcher:
         rank: int = 0,
         world: int = 1,
         option_hint: str = "--batch-size or --seq-len",
+        train_fraction: float = 1.0,
     ):
         self.B, self.T = batch_size, seq_len
         n_streams = batch_size * world
@@ -47,6 +49,15 @@ class StreamBatcher:
         self.steps_per_epoch = (self.stream_len - 1) // seq_len
         if self.steps_per_epoch < 1:
             need = n_streams * (seq_len + 1)
+            if train_fraction < 1.0:
+                # `ids` is the training split: say so, and what the whole text would need.
+                raise CharwiseError(
+                    f"the text is too short for {n_streams} streams of {seq_len} steps: its "
+                    f"training split ({train_fraction:.0%} of it) has {len(ids):,} characters and "
+                    f"needs at least {need:,} (a text of about "
+                    f"{math.ceil(need / train_fraction):,}); lower {option_hint}, or give "
+                    "--split a larger train fraction"
+                )
             raise CharwiseError(
                 f"the training text is too short for {n_streams} streams of {seq_len} steps: "
                 f"it has "

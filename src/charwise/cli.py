@@ -27,8 +27,17 @@ COMMANDS = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (an unknown option, "abc" for an int) in charwise's form: one line
+    and exit status 2. argparse printed its usage block first, 20 lines for `train`, which
+    buried the message. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"charwise: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="charwise",
         description="Character-level language models: train on any text, sample, evaluate, "
         "look inside.",

@@ -181,6 +181,7 @@ class Trainer:
             self.tc.seq_len,
             self.dist.rank,
             self.dist.world,
+            train_fraction=cfg.data.split[0],
         )
         self.model = CharRNN(cfg.model).to(self.device)
         if init_weights is not None:

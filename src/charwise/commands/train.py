@@ -98,10 +98,15 @@ def run(args) -> int:
     if launched_rank() != 0:  # torchrun: the notes below once, from rank 0
         return 130 if res.stopped == "interrupted" else 0
     if res.already_finished:
+        # Name the limit that ends it: raising another one (--max-steps on a run that stops at
+        # its default 10 epochs) changes nothing, which a generic hint left users to discover.
+        limit = option_name(res.stopped)
+        value = read_config(res.run_dir).get("train", {}).get(res.stopped)
+        at = f" ({value:g})" if isinstance(value, (int, float)) else ""
         print(
-            f"charwise: note: {res.run_dir} already finished ({res.stopped}, step {res.steps}); "
-            f"nothing to train. To go on, resume with a higher --max-steps, --epochs, --max-time "
-            f"or --patience",
+            f"charwise: note: {res.run_dir} already finished: its {limit} limit{at} ends it at "
+            f"step {res.steps}, so there is nothing to train. To go on, resume with a higher "
+            f"{limit}",
             file=sys.stderr,
         )
         return 0
