@@ -533,3 +533,15 @@ def test_out_that_is_a_file_is_refused_before_reading_the_text(
     with pytest.raises(CharwiseError, match="--out .*f.txt is a file, not a run directory"):
         train(make_config([short_text]), tmp_path / "f.txt")
     assert (tmp_path / "f.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_run_inside_its_text_directory_is_not_read_as_text(tmp_path, make_config):
+    # `charwise train . --out run`: on --resume the run's own files (log, samples, weights) were
+    # found by the directory scan, changed the text's hash, and the run could not be resumed.
+    (tmp_path / "a.txt").write_text(SHORT_TEXT, encoding="utf-8")
+    cfg = make_config([tmp_path], max_steps=3)
+    first = train(cfg, tmp_path / "run")
+    assert first.steps == 3
+    more = resume(tmp_path / "run", overrides={"max_steps": 5})
+    assert more.steps == 5 and more.stopped == "max_steps"
+    assert load_corpus(cfg.data).files == (str(tmp_path / "a.txt"),)

@@ -62,10 +62,13 @@ def resolve_files(sources: tuple[str, ...] | list[str], glob: str = "*") -> list
     for src in sources:
         p = Path(src)
         if p.is_dir():
+            runs: dict[Path, bool] = {}
             found = sorted(
                 f
                 for f in p.rglob(glob)
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                if f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and not _in_run_dir(f, p, runs)
             )
             if not found:
                 raise CharwiseError(f"no files matching {glob!r} in directory {src}")
@@ -85,6 +88,34 @@ def resolve_files(sources: tuple[str, ...] | list[str], glob: str = "*") -> list
         else:
             raise CharwiseError(f"no such file or directory: {src}")
     return files
+
+
+def _is_run_dir(d: Path) -> bool:
+    """A charwise run folder: its config.json says so (read only where a vocab.json sits too)."""
+    cfg, vocab = d / "config.json", d / "vocab.json"
+    if not (cfg.is_file() and vocab.is_file()):
+        return False
+    try:
+        with open(cfg, "rb") as fh:
+            return b'"format": "charwise-run"' in fh.read(200)
+    except OSError:
+        return False
+
+
+def _in_run_dir(f: Path, root: Path, cache: dict[Path, bool]) -> bool:
+    """Whether file f (found under root) lies in a charwise run folder: `charwise train . --out
+    run` writes its run inside the text's directory, and the run's own files (log, samples,
+    weights) must not become training text, nor change the text's hash so that --resume
+    refuses the run."""
+    d = f.parent
+    while True:
+        if d not in cache:
+            cache[d] = _is_run_dir(d)
+        if cache[d]:
+            return True
+        if d == root or d == d.parent:
+            return False
+        d = d.parent
 
 
 def _content_key(files: list[Path], extra: str) -> tuple[str, str]:
