@@ -344,6 +344,13 @@ def test_unknown_prime_characters(cli_run, capsys):
     assert "'Ω'" in line and "'€'" in line
 
 
+def test_stop_at_the_model_can_never_write_is_refused(cli_run, capsys):
+    # It could never match, so a long --length ran to its end instead of stopping.
+    assert main(["sample", str(cli_run), "--stop-at", "Ω", "--length", "10000000"]) == 2
+    line = _one_error_line(capsys)
+    assert "--stop-at" in line and "'Ω'" in line
+
+
 @pytest.mark.parametrize("cmd", [["sample"], ["info"], ["eval", "--split", "val"]])
 def test_bad_run_dir(tmp_path, capsys, cmd):
     assert main([cmd[0], str(tmp_path / "nope"), *cmd[1:]]) == 2

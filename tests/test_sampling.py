@@ -115,7 +115,7 @@ def test_stop_at_ends_the_sample_before_the_string(trained):
     assert "".join(streamed) == out[0]
     # Not found: the full length.
     assert (
-        _gen(run.model, run.vocab, prime="the", length=10, argmax=True, stop_at="zzz")[0]
+        _gen(run.model, run.vocab, prime="the", length=10, argmax=True, stop_at="tac")[0]
         == text[3:13]
     )
 

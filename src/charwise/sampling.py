@@ -217,6 +217,12 @@ def drive(
 ) -> list[str]:
     """The generation loop shared by every model: call `next_ids()` -> (M,) ids up to opts.length
     times, decode, end streams at opts.stop_at and stream text to on_text(stream, piece)."""
+    bad = vocab.unknown_chars(opts.stop_at) if opts.stop_at else []
+    if bad:  # it could never match: a long --length would then run to its end for nothing
+        raise CharwiseError(
+            "--stop-at has characters the model never writes (not in its vocabulary): "
+            + ", ".join(bad[:10])
+        )
     if on_text is None and opts.stop_at is None:
         # Batch path: ids stay in tensors until the end, no per-stream Python work per step.
         cols = [next_ids() for _ in range(opts.length)]
