@@ -84,7 +84,7 @@ def test_non_latin_escapes_decode_to_their_character(tiny_run, capsys, value, ch
 
 
 def test_escaped_prime_and_stop_at_are_used(tiny_run, capsys):
-    args = ["sample", str(tiny_run[0]), "--length", "30", "--seed", "1", "--stop-at", "\\u4e2d"]
+    args = ["sample", str(tiny_run[0]), "--length", "30", "--seed", "1", "--stop-at", "\\x74t"]
     assert main([*args, "--prime", "\\x74he\\u0020cat"]) == 0
     assert capsys.readouterr().out.startswith("the cat")
 
@@ -208,6 +208,20 @@ def test_eval_on_text_entirely_outside_the_vocabulary(tiny_run, tmp_path, capsys
     line = _one_error_line(capsys)
     assert "no character of the text is in the model's vocabulary" in line
     assert "'X' (U+0058)" in line and "'中' (U+4E2D)" in line
+
+
+def test_eval_errors_give_eval_advice(tiny_run, tmp_path, capsys):
+    f = tmp_path / "latin1.txt"
+    f.write_bytes("caf\xe9 au lait".encode("latin-1"))
+    assert main(["eval", str(tiny_run[0]), str(f)]) == 2
+    line = _one_error_line(capsys)
+    # eval has no --bytes: the training advice does not apply here.
+    assert "not valid UTF-8 (byte 3)" in line and "reads UTF-8 text only" in line
+    assert "--bytes" not in line
+    assert main(["eval", str(tiny_run[0]), str(f), "--split", "val"]) == 2
+    assert "not both" in _one_error_line(capsys)
+    assert main(["eval", str(tiny_run[0])]) == 2
+    assert "one of them" in _one_error_line(capsys)
 
 
 # -- 8: info reports fractional epochs -------------------------------------------------------------

@@ -155,10 +155,8 @@ def iter_symbols(files: list[Path], bytes_mode: bool):
                 try:
                     text = dec.decode(raw, final=final)
                 except UnicodeDecodeError as e:
-                    raise CharwiseError(
-                        f"{f} is not valid UTF-8 (byte {offset - held + e.start}); "
-                        "train on raw bytes with --bytes"
-                    ) from None
+                    at = offset - held + e.start
+                    raise NotUtf8Error(f"{f} is not valid UTF-8 (byte {at})") from None
                 offset += len(raw)
                 if text:
                     # surrogatepass: lone surrogates cannot come from strict UTF-8, but be safe.
@@ -221,6 +219,15 @@ def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) ->
     if pos != total:
         raise CharwiseError("the text changed while it was being encoded; run again")
     return dropped, vocab.describe_unknown(unknown_syms) if dropped else ""
+
+
+class NotUtf8Error(CharwiseError):
+    """A file that does not decode as UTF-8. The message is the fact; str() adds the advice for
+    training (--bytes); evaluating a model trained on characters gives other advice."""
+
+    def __init__(self, fact: str):
+        super().__init__(f"{fact}; train on raw bytes with --bytes")
+        self.fact = fact
 
 
 class TextChangedError(CharwiseError):

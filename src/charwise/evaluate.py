@@ -120,12 +120,17 @@ def evaluate_text(run, files: str | Path | list[str | Path]) -> EvalResult:
     """Evaluate a loaded run on text files (one path or a list); characters outside its
     vocabulary are left out and counted (they cannot be predicted)."""
     from .config import DataConfig
-    from .corpus import load_corpus
+    from .corpus import NotUtf8Error, load_corpus
 
     if isinstance(files, (str, Path)):  # one path, not a sequence of one-character paths
         files = [files]
     data = DataConfig(sources=tuple(str(f) for f in files), bytes_mode=run.vocab.bytes_mode)
-    corpus = load_corpus(data, vocab=run.vocab)
+    try:
+        corpus = load_corpus(data, vocab=run.vocab)
+    except NotUtf8Error as e:  # its advice (--bytes) is for training; eval has no such option
+        raise CharwiseError(
+            f"{e.fact}: this model was trained on characters and reads UTF-8 text only"
+        ) from None
     # Left with too little once unknown characters are skipped: "too short" alone would hide why.
     if len(corpus.ids) == 0 and corpus.unknown:
         raise CharwiseError(

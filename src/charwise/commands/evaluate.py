@@ -34,7 +34,8 @@ def register(sub) -> None:
 def run(args) -> int:
     r = load(args.run_dir, device=args.device)
     if bool(args.files) == bool(args.split):
-        raise CharwiseError("give text files to evaluate on, or --split val|test|train")
+        which = "not both" if args.files else "one of them"
+        raise CharwiseError(f"give text files to evaluate on or --split val|test|train, {which}")
     if args.split:
         data = RunConfig.from_dict(r.config).data if r.kind != "ngram" else r.model.data_config
         corpus = load_corpus(data, vocab=r.vocab)
