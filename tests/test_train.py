@@ -545,3 +545,18 @@ def test_a_run_inside_its_text_directory_is_not_read_as_text(tmp_path, make_conf
     more = resume(tmp_path / "run", overrides={"max_steps": 5})
     assert more.steps == 5 and more.stopped == "max_steps"
     assert load_corpus(cfg.data).files == (str(tmp_path / "a.txt"),)
+
+
+def test_novel_knows_every_line_of_the_text_not_just_the_train_split(tmp_path, make_config):
+    # The last 10% of the text is validation: its lines are the user's lines all the same, and
+    # `sample --novel` counted them as invented.
+    from charwise.checkpoint import read_vocab
+    from charwise.novelty import NoveltyFilter
+
+    lines = [f"name{i:03d}" for i in range(60)]
+    p = tmp_path / "names.txt"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    train(make_config([p], max_steps=2), tmp_path / "r")
+    f = NoveltyFilter(tmp_path / "r", read_vocab(tmp_path / "r"))
+    assert not f.is_novel(lines[0]) and not f.is_novel(lines[-1])  # train, and validation split
+    assert f.is_novel("name999")

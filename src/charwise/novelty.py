@@ -1,6 +1,7 @@
 """`--novel`: keep only sampled lines that do not occur in the training text (the post's baby
-names view). The run directory keeps 64-bit hashes of the training lines (train_lines.npy), so
-the check needs nothing outside the run directory.
+names view). The run directory keeps 64-bit hashes of the lines of the whole text it was given,
+validation and test parts included (train_lines.npy), so the check needs nothing outside the run
+directory.
 """
 
 from __future__ import annotations

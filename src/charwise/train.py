@@ -751,7 +751,10 @@ def train(
                 "text_hash": corpus.text_hash,
             },
         )
-        save_line_hashes(out, np.asarray(trainer.splits.train), corpus.vocab)
+        # Every line of the text given, its validation and test parts too: --novel answers "is
+        # this line in my text?"; with the train split alone, real lines from the last 10%
+        # counted as invented.
+        save_line_hashes(out, corpus.ids, corpus.vocab)
     ddp.barrier(trainer.dist)
     return trainer.run()
 
