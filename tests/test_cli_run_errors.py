@@ -224,6 +224,29 @@ def test_eval_errors_give_eval_advice(tiny_run, tmp_path, capsys):
     assert "one of them" in _one_error_line(capsys)
 
 
+def test_eval_split_refuses_a_text_changed_since_training(tmp_path, capsys):
+    from charwise.train import train
+
+    src = tmp_path / "text.txt"
+    src.write_text(TEXT, encoding="utf-8")
+    train(tiny_config([src], batch_size=2, max_steps=2), tmp_path / "run")
+    assert main(["eval", str(tmp_path / "run"), "--split", "val", "--json"]) == 0
+    capsys.readouterr()
+    src.write_text(TEXT.replace("e", "a"), encoding="utf-8")
+    assert main(["eval", str(tmp_path / "run"), "--split", "val"]) == 2
+    line = _one_error_line(capsys)
+    assert "text changed since it was trained" in line and "--split val" in line
+
+
+def test_info_has_no_best_step_before_any_validation(run_copy, capsys):
+    # Interrupted before its first validation: only the resumable state, whose step is the
+    # last one, not a best checkpoint's.
+    (run_copy / "model.safetensors").unlink()
+    assert main(["info", str(run_copy), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["best_val_loss"] is None and d["best_step"] is None and d["steps"] == 15
+
+
 # -- 8: info reports fractional epochs -------------------------------------------------------------
 def test_info_reports_the_fractional_epochs_trained(tiny_run, capsys):
     run_dir, res = tiny_run

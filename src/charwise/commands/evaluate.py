@@ -8,7 +8,7 @@ import numpy as np
 
 from ..checkpoint import load
 from ..config import RunConfig
-from ..corpus import load_corpus, split_ids
+from ..corpus import TextChangedError, load_corpus, split_ids
 from ..errors import CharwiseError
 from ..evaluate import evaluate, evaluate_text
 
@@ -38,7 +38,16 @@ def run(args) -> int:
         raise CharwiseError(f"give text files to evaluate on or --split val|test|train, {which}")
     if args.split:
         data = RunConfig.from_dict(r.config).data if r.kind != "ngram" else r.model.data_config
-        corpus = load_corpus(data, vocab=r.vocab)
+        try:
+            # The run's split of the text it was trained on: a text edited since would give
+            # another split under the same name (--resume refuses it for the same reason).
+            corpus = load_corpus(data, vocab=r.vocab, expect_hash=r.config.get("text_hash"))
+        except TextChangedError:
+            text = ", ".join(data.sources or [str(data.corpus)])
+            raise CharwiseError(
+                f"the run's text changed since it was trained ({text}), so its --split "
+                f"{args.split} would not be the run's; evaluate files instead"
+            ) from None
         ids = getattr(split_ids(corpus.ids, data.split), args.split)
         res = evaluate(r, np.asarray(ids))
     else:

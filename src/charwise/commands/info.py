@@ -38,7 +38,9 @@ def describe(run_dir) -> dict:
         return out
     out["params"] = r.model.num_params
     out["best_val_loss"] = r.info.get("val_loss")
-    out["best_step"] = r.info.get("step")
+    # Without a validation yet, load() fell back to the resumable state: its step is the last
+    # one, not the step of a best checkpoint.
+    out["best_step"] = r.info.get("step") if out["best_val_loss"] is not None else None
     if (Path(run_dir) / STATE_FILE).exists():
         last = load(run_dir, weights="last").info
         out["steps"] = last.get("step")

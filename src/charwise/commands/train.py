@@ -156,7 +156,8 @@ class ProgressCallbacks(Callbacks):
         print(
             f"charwise: {info['params']:,} parameters, vocabulary {info['vocab_size']}, "
             f"{info['train_chars']:,} train / {info['val_chars']:,} val characters, "
-            f"{info['steps_per_epoch']} steps per epoch, on {info['device']}{w}",
+            f"{info['steps_per_epoch']} step{'s' if info['steps_per_epoch'] != 1 else ''} per "
+            f"epoch, on {info['device']}{w}",
             file=sys.stderr,
         )
         # The bar counts steps towards the step/epoch limit (tqdm's ETA); with only --max-time it
