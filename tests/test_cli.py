@@ -210,6 +210,17 @@ def test_sample_novel_prints_only_new_lines(cli_run, names_file, capsys):
     assert all(line.strip() and line not in train_lines for line in lines)
 
 
+def test_sample_novel_with_stop_at_newline_checks_each_one_line_sample(cli_run, names_file, capsys):
+    # Each sample is one line, ended by --stop-at: it is whole and is checked. Before, only
+    # lines followed by a newline counted, so this printed nothing and advised --length.
+    train_lines = set(names_file.read_text(encoding="utf-8").splitlines())
+    args = ["sample", str(cli_run), "--novel", "--stop-at", "\\n", "--num-samples", "8"]
+    assert main([*args, "--length", "40", "--temperature", "1.5", "--seed", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert 1 <= len(lines) <= 8
+    assert all(line.strip() and line not in train_lines for line in lines)
+
+
 def test_sample_novel_filters_memorised_lines(overfit_run, capsys):
     run_dir, text = overfit_run
     # Greedy sampling from the memorised run reproduces its one line, which is not novel.

@@ -143,17 +143,30 @@ def _novel(args, r, opts) -> int:
         raise CharwiseError(
             f"{args.run_dir} keeps no list of training lines, so --novel cannot check"
         )
-    shown = 0
-    for text in _generate(r, opts, None):
-        lines = (opts.prime + text).split("\n")
-        # The last line may be cut off by --length; only complete lines count.
-        for line in lines[:-1]:
-            if nf.is_novel(line):
-                print(line)
-                shown += 1
+    # Lines are checked and printed as each stream completes them, so output flows while it
+    # samples (and a Ctrl-C keeps what was printed).
+    tails, shown = [opts.prime] * opts.num_samples, 0
+
+    def emit(line: str) -> None:
+        nonlocal shown
+        if nf.is_novel(line):
+            print(line, flush=True)
+            shown += 1
+
+    def on_text(s: int, piece: str) -> None:
+        *whole, tails[s] = (tails[s] + piece).split("\n")
+        for line in whole:
+            emit(line)
+
+    texts = _generate(r, opts, on_text)
+    # A stream that --length cut off ends in a partial line, which is not checked; one that
+    # --stop-at ended (before its full length) ends in a whole one (--stop-at '\n': one line).
+    for s, text in enumerate(texts):
+        if opts.stop_at and len(text) < opts.length:
+            emit(tails[s])
     if shown == 0:
-        print(
-            "charwise: no novel lines in this sample; try a higher --temperature or --length",
-            file=sys.stderr,
-        )
+        hint = "a higher --temperature or --length"
+        if opts.stop_at:
+            hint = "a higher --temperature or --num-samples"
+        print(f"charwise: no novel lines in this sample; try {hint}", file=sys.stderr)
     return 0
