@@ -125,8 +125,8 @@ class TrainConfig:
     """The optimisation: truncated BPTT over `batch_size` parallel streams of `seq_len` steps."""
 
     # 96 x 32 rather than 32 x 64: per character the GRU's per-step work (small elementwise ops,
-    # per-step products) costs less with more streams and fewer steps, and in the 600 s CPU
-    # benchmark it trained ~1.3x faster and ended as good (bench/RESULTS.md, session 7).
+    # per-step products) costs less with more streams and fewer steps; in the 600 s CPU
+    # benchmark it trained ~1.3x faster and ended within the 1.45 target (bench/RESULTS.md).
     batch_size: int = 96  # parallel streams (global, over all processes); raise it on a GPU
     seq_len: int = 32  # BPTT window; state is carried across windows, so long context survives
     optimizer: str = "adamw"  # adamw | rmsprop (char-rnn's) | sgd
