@@ -184,6 +184,14 @@ def test_sample_options(cli_run, capsys):
         assert len(parts) == 16 and all(len(p) == 25 for p in parts)
 
 
+def test_argmax_says_which_sampling_options_it_ignores(cli_run, capsys):
+    assert main(["sample", str(cli_run), "--argmax", "-t", "0.5", "--top-k", "3"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("charwise: note: --argmax") and "--temperature, --top-k" in err
+    assert main(["sample", str(cli_run), "--argmax", "--length", "5"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_sample_novel_prints_only_new_lines(cli_run, names_file, capsys):
     train_lines = set(names_file.read_text(encoding="utf-8").splitlines())
     assert (

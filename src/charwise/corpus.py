@@ -226,7 +226,10 @@ class NotUtf8Error(CharwiseError):
     training (--bytes); evaluating a model trained on characters gives other advice."""
 
     def __init__(self, fact: str):
-        super().__init__(f"{fact}; train on raw bytes with --bytes")
+        super().__init__(
+            f"{fact}; train on raw bytes with --bytes (or, for a directory, pick its text "
+            "files with --glob)"
+        )
         self.fact = fact
 
 

@@ -97,6 +97,22 @@ def unescape(text: str, option: str) -> str:
 
 def run(args) -> int:
     r = load(args.run_dir, device=args.device)
+    if args.argmax:  # greedy decoding draws nothing: say so rather than ignore them silently
+        unused = [
+            name
+            for name, given in (
+                ("--temperature", args.temperature != 1.0),
+                ("--top-k", args.top_k is not None),
+                ("--top-p", args.top_p is not None),
+            )
+            if given
+        ]
+        if unused:
+            print(
+                f"charwise: note: --argmax takes the most likely character; {', '.join(unused)} "
+                "change nothing",
+                file=sys.stderr,
+            )
     opts = SampleOptions(
         length=args.length,
         prime=unescape(args.prime, "--prime"),
