@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 import os
 import socket
 import tempfile
@@ -95,11 +96,13 @@ def _is_run_dir(d: Path) -> bool:
     cfg, vocab = d / "config.json", d / "vocab.json"
     if not (cfg.is_file() and vocab.is_file()):
         return False
+    from .checkpoint import FORMAT  # here: the data path stays free of torch until a run is met
+
     try:
-        with open(cfg, "rb") as fh:
-            return b'"format": "charwise-run"' in fh.read(200)
-    except OSError:
-        return False
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False  # somebody's own config.json: text like any other
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
 
 
 def _in_run_dir(f: Path, root: Path, cache: dict[Path, bool]) -> bool:
