@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from charwise.compare import CompareConfig, ngram_rows, rnn_row
 from charwise.config import DataConfig
-from charwise.evaluate import LN2
+from charwise.experiments.compare import CompareConfig, ngram_rows, rnn_row
+from charwise.use.evaluate import LN2
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CORPORA = {"warpeace": "warpeace.txt", "linux": "linux_kernel_sample.txt"}

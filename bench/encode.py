@@ -96,7 +96,7 @@ def build_corpus(path: Path, mb: int) -> int:
 # -- child processes (fresh, so their peak memory is their own) -------------------------------
 def child_encode(text: str, cache: str) -> dict:
     from charwise.config import DataConfig
-    from charwise.corpus import load_corpus
+    from charwise.data.corpus import load_corpus
 
     base = status()
     with AnonPeak() as anon:
@@ -126,7 +126,7 @@ def child_train(text: str, cache: str, out: str, steps: int) -> dict:
     import torch
 
     from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from charwise.train import train
+    from charwise.training.lifecycle import train
 
     torch.set_num_threads(1)
     cfg = RunConfig(

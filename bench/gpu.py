@@ -14,7 +14,7 @@ synchronises inside the timed steps; the clock stops after torch.cuda.synchroniz
 character: 6 x the multiply-adds of the forward pass (bench/common.py), against the dense fp16
 and bf16 matmul peaks measured first.
 
-Sampling runs charwise.sampling.generate (the library's sampler, decoding text for every stream)
+Sampling runs sampling.generate (the library's sampler, decoding text for every stream)
 and the bare Stepper loop (ids only, no text), for 1 to 4096 streams, on a 3x512 LSTM and the
 default 2x512 GRU (`--no-train` measures only this).
 """
@@ -35,11 +35,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from charwise.corpus import Corpus  # noqa: E402
-from charwise.model import CharRNN  # noqa: E402
-from charwise.sampling import SampleOptions, Stepper, filter_logits, generate  # noqa: E402
-from charwise.train import Trainer  # noqa: E402
-from charwise.vocab import Vocab  # noqa: E402
+from charwise.data.corpus import Corpus  # noqa: E402
+from charwise.data.vocab import Vocab  # noqa: E402
+from charwise.nn.model import CharRNN  # noqa: E402
+from charwise.training.lifecycle import Trainer  # noqa: E402
+from charwise.use.sampling import SampleOptions, Stepper, filter_logits, generate  # noqa: E402
 from common import sampling_flops_per_char, training_flops_per_char  # noqa: E402
 
 V = 96  # a source-code-sized vocabulary (the post's Linux run had ~100 characters)
@@ -155,7 +155,7 @@ def count_host_syncs(tr: Trainer, device: torch.device, steps: int) -> float:
 
 
 def _quiet():
-    from charwise.train import Callbacks
+    from charwise.training.lifecycle import Callbacks
 
     return Callbacks()
 
@@ -180,7 +180,7 @@ def stepper_speed(model: CharRNN, streams: int, length: int, device: torch.devic
 
 
 def generate_speed(model: CharRNN, vocab: Vocab, streams: int, length: int) -> float:
-    """chars/s of charwise.sampling.generate (text decoded for every stream, as the CLI does)."""
+    """chars/s of sampling.generate (text decoded for every stream, as the CLI does)."""
     generate(model, vocab, SampleOptions(length=5, num_samples=streams, seed=0))
     t = time.perf_counter()
     texts = generate(model, vocab, SampleOptions(length=length, num_samples=streams, seed=0))

@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from charwise.average import WeightAverage
 from charwise.config import ModelConfig
-from charwise.model import CharRNN
+from charwise.nn.model import CharRNN
+from charwise.training.average import WeightAverage
 
 
 def time_it(fn, reps: int = 20) -> float:

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from charwise.train import train  # noqa: E402
+from charwise.training.lifecycle import train  # noqa: E402
 from common import matmul_peak, training_flops_per_char  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"

@@ -3,7 +3,7 @@
 Runs a trained run's Stepper (the code `charwise sample` uses) over a text as S contiguous
 streams in lockstep, one character at a time, and sums -log p(true next character); the same
 text, streams and weights in both precisions, side by side in one run, next to the fused model's
-own fp32 evaluation (charwise.evaluate) as the reference.
+own fp32 evaluation (charwise.use.evaluate) as the reference.
 
     .venv/bin/python bench/sample_precision.py RUN_DIR [--text FILE] [--chars 100000]
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from charwise.checkpoint import load
-from charwise.evaluate import loss_over_ids
-from charwise.stepper import Stepper
+from charwise.nn.stepper import Stepper
+from charwise.runs.format import load
+from charwise.use.evaluate import loss_over_ids
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
 

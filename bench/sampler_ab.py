@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from charwise.config import ModelConfig  # noqa: E402
-from charwise.model import CharRNN  # noqa: E402
-from charwise.sampling import draw, filter_logits  # noqa: E402
-from charwise.stepper import Stepper  # noqa: E402
+from charwise.nn.model import CharRNN  # noqa: E402
+from charwise.nn.stepper import Stepper  # noqa: E402
+from charwise.use.sampling import draw, filter_logits  # noqa: E402
 from common import matmul_peaks, sampling_flops_per_char  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@
 Training: chars/s and achieved FLOP/s of charwise's own training step (Trainer.train_step: forward,
 loss, backward, clipping, AdamW) for 2x128, 2x512 and 3x512 LSTMs and the default 2x512 GRU, next
 to the fp32 matmul peak (here and below: the best of torch.mm and oneDNN, bench/common.py).
-Sampling: chars/s of charwise.sampling.generate for 1 stream (against the bound set by reading the
+Sampling: chars/s of sampling.generate for 1 stream (against the bound set by reading the
 weights once per character at the measured memory bandwidth) and 64 streams (FLOP/s against the
 matmul peaks) with the default precision ("auto": bf16 matmuls from 32 streams on, on CPUs with
 native bf16) and in fp32, next to the plain loop most tutorials write (one nn.LSTM call per
@@ -31,11 +31,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from charwise.corpus import Corpus  # noqa: E402
-from charwise.model import CharRNN  # noqa: E402
-from charwise.sampling import SampleOptions, generate, matmul_dtype  # noqa: E402
-from charwise.train import Trainer  # noqa: E402
-from charwise.vocab import Vocab  # noqa: E402
+from charwise.data.corpus import Corpus  # noqa: E402
+from charwise.data.vocab import Vocab  # noqa: E402
+from charwise.nn.model import CharRNN  # noqa: E402
+from charwise.training.lifecycle import Trainer  # noqa: E402
+from charwise.use.sampling import SampleOptions, generate, matmul_dtype  # noqa: E402
 from common import (  # noqa: E402
     matmul_peak,
     matmul_peaks,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from charwise.checkpoint import load
 from charwise.config import RunConfig
-from charwise.corpus import load_corpus, split_ids
+from charwise.data.corpus import load_corpus, split_ids
 from charwise.inspect.report import ReportOptions, build_report
+from charwise.runs.format import load
 from charwise.web import create_app
 from charwise.web.server import BackgroundServer
 

@@ -66,7 +66,7 @@ def overfit_run(tmp_path_factory):
     Returns (run_dir, text). Trained once per session (~0.5 s) and shared: tests must not write
     into it.
     """
-    from charwise.train import train
+    from charwise.training.lifecycle import train
 
     torch.set_num_threads(1)
     base = tmp_path_factory.mktemp("overfit")
@@ -91,7 +91,7 @@ def train_tiny_run(d, text: str, kind: str = "lstm"):
     """A 2x16 LSTM (or `kind`) trained for 30 steps on `text` (so with log.jsonl and
     samples.jsonl) in d / "run"; returns that run directory."""
     from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from charwise.train import train
+    from charwise.training.lifecycle import train
 
     (d / "t.txt").write_text(text, encoding="utf-8")
     cfg = RunConfig(

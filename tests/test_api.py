@@ -6,12 +6,13 @@ import sys
 
 def test_api_functions_stay_functions_after_their_modules_are_imported():
     # A fresh interpreter: in this one the submodules are imported already. Importing the
-    # submodule `charwise.train` makes it a package attribute, which shadowed the function.
+    # submodule of the same name as an API function made it a package attribute, which shadowed
+    # the function; the functions' modules are now named otherwise, and must stay so.
     code = (
         "import inspect, charwise\n"
         "first = charwise.train\n"
-        "import charwise.train, charwise.evaluate, charwise.commands.train\n"
-        "for f in (first, charwise.train, charwise.train, charwise.evaluate, charwise.resume):\n"
+        "import charwise.training.lifecycle, charwise.use.evaluate, charwise.commands.train\n"
+        "for f in (first, charwise.train, charwise.evaluate, charwise.resume):\n"
         "    assert inspect.isfunction(f), f\n"
         "from charwise import train, evaluate\n"
         "assert inspect.isfunction(train) and inspect.isfunction(evaluate)\n"
@@ -30,13 +31,13 @@ import torch  # noqa: E402
 import charwise  # noqa: E402
 from charwise.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from charwise.errors import CharwiseError  # noqa: E402
-from charwise.model import CharRNN  # noqa: E402
+from charwise.nn.model import CharRNN  # noqa: E402
 
 
 def test_exported_types_are_the_ones_the_functions_take_and_return():
-    from charwise.evaluate import EvalResult
-    from charwise.sampling import SampleOptions
-    from charwise.train import Callbacks, TrainResult
+    from charwise.training.lifecycle import Callbacks, TrainResult
+    from charwise.use.evaluate import EvalResult
+    from charwise.use.sampling import SampleOptions
 
     assert charwise.SampleOptions is SampleOptions and charwise.EvalResult is EvalResult
     assert charwise.TrainResult is TrainResult and charwise.Callbacks is Callbacks

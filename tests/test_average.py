@@ -9,13 +9,13 @@ import torch
 from safetensors.torch import load_file
 
 from charwise import load
-from charwise.average import WeightAverage
 from charwise.config import ModelConfig
-from charwise.corpus import load_corpus, split_ids
+from charwise.data.corpus import load_corpus, split_ids
 from charwise.errors import CharwiseError
-from charwise.evaluate import loss_over_ids
-from charwise.model import CharRNN
-from charwise.train import train
+from charwise.nn.model import CharRNN
+from charwise.training.average import WeightAverage
+from charwise.training.lifecycle import train
+from charwise.use.evaluate import loss_over_ids
 
 
 def _params(model):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from charwise.batches import StreamBatcher
+from charwise.data.batches import StreamBatcher
 from charwise.errors import CharwiseError
 
 

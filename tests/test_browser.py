@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from charwise.checkpoint import load
 from charwise.inspect.report import ReportOptions, build_report
-from charwise.sampling import SampleOptions, generate
+from charwise.runs.format import load
+from charwise.use.sampling import SampleOptions, generate
 from charwise.web import create_app
 from charwise.web.server import BackgroundServer
 from conftest import train_tiny_run

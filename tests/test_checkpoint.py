@@ -12,12 +12,12 @@ import torch
 from safetensors.torch import save_file
 
 import charwise
-from charwise import checkpoint
-from charwise.checkpoint import atomic_write, load, save_config, save_model
 from charwise.config import DataConfig, ModelConfig, RunConfig
+from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
-from charwise.model import CharRNN
-from charwise.vocab import Vocab
+from charwise.nn.model import CharRNN
+from charwise.runs import format as checkpoint
+from charwise.runs.format import atomic_write, load, save_config, save_model
 
 SRC = Path(charwise.__file__).parent
 

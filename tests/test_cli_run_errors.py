@@ -22,7 +22,7 @@ def tiny_run(tmp_path_factory):
     """(run_dir, TrainResult): a 2x32 GRU trained 15 steps at 12 steps per epoch (202 training
     characters in 2 streams of 8-step windows), so it stops inside its second epoch. Shared:
     tests must not write into it."""
-    from charwise.train import train
+    from charwise.training.lifecycle import train
 
     base = tmp_path_factory.mktemp("run-errors")
     src = base / "text.txt"
@@ -225,7 +225,7 @@ def test_eval_errors_give_eval_advice(tiny_run, tmp_path, capsys):
 
 
 def test_eval_split_refuses_a_text_changed_since_training(tmp_path, capsys):
-    from charwise.train import train
+    from charwise.training.lifecycle import train
 
     src = tmp_path / "text.txt"
     src.write_text(TEXT, encoding="utf-8")
@@ -258,7 +258,7 @@ def test_info_reports_the_fractional_epochs_trained(tiny_run, capsys):
 
 
 def test_info_reports_a_fraction_of_the_first_epoch(tmp_path, capsys):
-    from charwise.train import train
+    from charwise.training.lifecycle import train
 
     src = tmp_path / "text.txt"
     src.write_text(TEXT, encoding="utf-8")

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from charwise.cli import main
-from charwise.compare import CompareConfig, compare, format_table
 from charwise.config import DataConfig
 from charwise.errors import CharwiseError
+from charwise.experiments.compare import CompareConfig, compare, format_table
 
 
 def test_compare_rows(small_text, tmp_path):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charwise import corpus as corpus_mod
 from charwise.config import DataConfig
-from charwise.corpora import CORPORA, corpus_files
-from charwise.corpus import load_corpus, resolve_files, split_ids
+from charwise.data import corpus as corpus_mod
+from charwise.data.corpora import CORPORA, corpus_files
+from charwise.data.corpus import load_corpus, resolve_files, split_ids
+from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
-from charwise.vocab import Vocab
 
 
 def _load(paths, cache, **kw):

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 import charwise
-from charwise.checkpoint import read_config, read_vocab
 from charwise.cli import main as cli_main
 from charwise.config import RunConfig
-from charwise.corpus import load_corpus
-from charwise.state import STATE_FILE, load_train_state
-from charwise.train import Callbacks, Trainer
+from charwise.data.corpus import load_corpus
+from charwise.runs.format import read_config, read_vocab
+from charwise.training.lifecycle import Callbacks, Trainer
+from charwise.training.state import STATE_FILE, load_train_state
 
 # Tiny model, dropout 0, constant LR after a step-based warm-up: the trajectory depends only on
 # the step, so a run stopped at step 10 and resumed to 20 must retrace a straight 20-step run.

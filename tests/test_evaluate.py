@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from charwise.checkpoint import load
 from charwise.cli import main
 from charwise.config import ModelConfig
 from charwise.errors import CharwiseError
-from charwise.evaluate import evaluate, evaluate_text, loss_over_ids
-from charwise.model import CharRNN
+from charwise.nn.model import CharRNN
+from charwise.runs.format import load
+from charwise.use.evaluate import evaluate, evaluate_text, loss_over_ids
 
 
 def _model(vocab_size=12):

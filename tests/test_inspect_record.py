@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from charwise.config import ModelConfig
+from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
 from charwise.inspect import QUANTITIES, RecordOptions, memory_bound, record, record_text
-from charwise.model import CharRNN
-from charwise.vocab import Vocab
+from charwise.nn.model import CharRNN
 
 V = 11
 TOKENS = [chr(ord("a") + i) for i in range(V)]

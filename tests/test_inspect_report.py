@@ -10,12 +10,12 @@ import re
 import numpy as np
 import pytest
 
-from charwise.checkpoint import load
 from charwise.cli import main
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from charwise.inspect.payload import viewer_payload
 from charwise.inspect.report import ReportOptions, build_report
-from charwise.train import train
+from charwise.runs.format import load
+from charwise.training.lifecycle import train
 from conftest import train_tiny_run
 
 TEXT = "".join(

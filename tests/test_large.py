@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from charwise import corpus as corpus_mod
-from charwise.batches import StreamBatcher
 from charwise.cli import main as cli_main
 from charwise.config import DataConfig
-from charwise.corpus import load_corpus, split_ids
-from charwise.vocab import Vocab
+from charwise.data import corpus as corpus_mod
+from charwise.data.batches import StreamBatcher
+from charwise.data.corpus import load_corpus, split_ids
+from charwise.data.vocab import Vocab
 
 MIXED = "naïve café — 日本語 😀 «ok» (x) [y]\n" * 40 + "rare: ☃ ✓ ∑\n"
 
@@ -166,7 +166,7 @@ def test_encoding_memory_does_not_grow_with_the_corpus(tmp_path):
     script = textwrap.dedent("""
         import sys
         from pathlib import Path
-        from charwise import corpus
+        from charwise.data import corpus
         from charwise.config import DataConfig
 
         def hwm_mb():  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from before exec()
@@ -205,7 +205,7 @@ def test_encoding_memory_does_not_grow_with_the_corpus(tmp_path):
 
 
 def test_train_line_hashes_read_in_chunks_equal_one_pass():
-    from charwise.novelty import line_hashes
+    from charwise.data.novelty import line_hashes
 
     rng = np.random.default_rng(2)
     text = "".join(rng.choice(list("ab\n"), size=3000)) + "tail without newline"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from charwise import cells
-from charwise import model as model_module
 from charwise.config import ModelConfig
-from charwise.model import CharRNN, detach_state, locked_dropout
+from charwise.nn import cells
+from charwise.nn import model as model_module
+from charwise.nn.model import CharRNN, detach_state, locked_dropout
 
 V, L, H, E, B, T = 11, 2, 16, 6, 4, 8
 KINDS = ["lstm", "gru", "rnn"]

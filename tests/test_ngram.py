@@ -10,15 +10,15 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from charwise.checkpoint import load
 from charwise.cli import main
 from charwise.config import DataConfig
+from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
 from charwise.ngram import NGramConfig, NGramModel, train_ngram
 from charwise.ngram.counting import build_levels
 from charwise.ngram.model import NGramTables, contexts_of, kn_discounts
-from charwise.sampling import SampleOptions
-from charwise.vocab import Vocab
+from charwise.runs.format import load
+from charwise.use.sampling import SampleOptions
 
 TEXT = "the cat sat on the mat. the dog sat on the log; a cat ran. " * 4 + "zebra!"
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from charwise.cli import main
+from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
 from charwise.reference import lstm, rnn
 from charwise.reference.check import gradient_checks, torch_agreement
 from charwise.reference.gradcheck import grad_check
-from charwise.vocab import Vocab
 
 
 def test_gradient_checks_pass():

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 import charwise
-from charwise import sampling
-from charwise import stepper as stepper_mod
-from charwise.checkpoint import load
 from charwise.config import ModelConfig
+from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
-from charwise.model import CharRNN
-from charwise.sampling import SampleOptions, Stepper, draw, filter_logits, generate
-from charwise.vocab import Vocab
+from charwise.nn import stepper as stepper_mod
+from charwise.nn.model import CharRNN
+from charwise.runs.format import load
+from charwise.use import sampling
+from charwise.use.sampling import SampleOptions, Stepper, draw, filter_logits, generate
 
 VOCAB = Vocab.from_text("abcdefgh ijklmnop\nqrstuvwxyz.,é")
 

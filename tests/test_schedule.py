@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from charwise.config import TrainConfig
-from charwise.schedule import learning_rate, progress
+from charwise.training.schedule import learning_rate, progress
 
 
 def _lr(schedule: str, step: int, prog: float, epoch: int = 0, **kw) -> float:

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from charwise.checkpoint import load, read_config
 from charwise.config import RunConfig
-from charwise.corpus import load_corpus
+from charwise.data.corpus import load_corpus
 from charwise.errors import CharwiseError
-from charwise.train import Callbacks, Trainer, resume, train
+from charwise.runs.format import load, read_config
+from charwise.training.lifecycle import Callbacks, Trainer, resume, train
 
 # ~260 characters: with batch 4 x seq 8 an epoch is 7 steps, so short runs cross epoch boundaries.
 SHORT_TEXT = (
@@ -527,9 +527,9 @@ def test_out_that_is_a_file_is_refused_before_reading_the_text(
     def no_reading(*a, **k):
         raise AssertionError("the text was read")
 
-    # The module by its sys.modules name: the dotted string "charwise.train" resolves to the
-    # API function charwise.train once the package's lazy API has been used.
-    monkeypatch.setattr(importlib.import_module("charwise.train"), "load_corpus", no_reading)
+    monkeypatch.setattr(
+        importlib.import_module("charwise.training.lifecycle"), "load_corpus", no_reading
+    )
     with pytest.raises(CharwiseError, match="--out .*f.txt is a file, not a run directory"):
         train(make_config([short_text]), tmp_path / "f.txt")
     assert (tmp_path / "f.txt").read_text(encoding="utf-8") == "mine"
@@ -550,8 +550,8 @@ def test_a_run_inside_its_text_directory_is_not_read_as_text(tmp_path, make_conf
 def test_novel_knows_every_line_of_the_text_not_just_the_train_split(tmp_path, make_config):
     # The last 10% of the text is validation: its lines are the user's lines all the same, and
     # `sample --novel` counted them as invented.
-    from charwise.checkpoint import read_vocab
-    from charwise.novelty import NoveltyFilter
+    from charwise.data.novelty import NoveltyFilter
+    from charwise.runs.format import read_vocab
 
     lines = [f"name{i:03d}" for i in range(60)]
     p = tmp_path / "names.txt"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from charwise.data.vocab import UNK_DISPLAY, Vocab
 from charwise.errors import CharwiseError
-from charwise.vocab import UNK_DISPLAY, Vocab
 
 UNICODE_TEXT = 'héllo wörld — naïve café, 日本語 and 🎉 emoji\nЖ ж ß\t"quotes" [ok]'
 

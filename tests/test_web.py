@@ -16,12 +16,12 @@ import httpx
 import numpy as np
 import pytest
 
-from charwise.checkpoint import load
 from charwise.config import DataConfig
 from charwise.errors import CharwiseError
 from charwise.inspect import record_text
 from charwise.ngram import NGramConfig, train_ngram
-from charwise.sampling import SampleOptions, generate
+from charwise.runs.format import load
+from charwise.use.sampling import SampleOptions, generate
 from charwise.web import ServeLimits, create_app
 from charwise.web.server import BackgroundServer
 from conftest import train_tiny_run

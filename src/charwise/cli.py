@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CharwiseError as e:
-        from .distributed import launched_rank  # here: `charwise --help` stays free of torch
+        from .training.distributed import launched_rank
 
         # Under torchrun every process meets the same bad input: one line, from rank 0 (torchrun
         # still reports which ranks failed).

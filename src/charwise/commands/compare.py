@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..compare import CompareConfig, compare, format_table
 from ..errors import CharwiseError
+from ..experiments.compare import CompareConfig, compare, format_table
 from ._options import add_data_options, data_config
 
 EXAMPLES = """examples:

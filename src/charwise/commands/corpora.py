@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..corpora import CORPORA
+from ..data.corpora import CORPORA
 
 
 def register(sub) -> None:

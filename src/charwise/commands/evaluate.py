@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 
-from ..checkpoint import load
 from ..config import RunConfig
-from ..corpus import TextChangedError, load_corpus, split_ids
+from ..data.corpus import TextChangedError, load_corpus, split_ids
 from ..errors import CharwiseError
-from ..evaluate import evaluate, evaluate_text
+from ..runs.format import load
+from ..use.evaluate import evaluate, evaluate_text
 
 
 def register(sub) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..checkpoint import load
+from ..runs.format import load
 
 
 def register(sub) -> None:
@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def describe(run_dir) -> dict:
-    from ..state import STATE_FILE
+    from ..training.state import STATE_FILE
 
     r = load(run_dir)
     cfg = r.config

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import atomic_write, load
 from ..config import RunConfig
-from ..corpus import load_corpus, split_ids
+from ..data.corpus import load_corpus, split_ids
 from ..errors import CharwiseError
 from ..inspect.record import QUANTITIES
 from ..inspect.report import ReportOptions, build_report
+from ..runs.format import atomic_write, load
 
 
 def register(sub) -> None:

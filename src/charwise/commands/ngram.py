@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import CharwiseError
-from ..evaluate import result_from_nats
 from ..ngram import NGramConfig, train_ngram
+from ..use.evaluate import result_from_nats
 from ._options import add_data_options, data_config
 
 EXAMPLES = """examples:

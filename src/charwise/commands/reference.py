@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data.vocab import Vocab
 from ..errors import CharwiseError
-from ..vocab import Vocab
 
 EXAMPLES = """examples:
   charwise reference rnn input.txt --steps 5000          # the post's min-char-rnn

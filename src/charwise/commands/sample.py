@@ -6,10 +6,10 @@ import codecs
 import re
 import sys
 
-from ..checkpoint import load
+from ..data.novelty import NoveltyFilter
 from ..errors import CharwiseError
-from ..novelty import NoveltyFilter
-from ..sampling import PRECISIONS, SampleOptions, encode_prime, generate
+from ..runs.format import load
+from ..use.sampling import PRECISIONS, SampleOptions, encode_prime, generate
 
 
 def register(sub) -> None:

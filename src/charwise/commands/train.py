@@ -6,11 +6,11 @@ import sys
 
 from tqdm import tqdm
 
-from ..checkpoint import read_config
 from ..config import ModelConfig, RunConfig, TrainConfig, option_name
-from ..distributed import launched_rank
 from ..errors import CharwiseError
-from ..train import (
+from ..runs.format import read_config
+from ..training.distributed import launched_rank
+from ..training.lifecycle import (
     FINETUNE_MODEL_SETTINGS,
     RESUME_CHANGEABLE,
     Callbacks,

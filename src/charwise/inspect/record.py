@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import cells
 from ..errors import CharwiseError
-from ..model import CharRNN
+from ..nn import cells
+from ..nn.model import CharRNN
 
 QUANTITIES = {
     "lstm": ("h", "c", "input", "forget", "output", "candidate"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CharwiseError
-from ..sampling import SampleOptions, check_seed, generate
+from ..use.sampling import SampleOptions, check_seed, generate
 from .features import Interpretability, RankOptions, rank_cells
 from .payload import viewer_payload
 from .plots import read_jsonl, training_curves

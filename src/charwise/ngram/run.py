@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..checkpoint import FORMAT, FORMAT_VERSION, Run, atomic_write, load_tensors, save_tensors
 from ..config import DataConfig, from_dict
-from ..corpus import load_corpus, split_ids
+from ..data.corpus import load_corpus, split_ids
+from ..data.vocab import Vocab
 from ..errors import CharwiseError
-from ..sampling import SampleOptions, choose_next, drive, start_ids
-from ..vocab import Vocab
+from ..runs.format import FORMAT, FORMAT_VERSION, Run, atomic_write, load_tensors, save_tensors
+from ..use.sampling import SampleOptions, choose_next, drive, start_ids
 from .counting import Level, build_levels
 from .model import SMOOTHINGS, NGramTables, total_nats
 

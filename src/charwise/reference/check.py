@@ -47,7 +47,7 @@ def torch_agreement(kind: str, layers: int = 1, seed: int = 0) -> list[Check]:
     import torch.nn.functional as F
 
     from ..config import ModelConfig
-    from ..model import CharRNN
+    from ..nn.model import CharRNN
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -35,14 +35,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..checkpoint import Run, load
 from ..errors import CharwiseError
 from ..inspect.features import rank_cells
 from ..inspect.payload import viewer_payload
 from ..inspect.plots import read_jsonl, training_curves
 from ..inspect.properties import text_properties
 from ..inspect.record import RecordOptions, record_text
-from ..sampling import SampleOptions, encode_prime, generate
+from ..runs.format import Run, load
+from ..use.sampling import SampleOptions, encode_prime, generate
 
 
 @dataclass(frozen=True)

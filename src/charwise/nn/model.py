@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import ModelConfig
+from ..errors import CharwiseError
 from . import cells
-from .config import ModelConfig
-from .errors import CharwiseError
 
 State = tuple[torch.Tensor, ...]
 

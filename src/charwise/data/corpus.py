@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig
-from .errors import CharwiseError
+from ..config import DataConfig
+from ..errors import CharwiseError
 from .vocab import Vocab
 
 CHUNK_BYTES = 8 << 20  # 8 MiB of input per step of the streaming encoder
@@ -96,7 +96,7 @@ def _is_run_dir(d: Path) -> bool:
     cfg, vocab = d / "config.json", d / "vocab.json"
     if not (cfg.is_file() and vocab.is_file()):
         return False
-    from .checkpoint import FORMAT  # here: the data path stays free of torch until a run is met
+    from ..runs.format import FORMAT
 
     try:
         meta = json.loads(cfg.read_text(encoding="utf-8"))

@@ -24,12 +24,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-from . import __version__
-from .config import RunConfig
-from .devices import pick_device
-from .errors import CharwiseError
-from .model import CharRNN
-from .vocab import Vocab
+from .. import __version__
+from ..config import RunConfig
+from ..data.vocab import Vocab
+from ..errors import CharwiseError
+from ..nn.devices import pick_device
+from ..nn.model import CharRNN
 
 FORMAT = "charwise-run"
 FORMAT_VERSION = 1
@@ -222,7 +222,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", weights: str =
     cfg = read_config(run_dir)
     vocab = read_vocab(run_dir)
     if cfg.get("model", {}).get("kind") == "ngram":
-        from .ngram import load_ngram  # count-based baseline (issue 4); counts, on no device
+        from ..ngram import load_ngram
 
         return load_ngram(run_dir, cfg, vocab)
     # A clear error for "foo", or "cuda" on a machine without one (a torch.device too).

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CharwiseError
+from ..errors import CharwiseError
 
 VOCAB_FORMAT = "charwise-vocab"
 VOCAB_VERSION = 1

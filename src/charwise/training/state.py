@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from .checkpoint import load_tensors, save_tensors
-from .errors import CharwiseError
+from ..errors import CharwiseError
+from ..runs.format import load_tensors, save_tensors
 
 STATE_FILE = "state.safetensors"
 

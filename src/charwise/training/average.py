@@ -18,7 +18,7 @@ import copy
 
 import torch
 
-from .model import CharRNN
+from ..nn.model import CharRNN
 
 
 class WeightAverage:

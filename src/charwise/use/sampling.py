@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .config import check_types
-from .devices import bf16_native
-from .errors import CharwiseError
-from .model import CharRNN
-from .stepper import Stepper, onednn_fp32
-from .vocab import Vocab
+from ..config import check_types
+from ..data.vocab import Vocab
+from ..errors import CharwiseError
+from ..nn.devices import bf16_native
+from ..nn.model import CharRNN
+from ..nn.stepper import Stepper, onednn_fp32
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -281,7 +281,7 @@ def sample(run, length: int = 500, prime: str = "", **kwargs) -> str | list[str]
     fields."""
     opts = SampleOptions(length=length, prime=prime, **kwargs)
     if isinstance(run, (str, os.PathLike)):  # a run folder's path: load it
-        from .checkpoint import load
+        from ..runs.format import load
 
         run = load(run)
     if not hasattr(run, "kind") or not hasattr(run, "vocab"):

@@ -20,18 +20,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import RunConfig, TrainConfig, option_name
+from ..data.batches import StreamBatcher
+from ..data.corpus import Corpus, TextChangedError, load_corpus, split_ids
+from ..data.novelty import save_line_hashes
+from ..errors import CharwiseError
+from ..nn.devices import bf16_native, pick_device
+from ..nn.model import CharRNN, detach_state
+from ..runs.format import load, read_config, read_vocab, run_config, save_config, save_model
+from ..use.evaluate import LN2, loss_over_ids
+from ..use.sampling import SampleOptions, generate
 from . import distributed as ddp
 from .average import WeightAverage
-from .batches import StreamBatcher
-from .checkpoint import load, read_config, read_vocab, run_config, save_config, save_model
-from .config import RunConfig, TrainConfig, option_name
-from .corpus import Corpus, TextChangedError, load_corpus, split_ids
-from .devices import bf16_native, pick_device
-from .errors import CharwiseError
-from .evaluate import LN2, loss_over_ids
-from .model import CharRNN, detach_state
-from .novelty import save_line_hashes
-from .sampling import SampleOptions, generate
 from .schedule import learning_rate, progress
 from .state import load_train_state, optimizer_from_flat, save_train_state
 

@@ -8,7 +8,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CharwiseError
+from ..errors import CharwiseError
 
 
 @dataclass(frozen=True)

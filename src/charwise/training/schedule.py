@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .config import TrainConfig
+from ..config import TrainConfig
 
 
 def progress(cfg: TrainConfig, step: int, elapsed: float, epoch_float: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import CharwiseError
+from ..errors import CharwiseError
 
 
 def pick_device(name: str) -> torch.device:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import CharwiseError
+from ..errors import CharwiseError
 
 
 @dataclass(frozen=True)

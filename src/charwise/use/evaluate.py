@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import CharwiseError
-from .model import CharRNN
+from ..errors import CharwiseError
+from ..nn.model import CharRNN
 
 LN2 = math.log(2.0)
 
@@ -119,8 +119,8 @@ def evaluate(run, ids: np.ndarray, unknown: int = 0, unknown_desc: str = "") -> 
 def evaluate_text(run, files: str | Path | list[str | Path]) -> EvalResult:
     """Evaluate a loaded run on text files (one path or a list); characters outside its
     vocabulary are left out and counted (they cannot be predicted)."""
-    from .config import DataConfig
-    from .corpus import NotUtf8Error, load_corpus
+    from ..config import DataConfig
+    from ..data.corpus import NotUtf8Error, load_corpus
 
     if isinstance(files, (str, Path)):  # one path, not a sequence of one-character paths
         files = [files]

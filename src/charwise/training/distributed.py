@@ -23,7 +23,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .errors import CharwiseError
+from ..errors import CharwiseError
 
 # How long the host-side (gloo) collectives wait. The other ranks wait in one while rank 0
 # validates over the whole validation split, which on a large corpus can take far longer than

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import load
-from .config import MODEL_KINDS, DataConfig, ModelConfig, RunConfig, TrainConfig
-from .errors import CharwiseError
-from .evaluate import LN2, evaluate
-from .ngram import NGramConfig, train_ngram
-from .sampling import SampleOptions, generate
+from ..config import MODEL_KINDS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from ..errors import CharwiseError
+from ..ngram import NGramConfig, train_ngram
+from ..runs.format import load
+from ..use.evaluate import LN2, evaluate
+from ..use.sampling import SampleOptions, generate
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,8 @@ def ngram_rows(data: DataConfig, cfg: CompareConfig) -> list[Row]:
 
 
 def rnn_row(data: DataConfig, kind: str, cfg: CompareConfig, run_dir: Path) -> Row:
-    from .corpus import load_corpus, split_ids
-    from .train import train
+    from ..data.corpus import load_corpus, split_ids
+    from ..training.lifecycle import train
 
     mc = ModelConfig(vocab_size=1, kind=kind, layers=cfg.layers, hidden=cfg.hidden, embed=cfg.embed)
     tc = TrainConfig(
