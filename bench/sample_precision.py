@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from charwise.nn.stepper import Stepper
-from charwise.runs.format import load
+from charwise.runs.load import load
 from charwise.use.evaluate import loss_over_ids
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"

@@ -20,7 +20,7 @@ import numpy as np
 from charwise.config import RunConfig
 from charwise.data.corpus import load_corpus, split_ids
 from charwise.inspect.report import ReportOptions, build_report
-from charwise.runs.format import load
+from charwise.runs.load import load
 from charwise.web import create_app
 from charwise.web.server import BackgroundServer
 

@@ -61,5 +61,5 @@ def test_training_with_ema_saves_and_validates_the_average(tmp_path, small_text,
 
 
 def test_ema_must_be_below_one(make_config, small_text):
-    with pytest.raises(CharwiseError, match="--ema must be in"):
+    with pytest.raises(CharwiseError, match="^ema must be in"):
         make_config([small_text], ema=1.0)

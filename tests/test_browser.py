@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from charwise.inspect.report import ReportOptions, build_report
-from charwise.runs.format import load
+from charwise.runs.load import load
 from charwise.use.sampling import SampleOptions, generate
 from charwise.web import create_app
 from charwise.web.server import BackgroundServer

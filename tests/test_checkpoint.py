@@ -17,7 +17,8 @@ from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
 from charwise.nn.model import CharRNN
 from charwise.runs import format as checkpoint
-from charwise.runs.format import atomic_write, load, save_config, save_model
+from charwise.runs.format import atomic_write, save_config, save_model
+from charwise.runs.load import load
 
 SRC = Path(charwise.__file__).parent
 
@@ -127,7 +128,7 @@ def test_newer_weights_format_is_rejected(run_copy, monkeypatch):
         (
             '{"format": "charwise-run", "format_version": 1, '
             '"model": {"vocab_size": 16, "kind": "foo"}}',
-            "unknown model kind 'foo'",
+            "unknown kind 'foo'",
         ),
         (
             '{"format": "charwise-run", "format_version": 1, "model": {"kind": "lstm"}}',
@@ -155,8 +156,8 @@ def test_config_section_that_is_not_an_object(run_copy, section):
 @pytest.mark.parametrize(
     "section, key, value, msg",
     [
-        ("model", "hidden", -1, "hidden must be at least 1"),
-        ("train", "batch_size", 0, "batch_size must be at least 1"),
+        ("model", "hidden", -1, "hidden must be at least 1, not -1"),
+        ("train", "batch_size", 0, "batch_size must be at least 1, not 0"),
         ("data", "split", [0.5, 0.6, 0.1], "split fractions must add up to 1"),
     ],
 )

@@ -382,11 +382,11 @@ def test_bad_run_dir(tmp_path, capsys, cmd):
 @pytest.mark.parametrize(
     "option, value, msg",
     [
-        ("--model", "foo", "unknown model kind 'foo'"),
-        ("--optimizer", "adam9", "unknown optimizer"),
-        ("--device", "tpu", "unknown device"),
-        ("--split", "0.5,0.5", "three fractions"),
-        ("--split", "a,b,c", "three numbers"),
+        ("--model", "foo", "unknown --model 'foo'; choose one of lstm, gru, rnn"),
+        ("--optimizer", "adam9", "unknown --optimizer"),
+        ("--device", "tpu", "unknown --device"),
+        ("--split", "0.5,0.5", "--split needs 3 numbers"),
+        ("--split", "a,b,c", "--split needs comma-separated numbers"),
         ("--dropout", "1.5", "--dropout"),
         ("--batch-size", "0", "--batch-size"),
     ],

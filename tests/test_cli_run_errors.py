@@ -190,7 +190,7 @@ def test_nan_temperature_is_rejected_and_inf_still_samples(tiny_run, capsys):
 @pytest.mark.parametrize("cmd", [c for c in COMMANDS if c[0] != "info"], ids=lambda c: c[0])
 def test_unknown_device_is_a_clear_error(tiny_run, capsys, cmd):
     assert _run([*cmd, "--device", "foo"], tiny_run[0]) == 2
-    assert "unknown device 'foo'" in _one_error_line(capsys)
+    assert "unknown --device 'foo'" in _one_error_line(capsys)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -235,7 +235,7 @@ def test_eval_split_refuses_a_text_changed_since_training(tmp_path, capsys):
     src.write_text(TEXT.replace("e", "a"), encoding="utf-8")
     assert main(["eval", str(tmp_path / "run"), "--split", "val"]) == 2
     line = _one_error_line(capsys)
-    assert "text changed since it was trained" in line and "--split val" in line
+    assert "text changed since it was trained" in line and "its val split" in line
 
 
 def test_info_has_no_best_step_before_any_validation(run_copy, capsys):

@@ -42,7 +42,7 @@ def test_default_split_is_90_5_5():
         ((0.5, 0.2, 0.2), "add up to 1"),
         ((0.0, 0.5, 0.5), "positive"),
         ((1.2, -0.1, -0.1), "negative"),
-        ((0.5, 0.5), "three"),
+        ((0.5, 0.5), "split needs 3 numbers"),
     ],
 )
 def test_bad_split_is_rejected(split, msg):

@@ -15,8 +15,8 @@ from charwise.cli import main
 from charwise.config import ModelConfig
 from charwise.errors import CharwiseError
 from charwise.nn.model import CharRNN
-from charwise.runs.format import load
-from charwise.use.evaluate import evaluate, evaluate_text, loss_over_ids
+from charwise.runs.load import evaluate, evaluate_text, load
+from charwise.use.evaluate import loss_over_ids
 
 
 def _model(vocab_size=12):

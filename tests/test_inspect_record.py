@@ -147,9 +147,11 @@ def test_on_disk_recording_bounds_memory(tmp_path):
 
 def test_record_text_leaves_out_unknown_characters(tmp_path):
     class _Run:  # the part of a loaded run record_text uses
-        kind = "lstm"
         vocab = Vocab.from_text("".join(TOKENS))
         model = _model("lstm")
+
+        def network(self):
+            return self.model
 
     rec, skipped = record_text(_Run(), "abc€d\u00e9a")
     assert skipped == 2

@@ -14,7 +14,7 @@ from charwise.cli import main
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from charwise.inspect.payload import viewer_payload
 from charwise.inspect.report import ReportOptions, build_report
-from charwise.runs.format import load
+from charwise.runs.load import load
 from charwise.training.lifecycle import train
 from conftest import train_tiny_run
 

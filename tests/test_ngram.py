@@ -17,7 +17,7 @@ from charwise.errors import CharwiseError
 from charwise.ngram import NGramConfig, NGramModel, train_ngram
 from charwise.ngram.counting import build_levels
 from charwise.ngram.model import NGramTables, contexts_of, kn_discounts
-from charwise.runs.format import load
+from charwise.runs.load import load
 from charwise.use.sampling import SampleOptions
 
 TEXT = "the cat sat on the mat. the dog sat on the log; a cat ran. " * 4 + "zebra!"

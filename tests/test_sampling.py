@@ -13,7 +13,7 @@ from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
 from charwise.nn import stepper as stepper_mod
 from charwise.nn.model import CharRNN
-from charwise.runs.format import load
+from charwise.runs.load import load
 from charwise.use import sampling
 from charwise.use.sampling import SampleOptions, Stepper, draw, filter_logits, generate
 
@@ -131,18 +131,19 @@ def test_unknown_prime_characters_are_named(trained):
 @pytest.mark.parametrize(
     "kw, msg",
     [
-        ({"length": -1}, "--length"),
-        ({"temperature": 0}, "--argmax"),
-        ({"temperature": float("nan")}, "--temperature"),
-        ({"temperature": float("nan"), "argmax": True}, "--temperature"),
-        ({"top_k": 0}, "--top-k"),
-        ({"top_p": 1.5}, "--top-p"),
-        ({"num_samples": 0}, "--num-samples"),
-        ({"stop_at": ""}, "--stop-at"),
-        ({"precision": "fp16"}, "--precision"),
+        ({"length": -1}, "^length must not be negative"),
+        ({"temperature": 0}, "^temperature must be positive .use argmax"),
+        ({"temperature": float("nan")}, "^temperature must be a number, not nan"),
+        ({"temperature": float("nan"), "argmax": True}, "^temperature must be a number"),
+        ({"top_k": 0}, "^top_k must be at least 1"),
+        ({"top_p": 1.5}, r"^top_p must be in \(0, 1\]"),
+        ({"num_samples": 0}, "^num_samples must be at least 1"),
+        ({"stop_at": ""}, "^stop_at must not be empty"),
+        ({"precision": "fp16"}, "^unknown precision 'fp16'"),
     ],
 )
 def test_bad_options_are_clear_errors(kw, msg):
+    # The library names the fields; `charwise sample` words the same errors with its flags.
     with pytest.raises(CharwiseError, match=msg):
         SampleOptions(**kw)
 

@@ -20,7 +20,7 @@ from charwise.config import DataConfig
 from charwise.errors import CharwiseError
 from charwise.inspect import record_text
 from charwise.ngram import NGramConfig, train_ngram
-from charwise.runs.format import load
+from charwise.runs.load import load
 from charwise.use.sampling import SampleOptions, generate
 from charwise.web import ServeLimits, create_app
 from charwise.web.server import BackgroundServer
@@ -118,7 +118,7 @@ def test_analyze_shows_a_grus_hidden_state(tmp_path):
         ("post", "/api/sample", {"json": {"length": None}}, 400, "length must be an integer"),
         ("post", "/api/sample", {"json": {"temperature": None}}, 400, "must be a number"),
         ("post", "/api/sample", {"json": {"run": None}}, 400, "run must be a string"),
-        ("post", "/api/sample", {"content": b'{"temperature": NaN}'}, 400, "between"),
+        ("post", "/api/sample", {"content": b'{"temperature": NaN}'}, 400, "not nan"),
         ("post", "/api/analyze", {"json": {"text": None}}, 400, "text must be a string"),
         ("post", "/api/sample", {"json": {"temperature": 0}}, 400, "temperature"),
         ("post", "/api/sample", {"json": {"top_k": 0}}, 400, "top_k"),

@@ -6,11 +6,11 @@ run = charwise.load("runs/x")
 print(charwise.sample(run, length=200, prime="The "))
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _API = {
-    "load": "runs.format",
-    "Run": "runs.format",
+    "load": "runs.load",
+    "Run": "runs.run",
     "CharRNN": "nn.model",
     "Vocab": "data.vocab",
     "ModelConfig": "config",
@@ -24,10 +24,10 @@ _API = {
     "Callbacks": "training.lifecycle",
     "SampleOptions": "use.sampling",
     "EvalResult": "use.evaluate",
-    "sample": "use.sampling",
+    "sample": "runs.load",
     "generate": "use.sampling",
-    "evaluate": "use.evaluate",
-    "evaluate_text": "use.evaluate",
+    "evaluate": "runs.load",
+    "evaluate_text": "runs.load",
     "load_corpus": "data.corpus",
 }
 

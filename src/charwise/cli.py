@@ -11,7 +11,10 @@ import importlib
 import sys
 
 from . import __version__
+from .commands.flags import worded
 from .errors import CharwiseError
+from .fields import FieldError
+from .training.distributed import launched_rank
 
 COMMANDS = [
     "train",
@@ -62,12 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CharwiseError as e:
-        from .training.distributed import launched_rank
-
         # Under torchrun every process meets the same bad input: one line, from rank 0 (torchrun
         # still reports which ranks failed).
         if launched_rank() == 0:
-            print(f"charwise: error: {e}", file=sys.stderr)
+            message = worded(e) if isinstance(e, FieldError) else str(e)
+            print(f"charwise: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("charwise: interrupted", file=sys.stderr)

@@ -1,94 +1,133 @@
-"""Command-line options generated from the config dataclasses, so the CLI can never drift from
-the library: every field becomes `--field-name`, its comment in config.py becomes the help."""
+"""Command-line options generated from the option dataclasses, so the CLI can never drift from
+the library: every field becomes a flag (`commands/flags.py` names it), its trailing comment in
+the dataclass becomes its help, and its value is checked by the dataclass itself (fields.py)."""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import inspect
-import re
+import io
+import textwrap
+import tokenize
 import typing
 from typing import Any
 
-_COMMENT = re.compile(r"^\s+(\w+): [^=]+= .*?  # (.*)$")
+from ..config import DataConfig
+from ..errors import CharwiseError
+from .flags import METAVARS, REPEATED, SHORT, flag
 
 
 def field_help(cls: type) -> dict[str, str]:
+    """{field: the comment on its line(s)} from the class source (empty where unavailable)."""
     try:
-        src = inspect.getsource(cls)
+        src = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
         return {}
-    return {m.group(1): m.group(2) for m in map(_COMMENT.match, src.splitlines()) if m}
+    comments: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    body = ast.parse(src).body[0].body
+    out = {}
+    for node in body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            lines = range(node.lineno, node.end_lineno + 1)
+            text = " ".join(comments[n] for n in lines if n in comments)
+            if text:
+                out[node.target.id] = text
+    return out
 
 
-def _base_type(tp: Any) -> type:
+def _parts(tp: Any) -> tuple[Any, bool]:
+    """(the type without None, whether it is a tuple of that type)."""
     args = [a for a in typing.get_args(tp) if a is not type(None)]
-    return args[0] if args else tp
+    if typing.get_origin(tp) is typing.Union or type(tp).__name__ == "UnionType":
+        tp = args[0]
+    if typing.get_origin(tp) is tuple:
+        return typing.get_args(tp)[0], True
+    return tp, False
 
 
-def add_dataclass_options(
-    group, cls: type, skip: set[str] = frozenset(), rename: dict[str, str] | None = None
+def _parse_list(s: str, kind: type, name: str) -> tuple:
+    """'0.9,0.05,0.05' -> (0.9, 0.05, 0.05) for a tuple field; "" -> ()."""
+    try:
+        return tuple(kind(x.strip()) for x in s.split(",") if x.strip())
+    except ValueError:
+        what = "numbers" if kind in (int, float) else "values"
+        raise CharwiseError(
+            f"{flag(name)} needs comma-separated {what}, like 1,2,3 (got {s!r})"
+        ) from None
+
+
+def add_options(
+    parser, cls: type, skip: frozenset[str] | set[str] = frozenset(), positional: str | None = None
 ) -> None:
-    """Add --options for cls's fields. Defaults stay None so only what the user gives is used."""
+    """Add cls's fields to `parser` (or an argument group). Defaults stay None, so only what the
+    user gives reaches the dataclass, whose own defaults apply otherwise. `positional` names
+    the field taken from positional arguments (a list)."""
     helps = field_help(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        flag = "--" + (rename or {}).get(f.name, f.name).replace("_", "-")
-        tp = _base_type(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else None
+        kind, is_tuple = _parts(hints[f.name])
         h = helps.get(f.name, "")
-        h = f"{h} (default: {default})" if default is not None else h
-        if tp is bool:
-            group.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=h
-            )
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if isinstance(default, tuple):
+            default = ",".join(map(str, default)) or None
+        if default not in (None, "", False):
+            h = f"{h} (default: {default})"
+        rule = f.metadata.get("rule")
+        choices = rule.choices if rule is not None and not rule.items else None
+        h = h.replace("%", "%%")
+        if f.name == positional:
+            parser.add_argument(f.name, nargs="*", metavar=flag(f.name), help=h)
+            continue
+        names = [flag(f.name)] + ([SHORT[f.name]] if f.name in SHORT else [])
+        common = {"dest": f.name, "default": None, "help": h}
+        if kind is bool:
+            parser.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
+        elif is_tuple and f.name in REPEATED:
+            parser.add_argument(*names, action="append", metavar=METAVARS.get(f.name), **common)
         else:
-            group.add_argument(
-                flag, dest=f.name, type=tp, default=None, help=h, metavar=f.name.upper()
-            )
+            # A tuple stays text here and is split by collect(), so a bad item is a charwise
+            # error from the command, like any other bad value.
+            parse = str if is_tuple else kind
+            metavar = METAVARS.get(f.name, f.name.upper())
+            if choices:
+                metavar = "{" + ",".join(map(str, choices)) + "}"
+            parser.add_argument(*names, type=parse, metavar=metavar, **common)
 
 
-def collect(args: argparse.Namespace, cls: type, skip: set[str] = frozenset()) -> dict[str, Any]:
-    """The fields of cls the user set on the command line."""
+def collect(
+    args: argparse.Namespace, cls: type, skip: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
+    """The fields of cls the user set on the command line (lists as tuples)."""
+    hints = typing.get_type_hints(cls)
     out = {}
     for f in dataclasses.fields(cls):
-        if f.name not in skip and getattr(args, f.name, None) is not None:
-            out[f.name] = getattr(args, f.name)
+        v = getattr(args, f.name, None)
+        if f.name in skip or v is None or (isinstance(v, list) and not v):
+            continue
+        kind, is_tuple = _parts(hints[f.name])
+        if is_tuple and isinstance(v, str):
+            v = _parse_list(v, kind, f.name)
+        out[f.name] = tuple(v) if isinstance(v, list) else v
     return out
 
 
-def add_data_options(parser, title: str = "data") -> None:
-    """The text options every command that reads a corpus shares (train, ngram, compare)."""
-    d = parser.add_argument_group(title)
-    d.add_argument("--corpus", help="a built-in corpus (see `charwise corpora`)")
-    d.add_argument("--glob", help="file filter inside directories (default: *)")
-    d.add_argument(
-        "--bytes",
-        dest="bytes_mode",
-        action="store_true",
-        default=None,
-        help="read raw bytes instead of characters (for text that is not UTF-8)",
-    )
-    d.add_argument(
-        "--max-vocab", type=int, help="keep the most frequent characters, map the rest to <unk>"
-    )
-    d.add_argument("--split", help="train,val,test fractions (default 0.9,0.05,0.05)")
+def build(args: argparse.Namespace, cls: type, skip=frozenset(), **fixed: Any):
+    """cls(**fixed, **what the user set)."""
+    return cls(**fixed, **collect(args, cls, skip))
 
 
 def data_config(args: argparse.Namespace):
-    """The DataConfig described by `args.text` and the options of add_data_options."""
-    from ..config import DataConfig
-    from ..errors import CharwiseError
-
-    kw: dict[str, Any] = {}
-    if args.split:
-        try:
-            kw["split"] = tuple(float(x) for x in args.split.split(","))
-        except ValueError:
-            raise CharwiseError("--split needs three numbers like 0.9,0.05,0.05") from None
-    for name in ("glob", "bytes_mode", "max_vocab"):
-        if getattr(args, name) is not None:
-            kw[name] = getattr(args, name)
-    return DataConfig(sources=tuple(args.text), corpus=args.corpus, **kw)
+    """The DataConfig of the text options (add_options(..., DataConfig, positional="sources"))."""
+    kw = collect(args, DataConfig)
+    if not kw.get("sources") and not kw.get("corpus"):
+        raise CharwiseError(
+            "give text files or directories, or --corpus NAME (see `charwise corpora`)"
+        )
+    return DataConfig(**kw)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 
-from ..errors import CharwiseError
+from ..config import DataConfig
 from ..experiments.compare import CompareConfig, compare, format_table
-from ._options import add_data_options, data_config
+from ._options import add_options, build, data_config
 
 EXAMPLES = """examples:
   charwise compare book.txt --budget 300
@@ -17,11 +18,10 @@ EXAMPLES = """examples:
 """
 
 
-def _ints(s: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in s.split(",") if x.strip())
-    except ValueError:
-        raise CharwiseError(f"--orders needs numbers like 3,6,10 (got {s!r})") from None
+@dataclass(frozen=True)
+class CompareCommand:
+    out: str | None = None  # keep the RNN runs in this folder (default: a temporary one)
+    json: bool = False  # print one JSON object per model
 
 
 def register(sub) -> None:
@@ -33,63 +33,20 @@ def register(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("text", nargs="*", help="text files or directories")
-    d = CompareConfig()
-    p.add_argument(
-        "--budget",
-        type=float,
-        default=d.budget,
-        help=f"training seconds per RNN (default {d.budget:g})",
+    add_options(p, CompareConfig)
+    add_options(p, CompareCommand)
+    add_options(
+        p.add_argument_group("data (as for `charwise train`)"), DataConfig, positional="sources"
     )
-    p.add_argument(
-        "--orders",
-        default=",".join(map(str, d.orders)),
-        help="n-gram orders, comma-separated (default 3,6,10,20; empty: none)",
-    )
-    p.add_argument("--smoothing", choices=["kn", "wb"], default=d.smoothing)
-    p.add_argument(
-        "--models",
-        default=",".join(d.models),
-        help="RNN kinds, comma-separated: lstm,gru,rnn (default lstm; empty: none)",
-    )
-    p.add_argument("--layers", type=int, default=d.layers)
-    p.add_argument("--hidden", type=int, default=d.hidden)
-    p.add_argument("--embed", type=int, default=d.embed)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--seq-len", type=int, default=d.seq_len)
-    p.add_argument("--max-steps", type=int, help="also stop each RNN after this many steps")
-    p.add_argument("--device", default=d.device, help="auto | cpu | cuda | mps")
-    p.add_argument("--sample-length", type=int, default=d.sample_length)
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", help="keep the RNN runs in this folder (default: a temporary one)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per model")
-    add_data_options(p, "data (as for `charwise train`)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if not args.text and not args.corpus:
-        raise CharwiseError("give text files or directories, or --corpus NAME")
-    cfg = CompareConfig(
-        orders=_ints(args.orders),
-        smoothing=args.smoothing,
-        models=tuple(m for m in args.models.split(",") if m.strip()),
-        budget=args.budget,
-        layers=args.layers,
-        hidden=args.hidden,
-        embed=args.embed,
-        batch_size=args.batch_size,
-        seq_len=args.seq_len,
-        max_steps=args.max_steps,
-        device=args.device,
-        sample_length=args.sample_length,
-        temperature=args.temperature,
-        seed=args.seed,
-    )
+    """Train and score every model, printing each row as it is ready, then the table."""
+    data, cfg, cmd = data_config(args), build(args, CompareConfig), build(args, CompareCommand)
 
     def progress(row) -> None:
-        if args.json:
+        if cmd.json:
             print(json.dumps(row.to_dict(), ensure_ascii=False), flush=True)
         else:
             print(
@@ -99,8 +56,8 @@ def run(args) -> int:
                 flush=True,
             )
 
-    rows = compare(data_config(args), cfg, args.out, on_row=progress)
-    if not args.json:
+    rows = compare(data, cfg, cmd.out, on_row=progress)
+    if not cmd.json:
         print(format_table(rows))
         print()
         for r in rows:

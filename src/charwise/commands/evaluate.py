@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
-import numpy as np
-
-from ..config import RunConfig
-from ..data.corpus import TextChangedError, load_corpus, split_ids
 from ..errors import CharwiseError
-from ..runs.format import load
-from ..use.evaluate import evaluate, evaluate_text
+from ..fields import option
+from ..runs.load import load
+from ..runs.run import SPLITS
+from ._options import add_options, build
+
+
+@dataclass(frozen=True)
+class EvalCommand:
+    split: str | None = option(None, choices=SPLITS)  # the run's own split instead of files
+    json: bool = False  # print one JSON object
+    device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
 
 
 def register(sub) -> None:
@@ -21,38 +27,19 @@ def register(sub) -> None:
     )
     p.add_argument("run_dir")
     p.add_argument("files", nargs="*", help="text files (or use --split)")
-    p.add_argument(
-        "--split",
-        choices=["train", "val", "test"],
-        help="evaluate on this split of the run's own training data",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--device", default="cpu")
+    add_options(p, EvalCommand)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    r = load(args.run_dir, device=args.device)
-    if bool(args.files) == bool(args.split):
+    """Print the run's loss over the files, or over its own --split."""
+    cmd = build(args, EvalCommand)
+    r = load(args.run_dir, device=cmd.device)
+    if bool(args.files) == bool(cmd.split):
         which = "not both" if args.files else "one of them"
         raise CharwiseError(f"give text files to evaluate on or --split val|test|train, {which}")
-    if args.split:
-        data = RunConfig.from_dict(r.config).data if r.kind != "ngram" else r.model.data_config
-        try:
-            # The run's split of the text it was trained on: a text edited since would give
-            # another split under the same name (--resume refuses it for the same reason).
-            corpus = load_corpus(data, vocab=r.vocab, expect_hash=r.config.get("text_hash"))
-        except TextChangedError:
-            text = ", ".join(data.sources or [str(data.corpus)])
-            raise CharwiseError(
-                f"the run's text changed since it was trained ({text}), so its --split "
-                f"{args.split} would not be the run's; evaluate files instead"
-            ) from None
-        ids = getattr(split_ids(corpus.ids, data.split), args.split)
-        res = evaluate(r, np.asarray(ids))
-    else:
-        res = evaluate_text(r, args.files)
-    if args.json:
+    res = r.evaluate(r.split(cmd.split)) if cmd.split else r.evaluate_files(args.files)
+    if cmd.json:
         print(json.dumps(res.to_dict()))
         return 0
     print(

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import math
+from dataclasses import dataclass
 
-from ..runs.format import load
+from ..runs.load import load
+from ._options import add_options, build
+
+
+@dataclass(frozen=True)
+class InfoCommand:
+    json: bool = False  # print one JSON object
 
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="config, size, vocabulary and progress of a run")
     p.add_argument("run_dir")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_options(p, InfoCommand)
     p.set_defaults(func=run)
 
 
 def describe(run_dir) -> dict:
-    from ..training.state import STATE_FILE
-
+    """What info reports: the run's stored settings and vocabulary, then its kind's own facts."""
     r = load(run_dir)
     cfg = r.config
-    out = {
+    return {
         "run_dir": str(run_dir),
         "kind": r.kind,
         "charwise_version": cfg.get("charwise_version"),
@@ -32,44 +38,17 @@ def describe(run_dir) -> dict:
         "vocab_size": r.vocab.size,
         "bytes_mode": r.vocab.bytes_mode,
         "vocab": "".join(r.vocab.token(i) for i in range(r.vocab.size)),
+        **r.describe(),
     }
-    if r.kind == "ngram":
-        out.update(r.model.describe())
-        return out
-    out["params"] = r.model.num_params
-    out["best_val_loss"] = r.info.get("val_loss")
-    # Without a validation yet, load() fell back to the resumable state: its step is the last
-    # one, not the step of a best checkpoint.
-    out["best_step"] = r.info.get("step") if out["best_val_loss"] is not None else None
-    if (Path(run_dir) / STATE_FILE).exists():
-        last = load(run_dir, weights="last").info
-        out["steps"] = last.get("step")
-        out["epochs"] = epochs_trained(last)
-        out["time_trained_s"] = last.get("elapsed")
-        out["chars_seen"] = last.get("chars_seen")
-    return out
-
-
-def epochs_trained(trainer: dict) -> float | None:
-    """Fractional passes over the train split, as the saved state records them (runs saved
-    before it did: the step's epoch counter, or None)."""
-    ep = trainer.get("epochs_trained", trainer.get("epoch"))
-    return float(ep) if isinstance(ep, int | float) else None
 
 
 def run(args) -> int:
+    """Print what the run holds, as text or one JSON object."""
     d = describe(args.run_dir)
-    if args.json:
+    if build(args, InfoCommand).json:
         print(json.dumps(d, ensure_ascii=False))
         return 0
-    m = d["model"]
-    if d["kind"] == "ngram":
-        print(f"n-gram model, order {m.get('order')}")
-    else:
-        print(
-            f"{m['kind'].upper()} {m['layers']}x{m['hidden']} (embedding {m['embed']}, "
-            f"dropout {m['dropout']}), {d['params']:,} parameters"
-        )
+    print(d["headline"])
     print(
         f"vocabulary  {d['vocab_size']} {'bytes' if d['bytes_mode'] else 'characters'}: "
         f"{d['vocab'][:200]!r}"
@@ -77,7 +56,7 @@ def run(args) -> int:
     if d.get("best_val_loss") is not None:
         bl = d["best_val_loss"]
         print(
-            f"best val    {bl:.4f} nats/char ({bl / 0.6931471805599453:.4f} bits/char) "
+            f"best val    {bl:.4f} nats/char ({bl / math.log(2):.4f} bits/char) "
             f"at step {d['best_step']}"
         )
     if d.get("steps") is not None:
@@ -88,8 +67,7 @@ def run(args) -> int:
         )
     if d.get("sources"):
         src = d["sources"]
-        print(
-            f"data        {', '.join(src[:3])}{f' and {len(src) - 3} more' if len(src) > 3 else ''}"
-        )
+        more = f" and {len(src) - 3} more" if len(src) > 3 else ""
+        print(f"data        {', '.join(src[:3])}{more}")
     print(f"charwise    {d['charwise_version']} (format {d['format_version']})")
     return 0

@@ -2,94 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..config import RunConfig
-from ..data.corpus import load_corpus, split_ids
 from ..errors import CharwiseError
+from ..fields import option
 from ..inspect.record import QUANTITIES
 from ..inspect.report import ReportOptions, build_report
-from ..runs.format import atomic_write, load
+from ..runs.format import atomic_write
+from ..runs.load import load
+from ..runs.run import SPLITS
+from ._options import add_options, build
+
+
+@dataclass(frozen=True)
+class InspectCommand:
+    """Which text `charwise inspect` looks at, and where the report goes."""
+
+    text: str | None = None  # a text file to look at (default: the run's validation split)
+    corpus_split: str | None = option(None, choices=SPLITS)  # a split of the run's own text
+    offset: int = option(0, ge=0)  # start this many characters into the text
+    out: str = option("report.html", nonempty=True)  # the HTML file to write
+    device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "inspect",
         help="write an HTML report: predictions, cell activations, interpretable cells",
-        description="Run a trained model over a text and write one self-contained HTML file: the "
-        "text coloured by any cell (interpretable cells ranked first), the top "
-        "guesses for every next character, surprise, training curves, samples "
-        "during training and a temperature comparison.",
+        description="Run a trained model over a text (a file, or a split of the run's own text; "
+        "by default its validation split) and write one self-contained HTML file: the text "
+        "coloured by any cell (interpretable cells ranked first), the top guesses for every "
+        "next character, surprise, training curves, samples during training and a "
+        "temperature comparison.",
     )
     p.add_argument("run_dir", help="run directory written by `charwise train`")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--text", metavar="FILE", help="a text file to look at")
-    src.add_argument(
-        "--corpus-split",
-        choices=["train", "val", "test"],
-        help="look at this split of the run's own training data",
-    )
-    p.add_argument(
-        "--out", "-o", default="report.html", help="HTML file to write (default report.html)"
-    )
-    p.add_argument(
-        "--max-chars",
-        type=int,
-        default=5000,
-        help="characters of the text to show (default 5000; the file grows with it)",
-    )
-    p.add_argument("--offset", type=int, default=0, help="start this many characters into the text")
-    p.add_argument(
-        "--feature",
-        action="append",
-        default=[],
-        metavar="NAME=REGEX",
-        help="an extra property to find cells for: 1 on characters REGEX matches "
-        "(repeatable), e.g. --feature 'digit=[0-9]'",
-    )
-    p.add_argument(
-        "--show",
-        default=None,
-        help="more activations for the picker besides c (LSTM) or h, comma-separated "
-        "(LSTM: h,input,forget,output,candidate; GRU: reset,update,new)",
-    )
-    p.add_argument("--top-k", type=int, default=5, help="next-character guesses per character")
-    p.add_argument(
-        "--temperatures",
-        default="0.2,0.5,0.8,1.0,1.3",
-        help="the temperature view's temperatures (default 0.2,0.5,0.8,1.0,1.3)",
-    )
-    p.add_argument(
-        "--prime",
-        default=None,
-        help="the temperature view's prime (default: the text's first line)",
-    )
-    p.add_argument(
-        "--sample-length",
-        type=int,
-        default=300,
-        help="characters per temperature sample (default 300)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the temperature samples")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    add_options(p, InspectCommand)
+    add_options(p, ReportOptions)
     p.set_defaults(func=run)
 
 
-def _floats(s: str, flag: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in s.split(",") if x.strip())
-    except ValueError:
-        raise CharwiseError(f"{flag} needs comma-separated numbers, got {s!r}") from None
-
-
-def _text_ids(args, r) -> tuple[np.ndarray, str, int]:
+def _text_ids(cmd: InspectCommand, r, max_chars: int) -> tuple[np.ndarray, str, int]:
     """(ids, description of the source, characters left out) of the text to inspect."""
-    if args.offset < 0:
-        raise CharwiseError("--offset must not be negative")
-    if args.text:
-        path = Path(args.text)
+    if cmd.text:
+        path = Path(cmd.text)
         if not path.is_file():
             raise CharwiseError(f"no such text file: {path}")
         raw = path.read_bytes()
@@ -101,48 +59,40 @@ def _text_ids(args, r) -> tuple[np.ndarray, str, int]:
                     f"{path} is not valid UTF-8 (byte {e.start}); this run was trained on "
                     "characters, so it reads UTF-8 text"
                 ) from None
-        syms = r.vocab.symbols_of(raw)[args.offset : args.offset + 2 * args.max_chars + 1024]
+        syms = r.vocab.symbols_of(raw)[cmd.offset : cmd.offset + 2 * max_chars + 1024]
         ids, unknown = r.vocab.encode_array(syms, strict=False)
-        known = np.flatnonzero(~unknown)[: args.max_chars]  # positions of the characters kept
+        known = np.flatnonzero(~unknown)[:max_chars]  # positions of the characters kept
         used = int(known[-1]) + 1 if len(known) else 0
         return np.asarray(ids[known], dtype=np.int64), str(path), int(unknown[:used].sum())
-    data = RunConfig.from_dict(r.config).data
-    split = getattr(split_ids(load_corpus(data, vocab=r.vocab).ids, data.split), args.corpus_split)
+    name = cmd.corpus_split or "val"
+    split = r.split(name)
     if len(split) < 2:
-        raise CharwiseError(f"the run's {args.corpus_split} split is empty; use --text FILE")
-    ids = np.asarray(split[args.offset : args.offset + args.max_chars], dtype=np.int64)
-    return ids, f"the {args.corpus_split} split", 0
+        raise CharwiseError(f"the run's {name} split is empty; use --text FILE")
+    ids = np.asarray(split[cmd.offset : cmd.offset + max_chars], dtype=np.int64)
+    return ids, f"the {name} split", 0
 
 
 def run(args) -> int:
-    r = load(args.run_dir, device=args.device)
-    if r.kind == "ngram":
-        raise CharwiseError("this is an n-gram run: it has no cells to inspect")
-    show = tuple(s.strip() for s in args.show.split(",") if s.strip()) if args.show else None
-    if show:
-        bad = [q for q in show if q not in QUANTITIES[r.kind]]
-        if bad:
-            raise CharwiseError(
-                f"--show: a {r.kind} has no {', '.join(bad)}; choose from "
-                f"{', '.join(QUANTITIES[r.kind])}"
-            )
-    opts = ReportOptions(
-        max_chars=args.max_chars,
-        top_k=args.top_k,
-        show=show,
-        features=tuple(args.feature),
-        temperatures=_floats(args.temperatures, "--temperatures"),
-        prime=args.prime,
-        sample_length=args.sample_length,
-        seed=args.seed,
-    )
+    """Write the report and print what it found: the interpretable cells per property."""
+    cmd = build(args, InspectCommand)
+    if cmd.text and cmd.corpus_split:
+        raise CharwiseError("give --text FILE or --corpus-split NAME, not both")
+    opts = build(args, ReportOptions)
+    r = load(args.run_dir, device=cmd.device)
+    model = r.network()  # a clear error for a run without cells (an n-gram)
+    kinds = QUANTITIES[model.cfg.kind]
+    bad = [q for q in opts.show or () if q not in kinds]
+    if bad:
+        raise CharwiseError(
+            f"--show: a {model.cfg.kind} has no {', '.join(bad)}; choose from {', '.join(kinds)}"
+        )
     # Checked before the report's work, which a bad --out would otherwise throw away.
-    out = Path(args.out)
+    out = Path(cmd.out)
     if out.is_dir() or out.name in ("", ".", ".."):
-        raise CharwiseError(f"--out must name an HTML file, not a folder: {args.out}")
+        raise CharwiseError(f"--out must name an HTML file, not a folder: {cmd.out}")
     if out.parent and not out.parent.exists():
         raise CharwiseError(f"the folder for --out does not exist: {out.parent}")
-    ids, source, skipped = _text_ids(args, r)
+    ids, source, skipped = _text_ids(cmd, r, opts.max_chars)
     if len(ids) < 2:
         raise CharwiseError("the text to inspect needs at least 2 characters (after --offset)")
     page, rec, interp = build_report(r, ids, source, opts, skipped)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
-from ..errors import CharwiseError
+from ..config import DataConfig
 from ..ngram import NGramConfig, train_ngram
 from ..use.evaluate import result_from_nats
-from ._options import add_data_options, data_config
+from ._options import add_options, build, data_config
 
 EXAMPLES = """examples:
   charwise ngram book.txt --order 10 --out runs/book-10gram
@@ -15,6 +16,11 @@ EXAMPLES = """examples:
   charwise sample runs/book-10gram --temperature 0.8
   charwise eval runs/book-10gram --split test
 """
+
+
+@dataclass(frozen=True)
+class NGramCommand:
+    out: str | None = None  # run directory to write (without it nothing is saved)
 
 
 def register(sub) -> None:
@@ -26,29 +32,19 @@ def register(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("text", nargs="*", help="text files or directories")
-    p.add_argument(
-        "--order",
-        type=int,
-        default=NGramConfig.order,
-        help=f"characters per n-gram, context + 1 (default {NGramConfig.order})",
+    add_options(p, NGramConfig)
+    add_options(p, NGramCommand)
+    add_options(
+        p.add_argument_group("data (as for `charwise train`)"), DataConfig, positional="sources"
     )
-    p.add_argument(
-        "--smoothing",
-        default=NGramConfig.smoothing,
-        choices=["kn", "wb"],
-        help="kn: interpolated modified Kneser-Ney (default); wb: Witten-Bell",
-    )
-    p.add_argument("--out", help="run directory to write (optional: without it nothing is saved)")
-    add_data_options(p, "data (as for `charwise train`)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if not args.text and not args.corpus:
-        raise CharwiseError("give text files or directories, or --corpus NAME")
-    cfg = NGramConfig(order=args.order, smoothing=args.smoothing)
-    res = train_ngram(data_config(args), cfg, args.out)
+    """Count the n-gram, print its val and test loss, and save it where --out says."""
+    data = data_config(args)
+    cfg, out = build(args, NGramConfig), build(args, NGramCommand).out
+    res = train_ngram(data, cfg, out)
     d = res.model.describe()
     print(
         f"{cfg.order}-gram ({cfg.smoothing}): {d['distinct_ngrams']:,} distinct n-grams from "

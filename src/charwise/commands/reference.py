@@ -8,6 +8,10 @@ from pathlib import Path
 
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
+from ..reference.check import all_checks
+from ..reference.lstm import LSTMTrainConfig, LSTMTrainer
+from ..reference.rnn import RNNTrainConfig, RNNTrainer
+from ._options import add_options, build
 
 EXAMPLES = """examples:
   charwise reference rnn input.txt --steps 5000          # the post's min-char-rnn
@@ -32,22 +36,13 @@ def register(sub) -> None:
     ):
         q = which.add_parser(name, help=text)
         q.add_argument("file", help="a (small) UTF-8 text file")
-        _add_config_options(q, cfg_name)
+        add_options(q, CONFIGS[cfg_name])
         q.set_defaults(func=run, cfg_name=cfg_name)
     c = which.add_parser("check", help="finite-difference gradient checks and PyTorch agreement")
     c.set_defaults(func=run_check)
 
 
-def _config_class(cfg_name: str):
-    from ..reference import lstm, rnn
-
-    return getattr(rnn if cfg_name == "RNNTrainConfig" else lstm, cfg_name)
-
-
-def _add_config_options(q, cfg_name: str) -> None:
-    from ._options import add_dataclass_options
-
-    add_dataclass_options(q, _config_class(cfg_name))
+CONFIGS = {"RNNTrainConfig": RNNTrainConfig, "LSTMTrainConfig": LSTMTrainConfig}
 
 
 def _read(path: str) -> str:
@@ -64,12 +59,7 @@ def _read(path: str) -> str:
 
 
 def run(args) -> int:
-    from ..reference.lstm import LSTMTrainer
-    from ..reference.rnn import RNNTrainer
-    from ._options import collect
-
-    cls = _config_class(args.cfg_name)
-    cfg = cls(**collect(args, cls))
+    cfg = build(args, CONFIGS[args.cfg_name])
     text = _read(args.file)
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
@@ -90,8 +80,6 @@ def run(args) -> int:
 
 
 def run_check(args) -> int:
-    from ..reference.check import all_checks
-
     checks = all_checks()
     for c in checks:
         mark = "ok  " if c.ok else "FAIL"

@@ -5,11 +5,22 @@ from __future__ import annotations
 import codecs
 import re
 import sys
+from dataclasses import dataclass
 
 from ..data.novelty import NoveltyFilter
 from ..errors import CharwiseError
-from ..runs.format import load
-from ..use.sampling import PRECISIONS, SampleOptions, encode_prime, generate
+from ..runs.load import load
+from ..use.sampling import SampleOptions, encode_prime
+from ._options import add_options, build, collect
+from .flags import flag
+
+
+@dataclass(frozen=True)
+class SampleCommand:
+    """`charwise sample`'s own options (the sampling ones are SampleOptions')."""
+
+    novel: bool = False  # print only lines that do not occur in the training text
+    device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
 
 
 def register(sub) -> None:
@@ -19,42 +30,8 @@ def register(sub) -> None:
         description="Generate text one character at a time.",
     )
     p.add_argument("run_dir", help="run directory written by `charwise train` or `charwise ngram`")
-    p.add_argument(
-        "--length", "-n", type=int, default=500, help="characters per sample (default 500)"
-    )
-    p.add_argument(
-        "--prime", default="", help="text the model reads first; the sample continues it"
-    )
-    p.add_argument(
-        "--temperature",
-        "-t",
-        type=float,
-        default=1.0,
-        help="softmax temperature: lower is safer, higher is wilder (default 1.0)",
-    )
-    p.add_argument("--top-k", type=int, help="sample among the k most likely characters only")
-    p.add_argument(
-        "--top-p", type=float, help="nucleus sampling: smallest set with this probability"
-    )
-    p.add_argument("--argmax", action="store_true", help="always take the most likely character")
-    p.add_argument("--seed", type=int, help="random seed (the same seed gives the same text)")
-    p.add_argument(
-        "--num-samples", "-m", type=int, default=1, help="samples, generated as one batch"
-    )
-    p.add_argument("--stop-at", help="end a sample when it produces this string (e.g. '\\n\\n')")
-    p.add_argument(
-        "--novel",
-        action="store_true",
-        help="print only lines that do not occur in the training text",
-    )
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="matmul precision: fp32, bf16, or auto (default: bf16 for 32 or more samples where "
-        "the hardware has native bf16, as bf16-autocast training uses; else fp32)",
-    )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    add_options(p, SampleOptions)
+    add_options(p, SampleCommand)
     p.set_defaults(func=run)
 
 
@@ -96,39 +73,26 @@ def unescape(text: str, option: str) -> str:
 
 
 def run(args) -> int:
-    r = load(args.run_dir, device=args.device)
-    if args.argmax:  # greedy decoding draws nothing: say so rather than ignore them silently
-        unused = [
-            name
-            for name, given in (
-                ("--temperature", args.temperature != 1.0),
-                ("--top-k", args.top_k is not None),
-                ("--top-p", args.top_p is not None),
-            )
-            if given
-        ]
+    """Print samples: one streamed as it is produced, or several separated by ---."""
+    cmd = build(args, SampleCommand)
+    r = load(args.run_dir, device=cmd.device)
+    given = collect(args, SampleOptions)
+    for name in ("prime", "stop_at"):
+        if name in given:
+            given[name] = unescape(given[name], flag(name))
+    opts = SampleOptions(**given)
+    if opts.argmax:  # greedy decoding draws nothing: say so rather than ignore them silently
+        unused = [flag(k) for k in ("temperature", "top_k", "top_p") if k in given]
         if unused:
             print(
-                f"charwise: note: --argmax takes the most likely character; {', '.join(unused)} "
-                "change nothing",
+                f"charwise: note: {flag('argmax')} takes the most likely character; "
+                f"{', '.join(unused)} change nothing",
                 file=sys.stderr,
             )
-    opts = SampleOptions(
-        length=args.length,
-        prime=unescape(args.prime, "--prime"),
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        argmax=args.argmax,
-        seed=args.seed,
-        num_samples=args.num_samples,
-        stop_at=None if args.stop_at is None else unescape(args.stop_at, "--stop-at"),
-        precision=args.precision,
-    )
     if opts.prime:  # unknown characters: fail before the prime is echoed to stdout
         encode_prime(r.vocab, opts.prime)
-    if args.novel:
-        return _novel(args, r, opts)
+    if cmd.novel:
+        return _novel(args.run_dir, r, opts)
     out = sys.stdout
     if opts.num_samples == 1:
         out.write(opts.prime)
@@ -137,28 +101,20 @@ def run(args) -> int:
             out.write(piece)
             out.flush()
 
-        _generate(r, opts, on_text)
+        r.generate(opts, on_text)
         out.write("\n")
     else:
-        for i, text in enumerate(_generate(r, opts, None)):
+        for i, text in enumerate(r.generate(opts)):
             out.write(("" if i == 0 else "\n---\n") + opts.prime + text)
         out.write("\n")
     out.flush()
     return 0
 
 
-def _generate(r, opts, on_text):
-    if r.kind == "ngram":
-        return r.model.generate(opts, on_text)
-    return generate(r.model, r.vocab, opts, on_text)
-
-
-def _novel(args, r, opts) -> int:
+def _novel(run_dir, r, opts) -> int:
     nf = NoveltyFilter(r.path, r.vocab)
     if not nf.available:
-        raise CharwiseError(
-            f"{args.run_dir} keeps no list of training lines, so --novel cannot check"
-        )
+        raise CharwiseError(f"{run_dir} keeps no list of training lines, so --novel cannot check")
     # Lines are checked and printed as each stream completes them, so output flows while it
     # samples (and a Ctrl-C keeps what was printed).
     tails, shown = [opts.prime] * opts.num_samples, 0
@@ -174,7 +130,7 @@ def _novel(args, r, opts) -> int:
         for line in whole:
             emit(line)
 
-    texts = _generate(r, opts, on_text)
+    texts = r.generate(opts, on_text)
     # A stream that --length cut off ends in a partial line, which is not checked; one that
     # --stop-at ended (before its full length) ends in a whole one (--stop-at '\n': one line).
     for s, text in enumerate(texts):

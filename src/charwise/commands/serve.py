@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import socket
 import sys
+from dataclasses import dataclass
+
+import uvicorn
 
 from ..errors import CharwiseError
+from ..fields import option
 from ..web.app import ServeLimits, create_app
+from ._options import add_options, build
+
+
+@dataclass(frozen=True)
+class ServeCommand:
+    """Where `charwise serve` listens; what each request may ask is ServeLimits'."""
+
+    # 0.0.0.0 exposes the page to the network.
+    host: str = option("127.0.0.1", nonempty=True)  # address to bind (this machine only)
+    port: int = option(8000, ge=0, le=65535)  # port; 0 picks a free one
+    device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
 
 
 def register(sub) -> None:
@@ -18,48 +33,25 @@ def register(sub) -> None:
         "127.0.0.1 (this machine only) unless --host says otherwise.",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to serve")
-    p.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
-    )
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument(
-        "--max-text",
-        type=int,
-        default=ServeLimits.max_text,
-        help=f"characters analysed per request (default {ServeLimits.max_text})",
-    )
-    p.add_argument(
-        "--max-length",
-        type=int,
-        default=ServeLimits.max_length,
-        help=f"characters sampled per request (default {ServeLimits.max_length})",
-    )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    add_options(p, ServeCommand)
+    add_options(p, ServeLimits)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if not 0 <= args.port <= 65535:
-        raise CharwiseError("--port must be in 0..65535")
+    """Load the runs and serve the page until Ctrl-C."""
+    cmd, limits = build(args, ServeCommand), build(args, ServeLimits)
     # We bind the socket ourselves and hand it to uvicorn: a bad address fails with one line,
     # the port is ours while the runs load, and with --port 0 we know (and print) the port the
     # system picked instead of "0".
-    sock = _bind(args.host, args.port)
+    sock = _bind(cmd.host, cmd.port)
     with sock:
-        app = create_app(
-            args.run_dirs,
-            ServeLimits(max_text=args.max_text, max_length=args.max_length),
-            device=args.device,
-        )
-        _serve(app, sock, args.host)
+        app = create_app(args.run_dirs, limits, device=cmd.device)
+        _serve(app, sock, cmd.host)
     return 0
 
 
 def _serve(app, sock: socket.socket, host: str) -> None:
-    import uvicorn
-
     port = sock.getsockname()[1]
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from ..config import ModelConfig, RunConfig, TrainConfig, option_name
+from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..errors import CharwiseError
 from ..runs.format import read_config
 from ..training.distributed import launched_rank
@@ -18,15 +20,8 @@ from ..training.lifecycle import (
     resume,
     train,
 )
-from ._options import add_data_options, add_dataclass_options, collect, data_config
-
-# The data options (dest -> flag); all default to None, so `is not None` means "given".
-DATA_OPTIONS = {
-    "glob": "--glob",
-    "bytes_mode": "--bytes",
-    "max_vocab": "--max-vocab",
-    "split": "--split",
-}
+from ._options import add_options, build, collect, data_config
+from .flags import flag
 
 EXAMPLES = """examples:
   charwise train --corpus names --out runs/names --max-time 120
@@ -38,69 +33,70 @@ EXAMPLES = """examples:
 """
 
 
+@dataclass(frozen=True)
+class TrainCommand:
+    """`charwise train`'s own options; the rest are the run's configs'."""
+
+    out: str | None = None  # run directory to create (the shareable model folder)
+    resume: str | None = None  # continue this interrupted or finished run
+    init_from: str | None = None  # start from this run's weights (fine-tune)
+    quiet: bool = False  # no progress bar or samples
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a model on text files or a built-in corpus",
         description="Train a character-level LSTM / GRU / RNN.",
         epilog=EXAMPLES,
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("text", nargs="*", help="text files or directories to train on")
-    p.add_argument("--out", help="run directory to create (the shareable model folder)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted or finished run")
-    p.add_argument(
-        "--init-from", metavar="RUN_DIR", help="start from this run's weights (fine-tune)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar or samples")
-    add_data_options(p)
-    add_dataclass_options(
-        p.add_argument_group("model"), ModelConfig, skip={"vocab_size"}, rename={"kind": "model"}
-    )
-    add_dataclass_options(p.add_argument_group("training"), TrainConfig)
+    add_options(p, TrainCommand)
+    add_options(p.add_argument_group("data"), DataConfig, positional="sources")
+    add_options(p.add_argument_group("model"), ModelConfig, skip={"vocab_size"})
+    add_options(p.add_argument_group("training"), TrainConfig)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    cb = Callbacks() if args.quiet else ProgressCallbacks()
+    """Train a new run, fine-tune one (--init-from) or resume one (--resume)."""
+    cmd = build(args, TrainCommand)
+    cb = Callbacks() if cmd.quiet else ProgressCallbacks()
     train_kw = collect(args, TrainConfig)
     model_kw = collect(args, ModelConfig, skip={"vocab_size"})
-    if args.resume:
-        if args.text or args.corpus or args.init_from:
+    data_kw = collect(args, DataConfig)
+    if cmd.resume:
+        if data_kw.get("sources") or data_kw.get("corpus") or cmd.init_from:
             raise CharwiseError(
                 "--resume continues a run with its own data; give no text, --corpus or --init-from"
             )
         # Every option given that the run fixed when it started, named as typed, in one message.
-        fixed = ["--out"] if args.out is not None else []
-        fixed += [option_name(k) for k in model_kw]
-        fixed += [flag for dest, flag in DATA_OPTIONS.items() if getattr(args, dest) is not None]
-        fixed += [option_name(k) for k in train_kw if k not in RESUME_CHANGEABLE]
+        fixed = ["--out"] if cmd.out is not None else []
+        fixed += [flag(k) for k in model_kw]
+        fixed += [flag(k) for k in data_kw]
+        fixed += [flag(k) for k in train_kw if k not in RESUME_CHANGEABLE]
         if fixed:
             raise CharwiseError(
                 f"these settings cannot change on --resume: {', '.join(fixed)} (they are fixed "
                 f"when a run starts; start a new --out, or fine-tune with --init-from "
-                f"{args.resume})"
+                f"{cmd.resume})"
             )
-        res = resume(args.resume, cb, overrides=train_kw)
+        res = resume(cmd.resume, cb, overrides=train_kw)
     else:
-        if not args.out:
+        if not cmd.out:
             raise CharwiseError("give --out RUN_DIR (where the model is written)")
-        if not args.text and not args.corpus:
-            raise CharwiseError(
-                "give text files or directories to train on, or --corpus NAME "
-                "(see `charwise corpora`)"
-            )
-        if args.init_from:
-            model_kw = _fine_tune_model_options(args.init_from, model_kw)
+        data = data_config(args)
+        if cmd.init_from:
+            model_kw = _fine_tune_model_options(cmd.init_from, model_kw)
         model = ModelConfig(vocab_size=1, **model_kw)
-        cfg = RunConfig(model=model, data=data_config(args), train=TrainConfig(**train_kw))
-        res = train(cfg, args.out, cb, init_from=args.init_from)
+        cfg = RunConfig(model=model, data=data, train=TrainConfig(**train_kw))
+        res = train(cfg, cmd.out, cb, init_from=cmd.init_from)
     if launched_rank() != 0:  # torchrun: the notes below once, from rank 0
         return 130 if res.stopped == "interrupted" else 0
     if res.already_finished:
         # Name the limit that ends it: raising another one (--max-steps on a run that stops at
         # its default 10 epochs) changes nothing, which a generic hint left users to discover.
-        limit = option_name(res.stopped)
+        limit = flag(res.stopped)
         value = read_config(res.run_dir).get("train", {}).get(res.stopped)
         at = f" ({value:g})" if isinstance(value, (int, float)) else ""
         print(
@@ -124,7 +120,7 @@ def _fine_tune_model_options(init_from: str, given: dict) -> dict:
     """The model options for fine-tuning: the architecture comes from the base run (its weights
     must fit), so giving it is an error, not silently ignored; regularisation given here
     applies, and otherwise the base run's carries over."""
-    arch = [option_name(k) for k in given if k not in FINETUNE_MODEL_SETTINGS]
+    arch = [flag(k) for k in given if k not in FINETUNE_MODEL_SETTINGS]
     if arch:
         raise CharwiseError(
             f"{', '.join(arch)} cannot be given with --init-from: the architecture comes from "

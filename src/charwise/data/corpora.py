@@ -8,7 +8,10 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+import names  # ships the census lists dist.male.first / dist.female.first
+
 from ..errors import CharwiseError
+from .cache import default_cache_dir
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,6 @@ CORPORA = {
 
 
 def _names_text() -> str:
-    import names  # ships dist.male.first / dist.female.first
-
     base = Path(names.__file__).parent
     seen: dict[str, None] = {}
     for fname in ("dist.female.first", "dist.male.first"):
@@ -54,8 +55,6 @@ def _python_files() -> list[Path]:
 
 def corpus_files(name: str, cache_dir: Path | None = None) -> list[Path]:
     """The files of built-in corpus `name` (generated into the cache folder where needed)."""
-    from .corpus import default_cache_dir
-
     if name not in CORPORA:
         raise CharwiseError(f"unknown corpus {name!r}; built-in corpora: {', '.join(CORPORA)}")
     if name == "python":

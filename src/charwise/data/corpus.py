@@ -21,6 +21,9 @@ import numpy as np
 
 from ..config import DataConfig
 from ..errors import CharwiseError
+from ..version import FORMAT
+from .cache import default_cache_dir
+from .corpora import corpus_files
 from .vocab import Vocab
 
 CHUNK_BYTES = 8 << 20  # 8 MiB of input per step of the streaming encoder
@@ -46,15 +49,6 @@ class Splits:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
-
-
-def default_cache_dir() -> Path:
-    """$CHARWISE_CACHE, else ~/.cache/charwise (XDG), else a temporary folder."""
-    env = os.environ.get("CHARWISE_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "charwise"
 
 
 def resolve_files(sources: tuple[str, ...] | list[str], glob: str = "*") -> list[Path]:
@@ -96,8 +90,6 @@ def _is_run_dir(d: Path) -> bool:
     cfg, vocab = d / "config.json", d / "vocab.json"
     if not (cfg.is_file() and vocab.is_file()):
         return False
-    from ..runs.format import FORMAT
-
     try:
         meta = json.loads(cfg.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -252,8 +244,6 @@ def load_corpus(
     vocabulary is discovered from the text (optionally capped by data.max_vocab). With
     `expect_hash`, raise TextChangedError when the text's hash differs, before encoding anything.
     """
-    from .corpora import corpus_files
-
     files = (
         corpus_files(data.corpus, cache_dir)
         if data.corpus

@@ -14,43 +14,40 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ..config import MODEL_KINDS, DataConfig, ModelConfig, RunConfig, TrainConfig
-from ..errors import CharwiseError
+from ..config import DEVICES, MODEL_KINDS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from ..fields import option, require, validate
 from ..ngram import NGramConfig, train_ngram
-from ..runs.format import load
-from ..use.evaluate import LN2, evaluate
-from ..use.sampling import SampleOptions, generate
+from ..ngram.model import SMOOTHINGS
+from ..runs.load import load
+from ..training.lifecycle import train
+from ..use.evaluate import LN2
+from ..use.sampling import SampleOptions
 
 
 @dataclass(frozen=True)
 class CompareConfig:
-    orders: tuple[int, ...] = (3, 6, 10, 20)  # n-gram orders; the paper's baseline was a 20-gram
-    smoothing: str = "kn"  # n-gram smoothing: kn | wb
-    models: tuple[str, ...] = ("lstm",)  # RNN kinds to train: lstm, gru, rnn
-    budget: float = 300.0  # seconds of training per RNN
-    layers: int = 2  # RNN layers
-    hidden: int = 256  # RNN width: 2x256 learns fast enough for a few CPU minutes
-    embed: int = 64  # RNN embedding width
-    batch_size: int = 64  # RNN training streams
-    seq_len: int = 128  # RNN BPTT window
-    max_steps: int | None = None  # also stop an RNN after this many steps (tests, quick looks)
-    device: str = "auto"  # where the RNNs train
-    sample_length: int = 200  # characters per sample
-    temperature: float = 0.8  # sampling temperature for every model's sample
-    seed: int = 0  # training and sampling seed
+    orders: tuple[int, ...] = option((3, 6, 10, 20), ge=1, items=True)  # n-gram orders; "" none
+    smoothing: str = option("kn", choices=SMOOTHINGS)  # n-gram smoothing
+    models: tuple[str, ...] = option(("lstm",), choices=MODEL_KINDS, items=True)  # RNNs; "" none
+    budget: float = option(300.0, gt=0)  # seconds of training per RNN
+    layers: int = option(2, ge=1)  # RNN layers
+    hidden: int = option(256, ge=1)  # RNN width: 2x256 learns fast enough for a few CPU minutes
+    embed: int = option(64, ge=1)  # RNN embedding width
+    batch_size: int = option(64, ge=1)  # RNN training streams
+    seq_len: int = option(128, ge=1)  # RNN BPTT window
+    max_steps: int | None = option(None, ge=1)  # also stop an RNN after this many steps
+    device: str = option("auto", choices=DEVICES)  # where the RNNs train
+    sample_length: int = option(200, ge=0)  # characters per sample
+    temperature: float = option(0.8, gt=0)  # sampling temperature for every model's sample
+    seed: int = option(0, seed=True)  # training and sampling seed
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "orders", tuple(int(o) for o in self.orders))
-        object.__setattr__(self, "models", tuple(self.models))
-        for k in self.models:
-            if k not in MODEL_KINDS:
-                raise CharwiseError(f"unknown model {k!r}; choose among {MODEL_KINDS}")
-        if not self.orders and not self.models:
-            raise CharwiseError("nothing to compare: give n-gram orders or RNN models")
-        if self.budget <= 0:
-            raise CharwiseError("--budget must be positive")
+        validate(self)
+        require(
+            bool(self.orders or self.models),
+            "orders",
+            "nothing to compare: give n-gram {orders} or RNN {models}",
+        )
 
 
 @dataclass
@@ -94,9 +91,6 @@ def ngram_rows(data: DataConfig, cfg: CompareConfig) -> list[Row]:
 
 
 def rnn_row(data: DataConfig, kind: str, cfg: CompareConfig, run_dir: Path) -> Row:
-    from ..data.corpus import load_corpus, split_ids
-    from ..training.lifecycle import train
-
     mc = ModelConfig(vocab_size=1, kind=kind, layers=cfg.layers, hidden=cfg.hidden, embed=cfg.embed)
     tc = TrainConfig(
         max_time=cfg.budget,
@@ -112,11 +106,7 @@ def rnn_row(data: DataConfig, kind: str, cfg: CompareConfig, run_dir: Path) -> R
     res = train(RunConfig(mc, data, tc), run_dir)
     wall = time.perf_counter() - t0
     run = load(run_dir)  # the best weights by validation loss
-    splits = split_ids(load_corpus(data, vocab=run.vocab).ids, data.split)
-    val, test = (
-        evaluate(run, np.asarray(ids)).bits_per_char if len(ids) > 1 else math.nan
-        for ids in (splits.val, splits.test)
-    )
+    val, test = (_split_bpc(run, name) for name in ("val", "test"))
     opts = SampleOptions(length=cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed)
     return Row(
         f"{kind.upper()} {cfg.layers}x{cfg.hidden}",
@@ -125,7 +115,7 @@ def rnn_row(data: DataConfig, kind: str, cfg: CompareConfig, run_dir: Path) -> R
         res.elapsed,
         val,
         test,
-        generate(run.model, run.vocab, opts)[0],
+        run.generate(opts)[0],
         {
             "steps": res.steps,
             "epochs": round(res.epochs, 3),
@@ -134,6 +124,11 @@ def rnn_row(data: DataConfig, kind: str, cfg: CompareConfig, run_dir: Path) -> R
             "run_dir": str(run_dir),
         },
     )
+
+
+def _split_bpc(run, name: str) -> float:
+    ids = run.split(name)
+    return run.evaluate(ids).bits_per_char if len(ids) > 1 else math.nan
 
 
 def compare(

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CharwiseError
+from ..fields import option, validate
 from ..nn import cells
 from ..nn.model import CharRNN
 
@@ -50,16 +51,13 @@ _GATE_NAMES = {
 
 @dataclass(frozen=True)
 class RecordOptions:
-    top_k: int = 5  # next-character guesses kept per character (the post showed 5)
+    top_k: int = option(5, ge=1)  # next-character guesses kept per character (the post: 5)
     quantities: tuple[str, ...] | None = None  # which activations to keep; None: all the kind has
-    chunk: int = 512  # characters per processing chunk: bounds the working memory
+    chunk: int = option(512, ge=1)  # characters per processing chunk: bounds the working memory
     out_dir: str | None = None  # write activations here as float16 .npy (memory-mapped later)
 
     def __post_init__(self) -> None:
-        if self.top_k < 1:
-            raise CharwiseError("--top-k must be at least 1")
-        if self.chunk < 1:
-            raise CharwiseError("the recording chunk must be at least 1 character")
+        validate(self)
 
 
 @dataclass
@@ -106,6 +104,11 @@ class Recording:
         """Mean -log2 p(true next character) over the text (the model's loss on it)."""
         p = self.p_next[:-1].astype(np.float64)
         return float(-np.log2(np.maximum(p, 1e-30)).mean()) if len(p) else math.nan
+
+
+def ranked_quantity(model: CharRNN) -> str:
+    """What interpretable cells are ranked on: the LSTM's cell state (the post's), else h."""
+    return "c" if model.cfg.kind == "lstm" else "h"
 
 
 def memory_bound(layers: int, hidden: int, gates: int, chunk: int, top_k: int, n: int) -> int:
@@ -256,11 +259,10 @@ def record(
 def record_text(run, text: str, opts: RecordOptions | None = None) -> tuple[Recording, int]:
     """Record a loaded run over `text`. Characters outside the vocabulary are left out; returns
     the recording and how many were left out."""
-    if run.kind == "ngram":
-        raise CharwiseError("this is an n-gram run: it has no cells to inspect")
+    model = run.network()  # a clear error for a run without cells (an n-gram)
     ids, unknown = run.vocab.encode_array(run.vocab.symbols_of(text), strict=False)
     ids = np.asarray(ids, dtype=np.int64)[~unknown]
     if len(ids) == 0 and unknown.any():
         raise CharwiseError("none of the text's characters are in the model's vocabulary")
     tokens = [run.vocab.token(i) for i in range(run.vocab.size)]
-    return record(run.model, ids, tokens, opts), int(unknown.sum())
+    return record(model, ids, tokens, opts), int(unknown.sum())

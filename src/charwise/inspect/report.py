@@ -16,33 +16,30 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CharwiseError
-from ..use.sampling import SampleOptions, check_seed, generate
+from ..fields import option, validate
+from ..use.sampling import SampleOptions
 from .features import Interpretability, RankOptions, rank_cells
 from .payload import viewer_payload
 from .plots import read_jsonl, training_curves
 from .properties import text_properties
-from .record import Recording, RecordOptions, record
+from .record import Recording, RecordOptions, ranked_quantity, record
 
 
 @dataclass(frozen=True)
 class ReportOptions:
-    max_chars: int = 5000  # characters shown; the HTML grows by ~1.4 KB per character per 1k cells
-    top_k: int = 5  # next-character guesses shown on hover
-    show: tuple[str, ...] | None = None  # activations to add to c (LSTM) or h (GRU, RNN)
-    features: tuple[str, ...] = ()  # extra properties, 'NAME=REGEX'
-    temperatures: tuple[float, ...] = (0.2, 0.5, 0.8, 1.0, 1.3)  # the temperature view's columns
+    # The HTML grows by ~1.4 KB per character per 1k cells.
+    max_chars: int = option(5000, ge=2)  # characters of the text to show
+    top_k: int = option(5, ge=1)  # next-character guesses shown on hover
+    # LSTM: h,input,forget,output,candidate; GRU: reset,update,new.
+    show: tuple[str, ...] | None = None  # activations to add to the picker besides c or h
+    features: tuple[str, ...] = ()  # an extra property, 1 where REGEX matches (repeatable)
+    temperatures: tuple[float, ...] = option((0.2, 0.5, 0.8, 1.0, 1.3), gt=0, items=True)  # views
     prime: str | None = None  # the temperature view's prime (default: the text's first line)
-    sample_length: int = 300  # characters per temperature sample
-    seed: int = 0  # the temperature samples' seed (all columns share it)
+    sample_length: int = option(300, ge=0)  # characters per temperature sample
+    seed: int = option(0, seed=True)  # the temperature samples' seed (all columns share it)
 
     def __post_init__(self) -> None:
-        if self.max_chars < 2:
-            raise CharwiseError("--max-chars must be at least 2")
-        if any(t <= 0 for t in self.temperatures):
-            raise CharwiseError("--temperatures must all be positive")
-        if self.sample_length < 0:
-            raise CharwiseError("--sample-length must not be negative")
-        check_seed(self.seed)  # here, before the report's work, not at its last step
+        validate(self)  # here, before the report's work, not at its last step
 
 
 def _asset(name: str) -> str:
@@ -136,11 +133,7 @@ def temperature_samples(
     return [
         (
             t,
-            generate(
-                run.model,
-                run.vocab,
-                SampleOptions(length=length, prime=prime, temperature=t, seed=seed),
-            )[0],
+            run.generate(SampleOptions(length=length, prime=prime, temperature=t, seed=seed))[0],
         )
         for t in temperatures
     ]
@@ -193,16 +186,15 @@ def build_report(
     """Record `run` over ids (N,) (the first opts.max_chars), rank its cells, and return the
     report's HTML with the recording and the ranking."""
     opts = opts or ReportOptions()
-    if run.kind == "ngram":
-        raise CharwiseError("this is an n-gram run: it has no cells to inspect")
+    model = run.network()  # a clear error for a run without cells (an n-gram)
     ids = np.asarray(ids, dtype=np.int64)[: opts.max_chars]
     if len(ids) < 2:
         raise CharwiseError("the text to inspect needs at least 2 characters")
     tokens = [run.vocab.token(i) for i in range(run.vocab.size)]
-    base = "c" if run.model.cfg.kind == "lstm" else "h"  # what the cells are ranked on
+    base = ranked_quantity(model)
     # The ranked quantity always comes first: the interpretable cells refer to it.
     show = tuple(dict.fromkeys((base, *(opts.show or ()))))
-    rec = record(run.model, ids, tokens, RecordOptions(top_k=opts.top_k, quantities=show))
+    rec = record(model, ids, tokens, RecordOptions(top_k=opts.top_k, quantities=show))
     interp = rank_cells(rec, text_properties(rec.chars, opts.features), RankOptions())
     payload = viewer_payload(rec, interp, show)
     prime = opts.prime if opts.prime is not None else default_prime(rec)

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
 from ..config import DataConfig, from_dict
 from ..data.corpus import load_corpus, split_ids
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
-from ..runs.format import FORMAT, FORMAT_VERSION, Run, atomic_write, load_tensors, save_tensors
+from ..fields import option, validate
+from ..runs.format import load_tensors, parse_config, save_tensors, write_config
+from ..runs.run import NoNetworkError, Run
 from ..use.sampling import SampleOptions, choose_next, drive, start_ids
 from .counting import Level, build_levels
 from .model import SMOOTHINGS, NGramTables, total_nats
@@ -39,19 +40,16 @@ _FIELDS = ("node_keys", "single_keys", "single_pos", "pair_keys", "pair_counts")
 class NGramConfig:
     """A character n-gram: P(next | the previous order-1 characters), smoothed."""
 
-    order: int = 5  # characters per n-gram (context = order - 1); the paper's baseline used 20
-    smoothing: str = "kn"  # kn: interpolated modified Kneser-Ney | wb: Witten-Bell
+    order: int = option(5, ge=1, le=MAX_ORDER)  # characters per n-gram (context = order - 1)
+    smoothing: str = option("kn", choices=SMOOTHINGS)  # kn: modified Kneser-Ney | wb: Witten-Bell
 
     def __post_init__(self) -> None:
-        if not 1 <= self.order <= MAX_ORDER:
-            raise CharwiseError(f"--order must be between 1 and {MAX_ORDER}")
-        if self.smoothing not in SMOOTHINGS:
-            raise CharwiseError(f"unknown smoothing {self.smoothing!r}; choose one of {SMOOTHINGS}")
+        validate(self)
 
 
 class NGramModel:
-    """A trained n-gram with the same interface as a loaded RNN run where it matters:
-    generate(opts, on_text), loss_over_ids(ids), describe(), data_config."""
+    """A trained n-gram: fit from ids, loss_over_ids(ids), distribution(context),
+    generate(opts, on_text), describe()."""
 
     def __init__(
         self, tables: NGramTables, vocab: Vocab, cfg: NGramConfig, data_config: DataConfig
@@ -171,7 +169,7 @@ def train_ngram(
     model = NGramModel.fit(np.asarray(splits.train), corpus.vocab, cfg, data)
     seconds = time.perf_counter() - t0
     if out is not None:
-        save_ngram(out, model, list(corpus.files), seconds)
+        save_ngram(out, model, list(corpus.files), seconds, corpus.text_hash)
     return NGramResult(
         model,
         Path(out) if out else None,
@@ -182,7 +180,13 @@ def train_ngram(
     )
 
 
-def save_ngram(run_dir: str | Path, model: NGramModel, sources: list[str], seconds: float) -> None:
+def save_ngram(
+    run_dir: str | Path,
+    model: NGramModel,
+    sources: list[str],
+    seconds: float,
+    text_hash: str = "",
+) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t = model.tables
@@ -195,9 +199,6 @@ def save_ngram(run_dir: str | Path, model: NGramModel, sources: list[str], secon
     tensors["train_ids"] = torch.from_numpy(t.train.astype(ids_dtype))
     save_tensors(run_dir / WEIGHTS, tensors, {"info": json.dumps({"order": model.order})})
     body = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "charwise_version": __version__,
         "model": {"kind": "ngram", **dataclasses.asdict(model.cfg), "vocab_size": model.vocab.size},
         # Text paths absolute, as `charwise train` stores them: `eval --split` re-reads the text
         # and must find it from any working directory.
@@ -206,19 +207,44 @@ def save_ngram(run_dir: str | Path, model: NGramModel, sources: list[str], secon
             "sources": [os.path.abspath(src) for src in model.data_config.sources],
         },
         "sources": sources,
+        "text_hash": text_hash,  # what run.split() checks the text against
         "count_seconds": round(seconds, 3),
         "distinct_ngrams": model.describe()["distinct_ngrams"],
     }
-    atomic_write(run_dir / "config.json", json.dumps(body, indent=2, ensure_ascii=False))
-    atomic_write(run_dir / "vocab.json", model.vocab.to_json())
+    write_config(run_dir, body, model.vocab)
 
 
-def load_ngram(run_dir: str | Path, cfg: dict[str, Any], vocab: Vocab) -> Run:
-    """Read an n-gram run directory (checkpoint.load calls this for kind "ngram")."""
+class NGramRun(Run):
+    """An n-gram run behind the Run interface; `model` is the NGramModel."""
+
+    model: NGramModel
+
+    def generate(
+        self, opts: SampleOptions, on_text: Callable[[int, str], None] | None = None
+    ) -> list[str]:
+        return self.model.generate(opts, on_text)
+
+    def loss_over_ids(self, ids: np.ndarray) -> tuple[float, int]:
+        return self.model.loss_over_ids(ids)
+
+    def network(self):
+        raise NoNetworkError("this is an n-gram run: it has no cells to inspect")
+
+    def describe(self) -> dict[str, Any]:
+        d = self.model.describe()
+        return {"headline": f"n-gram model, order {d['order']} ({d['smoothing']})", **d}
+
+
+def _ngram_config(m: dict[str, Any]) -> NGramConfig:
+    return NGramConfig(order=m.get("order", 0), smoothing=m.get("smoothing", "kn"))
+
+
+def load_ngram(run_dir: str | Path, cfg: dict[str, Any], vocab: Vocab) -> NGramRun:
+    """Read an n-gram run directory (runs/load.py calls this for kind "ngram")."""
     run_dir = Path(run_dir)
-    m = cfg["model"]
-    ncfg = NGramConfig(order=int(m.get("order", 0)), smoothing=m.get("smoothing", "kn"))
-    if int(m.get("vocab_size", vocab.size)) != vocab.size:
+    path = run_dir / "config.json"
+    ncfg = parse_config(_ngram_config, cfg["model"], path)
+    if int(cfg["model"].get("vocab_size", vocab.size)) != vocab.size:
         raise CharwiseError(
             f"{run_dir}: config.json and vocab.json disagree on the vocabulary size"
         )
@@ -234,6 +260,6 @@ def load_ngram(run_dir: str | Path, cfg: dict[str, Any], vocab: Vocab) -> Run:
         ) from None
     if len(train) and int(train.max()) >= vocab.size:
         raise CharwiseError(f"{run_dir / WEIGHTS} does not match vocab.json")
-    data = from_dict(DataConfig, cfg.get("data", {}))
+    data = parse_config(lambda d: from_dict(DataConfig, d), cfg.get("data", {}), path)
     model = NGramModel(NGramTables(levels, train, vocab.size, ncfg.smoothing), vocab, ncfg, data)
-    return Run(run_dir, model, vocab, cfg, {"count_seconds": cfg.get("count_seconds")})
+    return NGramRun(run_dir, model, vocab, cfg, data, {"count_seconds": cfg.get("count_seconds")})

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import CharwiseError
+from ..fields import FieldError, shown
 
 
 def pick_device(name: str) -> torch.device:
+    """ "auto" | "cpu" | "cuda" | "cuda:N" | "mps" -> the torch.device, or a FieldError on the
+    `device` field when the name is unknown or that device is not on this machine."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -20,20 +22,24 @@ def pick_device(name: str) -> torch.device:
         device = None
     # Only the backends charwise supports; "cuda:1" names one GPU of several.
     if device is None or device.type not in ("cpu", "cuda", "mps"):
-        raise CharwiseError(f"unknown device {name!r}; choose auto, cpu, cuda (or cuda:N) or mps")
+        raise FieldError(
+            "device", f"unknown {{device}} {shown(name)}; choose auto, cpu, cuda (or cuda:N) or mps"
+        )
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise CharwiseError(
-                f"--device {name}: no CUDA GPU is available (try --device auto or cpu)"
+            raise FieldError(
+                "device",
+                f"{{device}} {name}: no CUDA GPU is available (try {{device}} auto or cpu)",
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise CharwiseError(
-                f"--device {name}: there is no such GPU ({torch.cuda.device_count()} available)"
+            raise FieldError(
+                "device",
+                f"{{device}} {name}: there is no such GPU ({torch.cuda.device_count()} available)",
             )
     if device.type == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise CharwiseError(f"--device {name}: Apple's MPS backend is not available")
+        raise FieldError("device", f"{{device}} {name}: Apple's MPS backend is not available")
     return device
 
 

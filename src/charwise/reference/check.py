@@ -6,7 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+from ..config import ModelConfig
+from ..nn.model import CharRNN
 from . import bridge, lstm, rnn
 from .gradcheck import grad_check
 
@@ -43,12 +47,6 @@ def gradient_checks(seed: int = 0) -> list[Check]:
 def torch_agreement(kind: str, layers: int = 1, seed: int = 0) -> list[Check]:
     """A float64 CharRNN and the numpy reference on the same weights and batch: the largest
     absolute difference of the logits, the summed loss and every parameter's gradient."""
-    import torch
-    import torch.nn.functional as F
-
-    from ..config import ModelConfig
-    from ..nn.model import CharRNN
-
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     V, B, T = 11, 3, 8

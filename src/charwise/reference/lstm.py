@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import CharwiseError
-from .rnn import check_train_options
+from ..fields import option, require, validate
+from .rnn import Report
 
 Params = dict[str, np.ndarray]  # embed (V, E), W0..W{L-1} (1+in+H, 4H), head_w (V, H), head_b (V,)
 
@@ -169,23 +169,20 @@ def sample(
 
 @dataclass(frozen=True)
 class LSTMTrainConfig:
-    hidden: int = 64  # small: numpy runs one BLAS call per step and gate
-    layers: int = 1  # stacked LSTM layers
-    embed: int = 16  # embedding width
-    batch_size: int = 16  # parallel streams through the text
-    seq_len: int = 32  # truncated-BPTT window (state carried between windows)
-    lr: float = 3e-3  # Adam's step size
-    steps: int = 500  # optimizer steps
-    sample_every: int = 100  # steps between reports (and samples)
-    sample_length: int = 200  # characters per sample
-    temperature: float = 1.0  # sampling temperature
-    seed: int = 0  # the same seed gives the same run
+    hidden: int = option(64, ge=1)  # small: numpy runs one BLAS call per step and gate
+    layers: int = option(1, ge=1)  # stacked LSTM layers
+    embed: int = option(16, ge=1)  # embedding width
+    batch_size: int = option(16, ge=1)  # parallel streams through the text
+    seq_len: int = option(32, ge=1)  # truncated-BPTT window (state carried between windows)
+    lr: float = option(3e-3, gt=0)  # Adam's step size
+    steps: int = option(500, ge=1)  # optimizer steps
+    sample_every: int = option(100, ge=1)  # steps between reports (and samples)
+    sample_length: int = option(200, ge=0)  # characters per sample; 0: the loss only
+    temperature: float = option(1.0, gt=0, allow_inf=True)  # sampling temperature
+    seed: int = option(0, seed=True)  # the same seed gives the same run
 
     def __post_init__(self) -> None:
-        check_train_options(self)
-        for name in ("layers", "embed", "batch_size"):
-            if getattr(self, name) < 1:
-                raise CharwiseError(f"--{name.replace('_', '-')} must be at least 1")
+        validate(self)
 
 
 class LSTMTrainer:
@@ -200,19 +197,21 @@ class LSTMTrainer:
         self, ids: np.ndarray, vocab_size: int, cfg: LSTMTrainConfig, *, fit_seq_len: bool = False
     ):
         B, span = cfg.batch_size, len(ids) // cfg.batch_size
-        if span < 2:
-            raise CharwiseError(
-                f"the text is too short for --batch-size {B}: {B} streams need at least "
-                f"{2 * B} characters; this text has {len(ids)}"
-            )
+        require(
+            span >= 2,
+            "batch_size",
+            f"the text is too short for {{batch_size}} {B}: {B} streams need at least "
+            f"{2 * B} characters; this text has {len(ids)}",
+        )
         if fit_seq_len:
             cfg = replace(cfg, seq_len=min(cfg.seq_len, span - 1))
-        if cfg.seq_len + 1 > span:
-            raise CharwiseError(
-                f"--seq-len {cfg.seq_len} with --batch-size {B} needs a text of at least "
-                f"{B * (cfg.seq_len + 1)} characters ({cfg.seq_len + 1} per stream); "
-                f"this one has {len(ids)}"
-            )
+        require(
+            cfg.seq_len + 1 <= span,
+            "seq_len",
+            f"{{seq_len}} {cfg.seq_len} with {{batch_size}} {B} needs a text of at least "
+            f"{B * (cfg.seq_len + 1)} characters ({cfg.seq_len + 1} per stream); "
+            f"this one has {len(ids)}",
+        )
         self.cfg = cfg
         ids = np.asarray(ids[: span * cfg.batch_size], np.int64)
         self.streams = ids.reshape(cfg.batch_size, span)  # (B, span): stream b reads row b
@@ -232,8 +231,6 @@ class LSTMTrainer:
 
     def run(self):
         """Train, yielding (step, mean loss per char over the last window of steps, sample ids)."""
-        from .rnn import Report
-
         cfg, T = self.cfg, self.cfg.seq_len
         pos, state, window = 0, None, []
         for step in range(1, cfg.steps + 1):

@@ -12,13 +12,13 @@ Everything is float64 so that finite differences can check the gradients.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import CharwiseError
+from ..fields import option, require, validate
 
 Params = dict[str, np.ndarray]  # Wxh (H, V), Whh (H, H), Why (V, H), bh (H,), by (V,)
 NAMES = ("Wxh", "Whh", "Why", "bh", "by")
@@ -102,41 +102,20 @@ def adagrad(p: Params, g: Params, memory: Params, lr: float, clip: float = 5.0) 
         p[k] -= lr * g[k] / np.sqrt(memory[k] + 1e-8)
 
 
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise CharwiseError(msg)
-
-
-def check_train_options(cfg) -> None:
-    """The checks RNNTrainConfig and LSTMTrainConfig share. Messages name the CLI options, since
-    that is where the values come from; a bad value would otherwise surface as a numpy traceback
-    mid-run (or, worse, as a run that silently trains on nothing)."""
-    for name in ("hidden", "seq_len", "steps", "sample_every"):
-        _check(getattr(cfg, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
-    # isfinite: lr = inf or nan turns every weight into nan on the first step.
-    _check(math.isfinite(cfg.lr) and cfg.lr > 0, "--lr must be a positive finite number")
-    # 0 is allowed: reports then show the loss only.
-    _check(cfg.sample_length >= 0, "--sample-length must not be negative")
-    # As in charwise sample: nan would reach the sampler as NaN probabilities, <= 0 divides by
-    # zero or inverts the distribution; inf is kept, logits / inf = 0 samples uniformly.
-    _check(not math.isnan(cfg.temperature), "--temperature must be a number, not nan")
-    _check(cfg.temperature > 0, "--temperature must be positive")
-    _check(cfg.seed >= 0, "--seed must not be negative")  # numpy's default_rng rejects it
-
-
 @dataclass(frozen=True)
 class RNNTrainConfig:
-    hidden: int = 100  # the gist's size
-    seq_len: int = 25  # characters per truncated-BPTT window
-    lr: float = 0.1  # Adagrad's step size
-    steps: int = 1000  # windows to train on
-    sample_every: int = 100  # steps between reports (and samples)
-    sample_length: int = 200  # characters per sample
-    temperature: float = 1.0  # sampling temperature
-    seed: int = 0  # the same seed gives the same run
+    hidden: int = option(100, ge=1)  # the gist's size
+    seq_len: int = option(25, ge=1)  # characters per truncated-BPTT window
+    lr: float = option(0.1, gt=0)  # Adagrad's step size
+    steps: int = option(1000, ge=1)  # windows to train on
+    sample_every: int = option(100, ge=1)  # steps between reports (and samples)
+    sample_length: int = option(200, ge=0)  # characters per sample; 0: the loss only
+    # inf is kept, as in charwise sample: logits / inf = 0 samples uniformly.
+    temperature: float = option(1.0, gt=0, allow_inf=True)  # sampling temperature
+    seed: int = option(0, seed=True)  # the same seed gives the same run
 
     def __post_init__(self) -> None:
-        check_train_options(self)
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -159,9 +138,10 @@ class RNNTrainer:
             raise CharwiseError("the text is too short to train on: it needs at least 2 characters")
         if fit_seq_len:
             cfg = replace(cfg, seq_len=min(cfg.seq_len, len(ids) - 1))
-        _check(
+        require(
             cfg.seq_len + 1 <= len(ids),
-            f"--seq-len {cfg.seq_len} needs a text of at least {cfg.seq_len + 1} characters; "
+            "seq_len",
+            f"{{seq_len}} {cfg.seq_len} needs a text of at least {cfg.seq_len + 1} characters; "
             f"this one has {len(ids)}",
         )
         self.ids, self.V = [int(i) for i in ids], vocab_size

@@ -20,14 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import RunConfig, TrainConfig, option_name
+from ..config import RunConfig, TrainConfig
 from ..data.batches import StreamBatcher
 from ..data.corpus import Corpus, TextChangedError, load_corpus, split_ids
 from ..data.novelty import save_line_hashes
 from ..errors import CharwiseError
+from ..fields import FieldError
 from ..nn.devices import bf16_native, pick_device
 from ..nn.model import CharRNN, detach_state
-from ..runs.format import load, read_config, read_vocab, run_config, save_config, save_model
+from ..runs.format import read_config, read_vocab, run_config, save_config, save_model
+from ..runs.load import load
 from ..use.evaluate import LN2, loss_over_ids
 from ..use.sampling import SampleOptions, generate
 from . import distributed as ddp
@@ -715,7 +717,7 @@ def train(
     init_weights = None
     if init_from is not None:
         base = load(init_from)
-        if base.kind == "ngram":
+        if not base.has_network:
             raise CharwiseError("--init-from needs an RNN run, not an n-gram run")
         cfg = _fine_tune_config(cfg, base, init_from)
         try:
@@ -773,10 +775,8 @@ def resume(
     cfg = run_config(stored, run_dir / "config.json")
     bad = set(overrides or {}) - RESUME_CHANGEABLE
     if bad:
-        raise CharwiseError(
-            "these settings cannot change on --resume: "
-            + ", ".join(option_name(k) for k in sorted(bad))
-        )
+        names = ", ".join("{" + k + "}" for k in sorted(bad))
+        raise FieldError(min(bad), f"these settings cannot change when a run resumes: {names}")
     cfg = replace(cfg, train=replace(cfg.train, **(overrides or {})))
     vocab = read_vocab(run_dir)
     dist = ddp.setup(pick_device(cfg.train.device).type)

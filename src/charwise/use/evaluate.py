@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -98,47 +97,3 @@ def loss_over_ids(
         )
     model.train(was_training)
     return float(total), n
-
-
-def evaluate(run, ids: np.ndarray, unknown: int = 0, unknown_desc: str = "") -> EvalResult:
-    """Evaluate a loaded run (RNN or n-gram) on (N,) ids."""
-    ids = np.asarray(ids)
-    if ids.size and ids.dtype.kind not in "iu":  # a str is one id that fails inside numpy
-        raise CharwiseError(
-            f"evaluate() takes integer character ids (vocab.encode(text)), not {ids.dtype}; "
-            "for text files use evaluate_text(run, paths)"
-        )
-    ids = ids.reshape(-1)  # (1, N) holds the same N ids
-    if run.kind == "ngram":
-        total, n = run.model.loss_over_ids(ids)
-    else:
-        total, n = loss_over_ids(run.model, ids)
-    return result_from_nats(total, n, unknown, unknown_desc)
-
-
-def evaluate_text(run, files: str | Path | list[str | Path]) -> EvalResult:
-    """Evaluate a loaded run on text files (one path or a list); characters outside its
-    vocabulary are left out and counted (they cannot be predicted)."""
-    from ..config import DataConfig
-    from ..data.corpus import NotUtf8Error, load_corpus
-
-    if isinstance(files, (str, Path)):  # one path, not a sequence of one-character paths
-        files = [files]
-    data = DataConfig(sources=tuple(str(f) for f in files), bytes_mode=run.vocab.bytes_mode)
-    try:
-        corpus = load_corpus(data, vocab=run.vocab)
-    except NotUtf8Error as e:  # its advice (--bytes) is for training; eval has no such option
-        raise CharwiseError(
-            f"{e.fact}: this model was trained on characters and reads UTF-8 text only"
-        ) from None
-    # Left with too little once unknown characters are skipped: "too short" alone would hide why.
-    if len(corpus.ids) == 0 and corpus.unknown:
-        raise CharwiseError(
-            f"no character of the text is in the model's vocabulary: {corpus.unknown_chars}"
-        )
-    if len(corpus.ids) == 1 and corpus.unknown:
-        raise CharwiseError(
-            "the text is too short to evaluate: only 1 of its characters is in the model's "
-            f"vocabulary and it needs at least 2 (outside it: {corpus.unknown_chars})"
-        )
-    return evaluate(run, np.asarray(corpus.ids), corpus.unknown, corpus.unknown_chars)

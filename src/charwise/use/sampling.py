@@ -6,17 +6,15 @@ shared with the n-gram model: decoding, stop strings and streaming.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..config import check_types
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
+from ..fields import option, require, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN
 from ..nn.stepper import Stepper, onednn_fp32
@@ -26,45 +24,26 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 @dataclass(frozen=True)
 class SampleOptions:
-    length: int = 500  # characters to generate per sample (the prime not counted)
+    length: int = option(500, ge=0)  # characters to generate per sample (the prime not counted)
     prime: str = ""  # text the model reads first; the sample continues it
-    temperature: float = 1.0  # <1: safer, more repetitive; >1: more surprising, more errors
-    top_k: int | None = None  # sample only among the k most likely characters
-    top_p: float | None = None  # nucleus: smallest set of characters with this total probability
+    # inf is kept: logits / inf = 0, which samples uniformly.
+    temperature: float = option(1.0, allow_inf=True)  # <1: safer, more repetitive; >1: wilder
+    top_k: int | None = option(None, ge=1)  # sample only among the k most likely characters
+    top_p: float | None = option(None, gt=0, le=1)  # nucleus: smallest set with this probability
     argmax: bool = False  # always take the most likely character (deterministic)
-    seed: int | None = None  # the same seed gives the same samples
-    num_samples: int = 1  # streams generated together as one batch
-    stop_at: str | None = None  # a stream ends when its text reaches this string (not included)
-    precision: str = "auto"  # matmuls in fp32 | bf16 | auto (bf16 where the hardware has it)
+    seed: int | None = option(None, seed=True)  # the same seed gives the same samples
+    num_samples: int = option(1, ge=1)  # streams generated together as one batch
+    stop_at: str | None = option(None, nonempty=True)  # end a stream when its text reaches this
+    # bf16 where the hardware has it: from 32 streams on, or on GPUs (see matmul_dtype).
+    precision: str = option("auto", choices=PRECISIONS)  # the recurrent matmuls' precision
 
     def __post_init__(self) -> None:
-        check_types(self)  # a float length or a numeric prime, refused before any work
-        if self.length < 0:
-            raise CharwiseError("--length must not be negative")
-        # NaN passes every comparison below and would reach the sampler as NaN probabilities.
-        # inf is kept: logits / inf = 0, which samples uniformly.
-        if math.isnan(self.temperature):
-            raise CharwiseError("--temperature must be a number, not nan")
-        if self.temperature <= 0 and not self.argmax:
-            raise CharwiseError("--temperature must be positive (use --argmax for greedy decoding)")
-        if self.top_k is not None and self.top_k < 1:
-            raise CharwiseError("--top-k must be at least 1")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise CharwiseError("--top-p must be in (0, 1]")
-        if self.num_samples < 1:
-            raise CharwiseError("--num-samples must be at least 1")
-        if self.stop_at == "":
-            raise CharwiseError("--stop-at must not be empty")
-        check_seed(self.seed)
-        if self.precision not in PRECISIONS:
-            raise CharwiseError(f"--precision must be one of {', '.join(PRECISIONS)}")
-
-
-def check_seed(seed: int | None) -> None:
-    """A seed torch.Generator.manual_seed takes: a 64-bit integer, signed or unsigned (beyond
-    that it raises an OverflowError-like ValueError deep inside sampling)."""
-    if seed is not None and not -(2**63) <= seed < 2**64:
-        raise CharwiseError("--seed must be a 64-bit integer (between -2**63 and 2**64 - 1)")
+        validate(self)  # a float length or a numeric prime, refused before any work
+        require(
+            self.temperature > 0 or self.argmax,
+            "temperature",
+            "{temperature} must be positive (use {argmax} for greedy decoding)",
+        )
 
 
 def filter_logits(
@@ -273,24 +252,3 @@ def _stream(on_text: Callable[[int, str], None], s: int, text: str, shown: int, 
         on_text(s, text[shown:end])
         return end
     return shown
-
-
-def sample(run, length: int = 500, prime: str = "", **kwargs) -> str | list[str]:
-    """Library shortcut: sample from a loaded run (charwise.load) or a run folder's path. One
-    string, or a list of strings when num_samples > 1. Keyword arguments are SampleOptions'
-    fields."""
-    opts = SampleOptions(length=length, prime=prime, **kwargs)
-    if isinstance(run, (str, os.PathLike)):  # a run folder's path: load it
-        from ..runs.format import load
-
-        run = load(run)
-    if not hasattr(run, "kind") or not hasattr(run, "vocab"):
-        raise CharwiseError(
-            f"sample() takes a loaded run (charwise.load(path)) or its path, not "
-            f"{type(run).__name__}; for a bare model use charwise.generate(model, vocab, opts)"
-        )
-    if run.kind == "ngram":
-        texts = run.model.generate(opts)
-    else:
-        texts = generate(run.model, run.vocab, opts)
-    return texts[0] if opts.num_samples == 1 else texts

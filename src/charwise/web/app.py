@@ -36,26 +36,28 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import CharwiseError
+from ..fields import option, validate
 from ..inspect.features import rank_cells
 from ..inspect.payload import viewer_payload
 from ..inspect.plots import read_jsonl, training_curves
 from ..inspect.properties import text_properties
-from ..inspect.record import RecordOptions, record_text
-from ..runs.format import Run, load
-from ..use.sampling import SampleOptions, encode_prime, generate
+from ..inspect.record import RecordOptions, ranked_quantity, record_text
+from ..runs.load import load
+from ..runs.run import Run
+from ..use.sampling import SampleOptions, encode_prime
 
 
 @dataclass(frozen=True)
 class ServeLimits:
-    max_body: int = 64_000  # bytes of one request body
-    max_text: int = 3000  # characters analysed per request (~1.4 KB of reply per char per 1k cells)
-    max_length: int = 5000  # characters sampled per request
-    max_prime: int = 2000  # characters of a prime
-    max_features: int = 10  # user features (NAME=REGEX) per analysis
+    max_body: int = option(64_000, ge=1)  # bytes of one request body
+    # ~1.4 KB of reply per character per 1k cells.
+    max_text: int = option(3000, ge=1)  # characters analysed per request
+    max_length: int = option(5000, ge=1)  # characters sampled per request
+    max_prime: int = option(2000, ge=1)  # characters of a prime
+    max_features: int = option(10, ge=0)  # user features (NAME=REGEX) per analysis
 
     def __post_init__(self) -> None:
-        if min(self.max_body, self.max_text, self.max_length, self.max_prime) < 1:
-            raise CharwiseError("serve limits must be positive")
+        validate(self)
 
 
 class ApiError(Exception):
@@ -68,7 +70,8 @@ class _Stop(Exception):
     """Raised inside the sampler when the client went away."""
 
 
-_KIND_NAMES = {str: "a string", int: "an integer", float: "a number"}
+# The body fields of POST /api/sample: SampleOptions' fields the page offers.
+SAMPLE_FIELDS = ("prime", "length", "temperature", "top_k", "top_p", "seed")
 
 
 def _err(status: int, message: str) -> JSONResponse:
@@ -104,7 +107,7 @@ def _describe(name: str, run: Run) -> dict:
         "params": run.config.get("params"),
         "val_bpc": None if val is None else val / math.log(2),
         "step": run.info.get("step"),
-        "inspectable": run.kind != "ngram",
+        "inspectable": run.has_network,
         "last_sample": samples[-1]["text"] if samples else "",
     }
 
@@ -143,20 +146,11 @@ def create_app(
             raise ApiError(404, f"no run named {name!r}; served: {', '.join(runs)}")
         return name, runs[name]
 
-    def field(d: dict, key: str, kind: type, default, lo=None, hi=None):
-        """d[key] checked against kind and lo..hi, or default when it is left out. null is
-        "left out" only for an optional field (default None); elsewhere it is a 400, not a
-        TypeError deep in the sampler."""
-        if key not in d or (d[key] is None and default is None):
-            return default
-        v = d[key]
-        if kind is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if not isinstance(v, kind) or isinstance(v, bool):
-            raise ApiError(400, f"{key} must be {_KIND_NAMES[kind]}")
-        # written as not-inside so that NaN (which Python's json accepts) is out of range too
-        if (lo is not None and not lo <= v) or (hi is not None and not v <= hi):
-            raise ApiError(400, f"{key} must be between {lo} and {hi}")
+    def text_field(d: dict, key: str) -> str:
+        """A text field of the body ("" when left out); null or another type is a 400."""
+        v = d.get(key, "")
+        if not isinstance(v, str):
+            raise ApiError(400, f"{key} must be a string")
         return v
 
     async def index(request: Request) -> Response:
@@ -184,19 +178,16 @@ def create_app(
     async def sample(request: Request) -> Response:
         d = await body_json(request)
         _, run = get_run(d)
-        prime = field(d, "prime", str, "")
-        if len(prime) > limits.max_prime:
+        # The page's fields are SampleOptions' own (checked there, errors worded with the JSON
+        # names, which are the fields'); the server adds its limits on top.
+        given = {k: d[k] for k in SAMPLE_FIELDS if k in d}
+        opts = SampleOptions(**{"length": 300, **given})
+        if not 1 <= opts.length <= limits.max_length:
+            raise ApiError(400, f"length must be between 1 and {limits.max_length}")
+        if len(opts.prime) > limits.max_prime:
             raise ApiError(413, f"the prime is over {limits.max_prime} characters")
-        opts = SampleOptions(
-            length=field(d, "length", int, 300, 1, limits.max_length),
-            prime=prime,
-            temperature=field(d, "temperature", float, 1.0, 0.01, 10.0),
-            top_k=field(d, "top_k", int, None, 1, 100_000),
-            seed=field(d, "seed", int, None, 0, 2**63 - 1),
-        )
-        # unknown characters: a 400 now, not a 200 whose stream ends in an error. N-gram runs
-        # encode the prime with the same vocabulary (start_ids), so they are checked here too.
-        encode_prime(run.vocab, prime)
+        # unknown characters: a 400 now, not a 200 whose stream ends in an error.
+        encode_prime(run.vocab, opts.prime)
         return StreamingResponse(
             _stream(run, opts),
             media_type="text/plain; charset=utf-8",
@@ -222,10 +213,7 @@ def create_app(
 
         def work() -> None:
             try:
-                if run.kind == "ngram":
-                    run.model.generate(opts, on_text)
-                else:
-                    generate(run.model, run.vocab, opts, on_text)
+                run.generate(opts, on_text)
             except _Stop:
                 pass
             except Exception as e:  # noqa: BLE001 - reported in the stream; the server goes on
@@ -258,9 +246,8 @@ def create_app(
     async def analyze(request: Request) -> Response:
         d = await body_json(request)
         _, run = get_run(d)
-        if run.kind == "ngram":
-            raise ApiError(400, "this is an n-gram run: it has no cells to show")
-        text = field(d, "text", str, "")
+        model = run.network()  # a 400 for a run without cells (an n-gram)
+        text = text_field(d, "text")
         if len(text) > limits.max_text:
             raise ApiError(413, f"the text is over {limits.max_text} characters")
         features = d.get("features", [])
@@ -271,7 +258,7 @@ def create_app(
 
         def work() -> dict:
             rec, skipped = record_text(
-                run, text, RecordOptions(top_k=5, quantities=("c" if run.kind == "lstm" else "h",))
+                run, text, RecordOptions(top_k=5, quantities=(ranked_quantity(model),))
             )
             if rec.n < 2:
                 raise CharwiseError("the text needs at least 2 characters the model knows")
@@ -284,6 +271,7 @@ def create_app(
         return _err(exc.status, exc.message)
 
     async def user_error(request: Request, exc: CharwiseError) -> Response:
+        # A FieldError's own message names the fields as the JSON body does.
         return _err(400, str(exc))
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
