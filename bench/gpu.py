@@ -38,7 +38,7 @@ from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # n
 from charwise.data.corpus import Corpus  # noqa: E402
 from charwise.data.vocab import Vocab  # noqa: E402
 from charwise.nn.model import CharRNN  # noqa: E402
-from charwise.training.lifecycle import Trainer  # noqa: E402
+from charwise.training.trainer import Trainer  # noqa: E402
 from charwise.use.sampling import SampleOptions, Stepper, filter_logits, generate  # noqa: E402
 from common import sampling_flops_per_char, training_flops_per_char  # noqa: E402
 
@@ -102,14 +102,14 @@ def train_speed(
         warm = 8 if compile_ else 3  # compile happens in the first step
         for _ in range(warm):
             tr.train_step(1e-3)
-            tr.pos = (tr.pos + 1) % tr.batches.steps_per_epoch
+            tr.progress.pos = (tr.progress.pos + 1) % tr.batches.steps_per_epoch
         sync(device)
         syncs = count_host_syncs(tr, device, 3) if device.type == "cuda" else None
         steps, t0 = 0, time.perf_counter()
         losses = torch.zeros((), device=device)
         while True:
             losses += tr.train_step(1e-3)  # accumulated on the device: no sync per step
-            tr.pos = (tr.pos + 1) % tr.batches.steps_per_epoch
+            tr.progress.pos = (tr.progress.pos + 1) % tr.batches.steps_per_epoch
             steps += 1
             if steps % 10 == 0:
                 sync(device)
@@ -144,7 +144,7 @@ def count_host_syncs(tr: Trainer, device: torch.device, steps: int) -> float:
             warnings.simplefilter("always")
             for _ in range(steps):
                 tr.train_step(1e-3)
-                tr.pos = (tr.pos + 1) % tr.batches.steps_per_epoch
+                tr.progress.pos = (tr.progress.pos + 1) % tr.batches.steps_per_epoch
     finally:
         torch.cuda.set_sync_debug_mode("default")
     sync(device)
@@ -155,7 +155,7 @@ def count_host_syncs(tr: Trainer, device: torch.device, steps: int) -> float:
 
 
 def _quiet():
-    from charwise.training.lifecycle import Callbacks
+    from charwise.training.events import Callbacks
 
     return Callbacks()
 

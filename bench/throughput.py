@@ -34,7 +34,7 @@ from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # n
 from charwise.data.corpus import Corpus  # noqa: E402
 from charwise.data.vocab import Vocab  # noqa: E402
 from charwise.nn.model import CharRNN  # noqa: E402
-from charwise.training.lifecycle import Trainer  # noqa: E402
+from charwise.training.trainer import Trainer  # noqa: E402
 from charwise.use.sampling import SampleOptions, generate, matmul_dtype  # noqa: E402
 from common import (  # noqa: E402
     matmul_peak,
@@ -61,11 +61,11 @@ def train_speed(layers: int, hidden: int, seconds: float, tc_kw: dict, kind: str
     tr.model.train()
     for _ in range(2):  # warm-up: allocator, oneDNN primitive cache
         tr.train_step(1e-3)
-        tr.pos += 1
+        tr.progress.pos += 1
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds or steps < 3:
         float(tr.train_step(1e-3))
-        tr.pos = (tr.pos + 1) % tr.batches.steps_per_epoch
+        tr.progress.pos = (tr.progress.pos + 1) % tr.batches.steps_per_epoch
         steps += 1
     dt = time.perf_counter() - t0
     cps = steps * tc.batch_size * tc.seq_len / dt

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 import torch
+
+from charwise.training.events import Callbacks
 
 
 @pytest.fixture(autouse=True)
@@ -111,3 +116,61 @@ def train_tiny_run(d, text: str, kind: str = "lstm"):
     )
     train(cfg, d / "run")
     return d / "run"
+
+
+# -- training runs: a short text and readers of a run's records -----------------------------------
+# ~260 characters: with batch 4 x seq 8 an epoch is 7 steps, so short runs cross epoch boundaries.
+SHORT_TEXT = (
+    "It was the best of times, it was the worst of times; it was the age of wisdom, "
+    "it was the age of foolishness. Über naïve café — 日本! "
+) * 2
+
+
+@pytest.fixture
+def short_text(tmp_path):
+    p = tmp_path / "short.txt"
+    p.write_text(SHORT_TEXT, encoding="utf-8")
+    return p
+
+
+def read_records(run_dir, event="train"):
+    """The records of log.jsonl with this event ("train" or "val")."""
+    import json
+
+    lines = (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    return [r for r in map(json.loads, lines) if r.get("event") == event]
+
+
+def read_samples(run_dir):
+    import json
+
+    lines = (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(ln) for ln in lines]
+
+
+def poison_after(monkeypatch, step: int) -> None:
+    """From optimizer step `step` + 1 on, the weights are NaN (the loss diverges)."""
+    from charwise.training.trainer import Trainer
+
+    original = Trainer.train_step
+
+    def poisoned(self, lr):
+        loss = original(self, lr)
+        if self.progress.step == step:
+            with torch.no_grad():
+                self.model.head.weight.fill_(float("nan"))
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+
+
+class InterruptAt(Callbacks):
+    """Sends this process a real SIGINT (or `sig`) after step `at`: the trainer's handler sets
+    its flag and the loop saves and stops at the next step boundary."""
+
+    def __init__(self, at: int, sig: int = signal.SIGINT):
+        self.at, self.sig = at, sig
+
+    def on_step(self, rec) -> None:
+        if rec["step"] == self.at:
+            os.kill(os.getpid(), self.sig)

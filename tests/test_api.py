@@ -36,7 +36,7 @@ from charwise.nn.model import CharRNN  # noqa: E402
 
 
 def test_exported_types_are_the_ones_the_functions_take_and_return():
-    from charwise.training.lifecycle import Callbacks, TrainResult
+    from charwise.training.events import Callbacks, TrainResult
     from charwise.use.evaluate import EvalResult
     from charwise.use.sampling import SampleOptions
 

@@ -16,7 +16,7 @@ import pytest
 
 from charwise.cli import main
 from charwise.commands.train import ProgressCallbacks
-from charwise.training.lifecycle import TrainResult
+from charwise.training.events import TrainResult
 
 TINY = [
     "--hidden",

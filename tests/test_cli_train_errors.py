@@ -1,14 +1,21 @@
 """`charwise train` user errors, in-process through charwise.cli.main: every bad option value is
-refused up front as one `charwise: error:` line (no traceback, no half-written run folder), and
---resume / --init-from refuse the options they cannot honour instead of ignoring them."""
+refused up front as one `charwise: error:` line (no traceback, no half-written run folder),
+--resume / --init-from refuse the options they cannot honour instead of ignoring them, and the
+library's typed errors (a diverged run, a run folder in use, a changed text) come with the
+command to type next."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from charwise.cli import main
+from charwise.commands.train import divergence_advice
+from charwise.training.errors import DivergedError
+from conftest import poison_after, read_records
 
 TINY = ["--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-len", "8"]
 TINY += ["--device", "cpu", "--seed", "0", "--quiet"]
@@ -202,3 +209,124 @@ def test_under_torchrun_only_rank_0_prints_the_error(tmp_path, text, capsys, mon
     monkeypatch.setenv("RANK", "0")
     assert main(args) == 2
     assert "--beta2" in _one_error_line(capsys)
+
+
+# -- advice after the library's typed errors: what to type next -----------------------------------
+def _diverged(saved: str, loss: float | None, run_dir="runs/x") -> DivergedError:
+    return DivergedError(
+        step=7,
+        loss=loss,
+        max_loss=20.0,
+        vocab_size=65,
+        run_dir=Path(run_dir),
+        saved=saved,
+        lr=3e-3,
+        save_every=200,
+    )
+
+
+def test_divergence_advice_follows_what_the_run_directory_keeps():
+    resume_it = divergence_advice(_diverged("state", None))
+    assert resume_it.startswith("training diverged by step 7 (the weights are not finite); ")
+    assert resume_it.endswith(
+        "the last good checkpoint is intact in runs/x. Resume it with a lower learning rate "
+        "(now 0.003) or --grad-clip: charwise train --resume runs/x --lr 0.0003"
+    )
+    fine_tune = divergence_advice(_diverged("best", float("nan")))
+    assert fine_tune.startswith("training diverged at step 7 (loss nan, --max-loss 20); ")
+    assert "no resumable state was saved yet (--save-every 200)" in fine_tune
+    assert "--resume" not in fine_tune
+    assert fine_tune.endswith("--init-from runs/x --out NEW_DIR --lr 0.0003")
+    again = divergence_advice(_diverged("nothing", 25.0))
+    # A finite loss over the threshold: the threshold may be what is wrong, so it comes first.
+    assert again.startswith(
+        "training diverged at step 7 (loss 25, --max-loss 20); if 20 is too low for this text "
+        "(a model that knows nothing scores ln(65) = 4.17), raise --max-loss, else no "
+        "checkpoint was saved yet. Start again with a lower --lr (now 0.003)"
+    )
+    assert again.endswith("the same --out runs/x may be reused")
+
+
+SMALL = [*TINY, "--eval-every", "1000", "--sample-every", "1000", "--save-every", "1000"]
+
+
+def _advised_command(line: str, after: str) -> list[str]:
+    """The arguments of the `charwise ...` command the error line advises, after `after`."""
+    return line.split(after, 1)[1].split()
+
+
+def test_a_diverged_run_advises_resuming_its_last_good_state(tmp_path, text, capsys, monkeypatch):
+    # log every 3: the NaN weights of step 4 reach the save at step 4 before any loss check;
+    # the save refuses them, so the state of step 2 stays good, and the advice works.
+    poison_after(monkeypatch, 3)
+    out = tmp_path / "r"
+    args = ["--save-every", "2", "--log-every", "3", "--max-steps", "8"]
+    assert main(["train", str(text), "--out", str(out), *SMALL, *args]) == 2
+    line = _one_error_line(capsys)
+    assert "diverged by step 4" in line and f"charwise train --resume {out} --lr" in line
+    monkeypatch.undo()
+    assert main(_advised_command(line, "charwise ")) == 0  # train --resume DIR --lr X
+    assert [r["step"] for r in read_records(out)][-1] == 8
+
+
+def test_a_diverged_run_with_only_its_best_weights_advises_init_from(
+    tmp_path, text, capsys, monkeypatch
+):
+    poison_after(monkeypatch, 3)
+    out = tmp_path / "r"
+    args = ["--eval-every", "2", "--log-every", "1", "--max-steps", "8"]
+    assert main(["train", str(text), "--out", str(out), *SMALL, *args]) == 2
+    line = _one_error_line(capsys)
+    assert "diverged at step 5 " in line and "checkpoint is intact" in line
+    assert "no resumable state was saved yet" in line and "--resume" not in line
+    assert f"--init-from {out} --out NEW_DIR" in line
+    monkeypatch.undo()
+    advised = _advised_command(line, "weights with ")
+    advised[advised.index("NEW_DIR")] = str(tmp_path / "new")
+    same = ["--batch-size", "4", "--seq-len", "8", "--device", "cpu", "--quiet"]  # no --hidden
+    assert main(["train", str(text), *advised, *same, *args]) == 0
+    assert [r["step"] for r in read_records(tmp_path / "new")][-1] == 8
+
+
+def test_an_exploding_loss_advises_a_lower_learning_rate(tmp_path, text, capsys):
+    args = ["--optimizer", "sgd", "--lr", "1e4", "--grad-clip", "0", "--warmup", "0"]
+    args += ["--schedule", "constant", "--max-steps", "40", "--log-every", "1"]
+    assert main(["train", str(text), "--out", str(tmp_path / "r"), *SMALL, *args]) == 2
+    assert re.search(r"training diverged at step \d+ .*--lr", _one_error_line(capsys))
+
+
+def test_a_max_loss_below_the_start_advises_raising_it_first(tmp_path, text, capsys):
+    # A finite loss over a --max-loss below where the text's loss starts: a lower --lr would stop
+    # at the same place, so the advice names the threshold first. Before any checkpoint exists,
+    # the message does not claim one.
+    out = tmp_path / "r"
+    args = ["--max-loss", "0.5", "--max-steps", "3", "--log-every", "1"]
+    assert main(["train", str(text), "--out", str(out), *SMALL, *args]) == 2
+    line = _one_error_line(capsys)
+    assert re.search(r"step 1 \(loss \d.*no checkpoint was saved yet", line)
+    assert re.search(
+        r"--max-loss 0.5\); if 0.5 is too low .* raise --max-loss, else no checkpoint was "
+        r"saved yet.*same --out .* reused",
+        line,
+    )
+    assert main(["train", str(text), "--out", str(out), *SMALL, *args[2:]]) == 0  # as advised
+    assert [r["step"] for r in read_records(out)] == [1, 2, 3]
+
+
+def test_a_run_folder_in_use_advises_resume(finished_run, text, capsys):
+    assert main(["train", str(text), "--out", str(finished_run), *TINY]) == 2
+    line = _one_error_line(capsys)
+    assert line.endswith(
+        f"{finished_run} already holds a run; resume it with --resume {finished_run} or choose "
+        "another --out"
+    )
+
+
+def test_a_changed_text_advises_fine_tuning(tmp_path, text, capsys):
+    out = tmp_path / "r"
+    assert main(["train", str(text), "--out", str(out), *SMALL, "--max-steps", "2"]) == 0
+    text.write_text(TEXT + "Zebra!", encoding="utf-8")
+    assert main(["train", "--resume", str(out), "--max-steps", "4"]) == 2
+    line = _one_error_line(capsys)
+    assert f"the training text changed since the run in {out} started" in line
+    assert line.endswith(f"fine-tune from it: charwise train TEXT --init-from {out} --out NEW_DIR")

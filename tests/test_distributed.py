@@ -21,8 +21,9 @@ from charwise.cli import main as cli_main
 from charwise.config import RunConfig
 from charwise.data.corpus import load_corpus
 from charwise.runs.format import read_config, read_vocab
-from charwise.training.lifecycle import Callbacks, Trainer
+from charwise.training.events import Callbacks
 from charwise.training.state import STATE_FILE, load_train_state
+from charwise.training.trainer import Trainer
 
 # Tiny model, dropout 0, constant LR after a step-based warm-up: the trajectory depends only on
 # the step, so a run stopped at step 10 and resumed to 20 must retrace a straight 20-step run.
@@ -290,7 +291,7 @@ def test_cuda_step_amp_and_checkpoint_on_cpu(runs, tmp_path, monkeypatch):
     trainer = Trainer(cfg, tmp_path / "t", corpus, Callbacks())
     for _ in range(2):  # first calls allocate and pick kernels
         trainer.train_step(1e-3)
-        trainer.pos += 1
+        trainer.progress.pos += 1
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("warn")
     try:
@@ -298,7 +299,7 @@ def test_cuda_step_amp_and_checkpoint_on_cpu(runs, tmp_path, monkeypatch):
             warnings.simplefilter("always")
             for _ in range(3):
                 trainer.train_step(1e-3)
-                trainer.pos += 1
+                trainer.progress.pos += 1
     finally:
         torch.cuda.set_sync_debug_mode("default")
     syncs = [str(w.message) for w in caught if "synchroniz" in str(w.message).lower()]

@@ -48,9 +48,14 @@ class _Names(dict):
         return self.name(key)
 
 
+def literal(text: Any) -> str:
+    """Text (a path, a value) for a message template: braces doubled, so they stay literal."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
 def shown(value: Any) -> str:
-    """A value quoted for a message template (braces doubled, so they stay literal)."""
-    return repr(value).replace("{", "{{").replace("}", "}}")
+    """A value quoted for a message template (its repr, braces doubled)."""
+    return literal(repr(value))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -12,14 +15,9 @@ from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..errors import CharwiseError
 from ..runs.format import read_config
 from ..training.distributed import launched_rank
-from ..training.lifecycle import (
-    FINETUNE_MODEL_SETTINGS,
-    RESUME_CHANGEABLE,
-    Callbacks,
-    TrainResult,
-    resume,
-    train,
-)
+from ..training.errors import DivergedError, RunExistsError, RunTextChangedError
+from ..training.events import Callbacks, TrainResult
+from ..training.lifecycle import FINETUNE_MODEL_SETTINGS, RESUME_CHANGEABLE, resume, train
 from ._options import add_options, build, collect, data_config
 from .flags import flag
 
@@ -81,7 +79,8 @@ def run(args) -> int:
                 f"when a run starts; start a new --out, or fine-tune with --init-from "
                 f"{cmd.resume})"
             )
-        res = resume(cmd.resume, cb, overrides=train_kw)
+        with _advised():
+            res = resume(cmd.resume, cb, overrides=train_kw)
     else:
         if not cmd.out:
             raise CharwiseError("give --out RUN_DIR (where the model is written)")
@@ -90,7 +89,8 @@ def run(args) -> int:
             model_kw = _fine_tune_model_options(cmd.init_from, model_kw)
         model = ModelConfig(vocab_size=1, **model_kw)
         cfg = RunConfig(model=model, data=data, train=TrainConfig(**train_kw))
-        res = train(cfg, cmd.out, cb, init_from=cmd.init_from)
+        with _advised():
+            res = train(cfg, cmd.out, cb, init_from=cmd.init_from)
     if launched_rank() != 0:  # torchrun: the notes below once, from rank 0
         return 130 if res.stopped == "interrupted" else 0
     if res.already_finished:
@@ -132,6 +132,61 @@ def _fine_tune_model_options(init_from: str, given: dict) -> dict:
         **{k: base[k] for k in FINETUNE_MODEL_SETTINGS if k in base},
         **given,
     }
+
+
+@contextmanager
+def _advised() -> Iterator[None]:
+    """The training library's typed errors as one `charwise: error:` line each, with what to
+    type next."""
+    try:
+        yield
+    except DivergedError as e:
+        raise CharwiseError(divergence_advice(e)) from None
+    except RunExistsError as e:
+        raise CharwiseError(
+            f"{e}; resume it with --resume {e.run_dir} or choose another --out"
+        ) from None
+    except RunTextChangedError as e:
+        raise CharwiseError(
+            f"{e}; to train on the new text, fine-tune from it: charwise train TEXT "
+            f"--init-from {e.run_dir} --out NEW_DIR"
+        ) from None
+
+
+def divergence_advice(e: DivergedError) -> str:
+    """What diverged, what is kept, and the command that can actually follow it."""
+    if e.loss is None:  # found at a save: no loss was checked since the weights went bad
+        what = f"training diverged by step {e.step} (the weights are not finite);"
+    elif math.isfinite(e.loss):
+        # A finite loss over the threshold may be the threshold's fault (a --max-loss below
+        # where this text's loss starts): a lower --lr would then stop at the same place.
+        what = (
+            f"training diverged at step {e.step} (loss {e.loss:.4g}, --max-loss "
+            f"{e.max_loss:g}); if {e.max_loss:g} is too low for this text (a model that knows "
+            f"nothing scores ln({e.vocab_size}) = {math.log(e.vocab_size):.3g}), raise "
+            f"--max-loss, else"
+        )
+    else:
+        what = f"training diverged at step {e.step} (loss {e.loss:.4g}, --max-loss {e.max_loss:g});"
+    d, lr = e.run_dir, f"{e.lr / 10:g}"
+    if e.saved == "state":  # resumable from the last save, before it diverged
+        then = (
+            f"the last good checkpoint is intact in {d}. Resume it with a lower learning "
+            f"rate (now {e.lr:g}) or --grad-clip: charwise train --resume {d} --lr {lr}"
+        )
+    elif e.saved == "best":  # best weights, but no resumable state yet
+        then = (
+            f"the last good checkpoint is intact in {d}, but no resumable state was saved "
+            f"yet (--save-every {e.save_every}). Start again with a lower --lr (now "
+            f"{e.lr:g}) or --grad-clip in a new --out, or continue from its best "
+            f"weights with --init-from {d} --out NEW_DIR --lr {lr}"
+        )
+    else:
+        then = (
+            f"no checkpoint was saved yet. Start again with a lower --lr (now {e.lr:g}) "
+            f"or --grad-clip; the same --out {d} may be reused"
+        )
+    return f"{what} {then}"
 
 
 # The final validation loss this many times the best counts as overfitting (noise is ~0.5%).

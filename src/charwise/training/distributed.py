@@ -90,6 +90,23 @@ def setup(device_type: str) -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), local_rank, cpu_group)
 
 
+def rank_device(d: Dist, device: torch.device) -> torch.device:
+    """The device this rank trains on: under torchrun on CUDA, GPU LOCAL_RANK of its node."""
+    if d.enabled and device.type == "cuda":
+        device = torch.device("cuda", d.local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+def wrap(d: Dist, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`model` as the training step calls it: in DistributedDataParallel (which all-reduces the
+    gradients in backward) when the job has several ranks; `model` itself otherwise."""
+    if not d.enabled:
+        return model
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
 def teardown(d: Dist) -> None:
     """Leave the job together: every rank reaches the barrier before any closes its connections,
     and the groups are destroyed while Python is fully alive (the caller drops its DDP wrapper

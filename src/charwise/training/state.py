@@ -5,6 +5,9 @@ Tensors: `model.*` (latest weights), `average.*` (the weight average, with --ema
 (the carried TBPTT state, all streams).
 metadata["trainer"]: JSON with step, data position, epochs trained, best loss, patience, elapsed
 time, optimizer param groups and the global batch size.
+
+The state is written between steps, so weights, optimizer, generators and data position agree:
+a resumed run continues exactly as an uninterrupted one would (on CPU, bit for bit).
 """
 
 from __future__ import annotations
@@ -17,8 +20,20 @@ import torch
 
 from ..errors import CharwiseError
 from ..runs.format import load_tensors, save_tensors
+from .average import WeightAverage
+from .errors import Saved
 
 STATE_FILE = "state.safetensors"
+BEST_FILE = "model.safetensors"  # the best weights by validation loss (runs/format.py writes it)
+
+
+def saved_in(run_dir: Path) -> Saved:
+    """What `run_dir` holds to continue from."""
+    if (Path(run_dir) / STATE_FILE).exists():
+        return "state"
+    if (Path(run_dir) / BEST_FILE).exists():
+        return "best"
+    return "nothing"
 
 
 def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -90,3 +105,42 @@ def load_train_state(run_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, 
     except (KeyError, json.JSONDecodeError):
         raise CharwiseError(f"{path} has no readable trainer state") from None
     return tensors, trainer
+
+
+def restore_train_state(
+    run_dir: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    average: WeightAverage | None,
+    global_batch: int,
+    weight_decay: float,
+) -> tuple[dict[str, Any], tuple[torch.Tensor, ...] | None]:
+    """Load the saved state into `model`, `opt` (onto the model's device), `average` and the
+    CPU / CUDA generators. Returns metadata["trainer"] and the carried state of all
+    `global_batch` streams ((layers, global_batch, hidden) each; None when none was saved)."""
+    tensors, trainer = load_train_state(run_dir)
+    if trainer.get("global_batch", global_batch) != global_batch:
+        raise CharwiseError("the saved state was trained with a different --batch-size")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    device = next(model.parameters()).device
+    optimizer_from_flat(
+        opt,
+        {k: v.to(device) if not k.endswith(".step") else v for k, v in tensors.items()},
+        trainer["optimizer"],
+    )
+    # Loading the optimizer state also restores the saved param groups' hyperparameters: put
+    # back the (possibly changed on --resume) weight decay of the decayed group.
+    opt.param_groups[0]["weight_decay"] = weight_decay
+    if average is not None:
+        if trainer.get("average_updates") is None:
+            raise CharwiseError("the saved state has no weight average: resume without --ema")
+        average.load_state_dict(
+            {k[8:]: v for k, v in tensors.items() if k.startswith("average.")},
+            trainer["average_updates"],
+        )
+    torch.set_rng_state(tensors["rng.cpu"])
+    if "rng.cuda" in tensors and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    n = sum(1 for k in tensors if k.startswith("hidden."))
+    hidden = tuple(tensors[f"hidden.{i}"] for i in range(n)) if n else None
+    return trainer, hidden
