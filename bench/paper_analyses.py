@@ -40,7 +40,7 @@ from charwise.analysis.figures import (
 )
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from charwise.data.corpus import load_corpus, split_ids
-from charwise.runs.format import load
+from charwise.runs.load import load
 from charwise.training.lifecycle import train
 
 

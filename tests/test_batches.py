@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from charwise.commands.flags import flag
 from charwise.data.batches import StreamBatcher
 from charwise.errors import CharwiseError
 
@@ -60,6 +61,9 @@ def test_too_short_corpus_names_the_need_and_the_option():
     msg = str(e.value)
     # 4 streams of 8 steps need 4 * (8 + 1) characters.
     assert "20 characters" in msg and "needs at least 36" in msg
-    assert "--batch-size" in msg and "--seq-len" in msg
+    # The library names the settings by field; the CLI words them as flags (test_cli.py).
+    assert "lower batch_size or seq_len" in msg and e.value.worded(flag) == msg.replace(
+        "batch_size or seq_len", "--batch-size or --seq-len"
+    )
     # Exactly enough is enough.
     assert len(StreamBatcher(np.arange(36), batch_size=4, seq_len=8)) == 1

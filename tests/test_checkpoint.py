@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 import charwise
+from charwise import atomic
 from charwise.config import DataConfig, ModelConfig, RunConfig
 from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
@@ -253,7 +254,7 @@ def test_failed_text_write_leaves_the_old_file(tmp_path, monkeypatch):
     def no_space(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint.os, "fsync", no_space)
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
     with pytest.raises(OSError):
         atomic_write(path, '{"new": true}')
     assert path.read_text() == '{"old": true}'

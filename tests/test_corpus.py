@@ -147,7 +147,7 @@ def test_input_errors_are_clear(tmp_path):
         _load([empty], tmp_path / "cache")
     bad = tmp_path / "latin1.txt"
     bad.write_bytes(b"ok then " + "café".encode("latin-1"))
-    with pytest.raises(CharwiseError, match=r"not valid UTF-8 \(byte 11\).*--bytes"):
+    with pytest.raises(CharwiseError, match=r"not valid UTF-8 \(byte 11\).*with bytes_mode"):
         _load([bad], tmp_path / "cache")
     # ... and --bytes reads it.
     c = _load([bad], tmp_path / "cache", bytes_mode=True)

@@ -73,7 +73,7 @@ def test_a_state_saved_with_another_global_batch_is_refused(tmp_path, short_text
     cfg = replace(cfg, train=replace(cfg.train, batch_size=2))
     corpus = load_corpus(cfg.data, vocab=read_vocab(tmp_path / "r"))
     tr = Trainer(cfg, tmp_path / "r", corpus, Callbacks())
-    with pytest.raises(CharwiseError, match="different --batch-size"):
+    with pytest.raises(CharwiseError, match="different batch_size"):
         tr.restore()
 
 

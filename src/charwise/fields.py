@@ -91,7 +91,9 @@ _SCALARS = {
 
 def _kinds(annotation: Any) -> tuple[list[str], bool]:
     """'int | None' -> (['int'], True); 'tuple[float, ...]' -> (['tuple[float, ...]'], False)."""
-    parts = [t.strip() for t in str(annotation).split("|")]
+    # Under `from __future__ import annotations` the annotation is a string; otherwise a type.
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    parts = [t.strip() for t in text.split("|")]
     return [t for t in parts if t != "None"], "None" in parts
 
 
@@ -182,7 +184,7 @@ def validate(obj: Any) -> None:
     a tuple field (JSON has no tuples) is stored as a tuple first."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if isinstance(value, list) and str(f.type).startswith("tuple["):
+        if isinstance(value, list) and _kinds(f.type)[0][0].startswith("tuple["):
             value = tuple(value)
             object.__setattr__(obj, f.name, value)
         _check_type(f.name, f.type, value)

@@ -27,7 +27,7 @@ from safetensors import safe_open
 
 from ..errors import CharwiseError
 from ..ngram.model import NGramTables
-from ..runs.format import load
+from ..runs.load import load
 from ..training.lifecycle import Callbacks
 from .predictions import as_ids, ngram_distributions, ngram_tables, rnn_blocks
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import DataConfig
 from ..errors import CharwiseError
+from ..fields import validate
 from .flags import METAVARS, REPEATED, SHORT, flag
 
 
@@ -119,8 +120,11 @@ def collect(
 
 
 def build(args: argparse.Namespace, cls: type, skip=frozenset(), **fixed: Any):
-    """cls(**fixed, **what the user set)."""
-    return cls(**fixed, **collect(args, cls, skip))
+    """cls(**fixed, **what the user set), validated (a command's own small dataclass has no
+    __post_init__ of its own)."""
+    obj = cls(**fixed, **collect(args, cls, skip))
+    validate(obj)
+    return obj
 
 
 def data_config(args: argparse.Namespace):

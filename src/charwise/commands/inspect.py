@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import CharwiseError
 from ..fields import option
 from ..inspect.record import QUANTITIES
 from ..inspect.report import ReportOptions, build_report
-from ..runs.format import atomic_write
 from ..runs.load import load
 from ..runs.run import SPLITS
 from ._options import add_options, build

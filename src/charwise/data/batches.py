@@ -11,20 +11,11 @@ sees.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..errors import CharwiseError
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where the batch stream stands: `step` batches into epoch `epoch`."""
-
-    epoch: int = 0
-    step: int = 0
+from ..fields import FieldError
 
 
 class StreamBatcher:
@@ -40,7 +31,6 @@ class StreamBatcher:
         seq_len: int,
         rank: int = 0,
         world: int = 1,
-        option_hint: str = "--batch-size or --seq-len",
         train_fraction: float = 1.0,
     ):
         self.B, self.T = batch_size, seq_len
@@ -51,17 +41,19 @@ class StreamBatcher:
             need = n_streams * (seq_len + 1)
             if train_fraction < 1.0:
                 # `ids` is the training split: say so, and what the whole text would need.
-                raise CharwiseError(
+                raise FieldError(
+                    "batch_size",
                     f"the text is too short for {n_streams} streams of {seq_len} steps: its "
                     f"training split ({train_fraction:.0%} of it) has {len(ids):,} characters and "
                     f"needs at least {need:,} (a text of about "
-                    f"{math.ceil(need / train_fraction):,}); lower {option_hint}, or give "
-                    "--split a larger train fraction"
+                    f"{math.ceil(need / train_fraction):,}); lower {{batch_size}} or "
+                    "{seq_len}, or give {split} a larger train fraction",
                 )
-            raise CharwiseError(
+            raise FieldError(
+                "batch_size",
                 f"the training text is too short for {n_streams} streams of {seq_len} steps: "
-                f"it has "
-                f"{len(ids):,} characters and needs at least {need:,}; lower {option_hint}"
+                f"it has {len(ids):,} characters and needs at least {need:,}; lower "
+                "{batch_size} or {seq_len}",
             )
         # (n_streams, stream_len) view, then this rank's rows: no copy of the corpus.
         grid = ids[: n_streams * self.stream_len].reshape(n_streams, self.stream_len)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sysconfig
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import names  # ships the census lists dist.male.first / dist.female.first
 
+from ..atomic import atomic_write
 from ..errors import CharwiseError
 from .cache import default_cache_dir
 
@@ -63,7 +63,5 @@ def corpus_files(name: str, cache_dir: Path | None = None) -> list[Path]:
     text = _names_text()
     if not out.exists() or out.read_text(encoding="utf-8") != text:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        atomic_write(out, text)
     return [out]

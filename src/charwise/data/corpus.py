@@ -11,16 +11,16 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-import os
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write, replace_atomically
 from ..config import DataConfig
 from ..errors import CharwiseError
+from ..fields import FieldError, literal
 from ..version import FORMAT
 from .cache import default_cache_dir
 from .corpora import corpus_files
@@ -216,14 +216,15 @@ def encode_files(files: list[Path], vocab: Vocab, out_path: Path, total: int) ->
     return dropped, vocab.describe_unknown(unknown_syms) if dropped else ""
 
 
-class NotUtf8Error(CharwiseError):
-    """A file that does not decode as UTF-8. The message is the fact; str() adds the advice for
-    training (--bytes); evaluating a model trained on characters gives other advice."""
+class NotUtf8Error(FieldError):
+    """A file that does not decode as UTF-8. `fact` says which; the message adds the advice for
+    training (raw bytes); evaluating a model trained on characters gives other advice."""
 
     def __init__(self, fact: str):
         super().__init__(
-            f"{fact}; train on raw bytes with --bytes (or, for a directory, pick its text "
-            "files with --glob)"
+            "bytes_mode",
+            f"{literal(fact)}; train on raw bytes with {{bytes_mode}} (or, for a directory, "
+            "pick its text files with {glob})",
         )
         self.fact = fact
 
@@ -285,15 +286,12 @@ def load_corpus(
         entry.mkdir(parents=True, exist_ok=True)
     except OSError:
         entry = Path(tempfile.mkdtemp(prefix="charwise-"))
-    # Write under temporary names, then rename: a crash never leaves a half-written cache entry.
-    tag = f"{socket.gethostname()}.{os.getpid()}"  # unique even with a cache shared by nodes
-    tmp_ids = entry / f"ids.{tag}.tmp.npy"
-    dropped, desc = encode_files(files, vocab, tmp_ids, total)
-    (entry / "unknown.txt").write_text(f"{dropped}\n{desc}", encoding="utf-8")
-    tmp_vocab = entry / f"vocab.{tag}.tmp"
-    tmp_vocab.write_text(vocab.to_json(), encoding="utf-8")
-    os.replace(tmp_ids, entry / "ids.npy")
-    os.replace(tmp_vocab, entry / "vocab.json")
+    # Each file replaced whole; vocab.json comes last, so an entry that has it is complete.
+    dropped, desc = replace_atomically(
+        entry / "ids.npy", lambda tmp: encode_files(files, vocab, tmp, total)
+    )
+    atomic_write(entry / "unknown.txt", f"{dropped}\n{desc}")
+    atomic_write(entry / "vocab.json", vocab.to_json())
     return Corpus(np.load(entry / "ids.npy", mmap_mode="r"), vocab, names, dropped, desc, text_hash)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CharwiseError
+from ..fields import FieldError, literal, shown
 
 DESCRIPTIONS = {
     "in_quotes": "inside double quotes",
@@ -58,13 +58,17 @@ def parse_feature(spec: str) -> tuple[str, re.Pattern]:
     name, sep, rx = spec.partition("=")
     name = name.strip()
     if not sep or not name or not rx:
-        raise CharwiseError(f"--feature must look like NAME=REGEX, got {spec!r}")
+        raise FieldError("features", f"{{features}} must look like NAME=REGEX, got {shown(spec)}")
     if not re.fullmatch(r"[A-Za-z_][\w-]*", name):
-        raise CharwiseError(f"--feature name {name!r} must be a word (letters, digits, _ or -)")
+        raise FieldError(
+            "features", f"{{features}} name {shown(name)} must be a word (letters, digits, _ or -)"
+        )
     try:
         return name, re.compile(rx)
     except re.error as e:
-        raise CharwiseError(f"--feature {name}: bad regular expression ({e})") from None
+        raise FieldError(
+            "features", f"{{features}} {literal(name)}: bad regular expression ({literal(e)})"
+        ) from None
 
 
 def builtin_properties(chars: list[str]) -> dict[str, np.ndarray]:
@@ -126,7 +130,7 @@ def text_properties(chars: list[str], features: list[str] | tuple[str, ...] = ()
     for spec in features:
         name, rx = parse_feature(spec)
         if name in taken:
-            raise CharwiseError(f"--feature {name}: that name is already used")
+            raise FieldError("features", f"{{features}} {literal(name)}: that name is already used")
         taken.add(name)
         props.append(Property(name, "binary", f"matches /{rx.pattern}/", regex_property(chars, rx)))
     return props

@@ -24,7 +24,7 @@ from ..config import DataConfig, from_dict
 from ..data.corpus import load_corpus, split_ids
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
-from ..fields import option, validate
+from ..fields import FieldError, literal, option, validate
 from ..runs.format import load_tensors, parse_config, save_tensors, write_config
 from ..runs.run import NoNetworkError, Run
 from ..use.sampling import SampleOptions, choose_next, drive, start_ids
@@ -162,7 +162,7 @@ def train_ngram(
     """Count an n-gram on the train split of `data` (the same split `charwise train` uses);
     with `out`, save it as a run directory."""
     if out is not None and (Path(out) / "config.json").exists():
-        raise CharwiseError(f"{out} already holds a run; choose another --out")
+        raise FieldError("out", f"{literal(out)} already holds a run; choose another {{out}}")
     corpus = load_corpus(data, cache_dir=cache_dir)
     splits = split_ids(corpus.ids, data.split)
     t0 = time.perf_counter()

@@ -14,7 +14,6 @@ loading a run into a model is runs/load.py's.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..atomic import atomic_write, replace_atomically
 from ..config import RunConfig
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
@@ -34,32 +34,11 @@ MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
 
 
-def _replace_atomically(path: Path, write) -> None:
-    """write(tmp_path) then fsync + rename over `path` (atomic on POSIX); on any failure the old
-    file stays and no half-written temporary is left behind."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write `data` (text is UTF-8) to `path` through a temporary file and a rename."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    _replace_atomically(path, lambda tmp: Path(tmp).write_bytes(raw))
-
-
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """safetensors file with the format stamp in its metadata, written atomically."""
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), **metadata}
-    _replace_atomically(path, lambda tmp: save_file(cpu, str(tmp), metadata=meta))
+    replace_atomically(path, lambda tmp: save_file(cpu, str(tmp), metadata=meta))
 
 
 def load_tensors(

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..errors import CharwiseError
+from ..fields import FieldError
 from ..runs.format import load_tensors, save_tensors
 from .average import WeightAverage
 from .errors import Saved
@@ -120,7 +121,7 @@ def restore_train_state(
     `global_batch` streams ((layers, global_batch, hidden) each; None when none was saved)."""
     tensors, trainer = load_train_state(run_dir)
     if trainer.get("global_batch", global_batch) != global_batch:
-        raise CharwiseError("the saved state was trained with a different --batch-size")
+        raise FieldError("batch_size", "the saved state was trained with a different {batch_size}")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     device = next(model.parameters()).device
     optimizer_from_flat(
@@ -133,7 +134,7 @@ def restore_train_state(
     opt.param_groups[0]["weight_decay"] = weight_decay
     if average is not None:
         if trainer.get("average_updates") is None:
-            raise CharwiseError("the saved state has no weight average: resume without --ema")
+            raise FieldError("ema", "the saved state has no weight average: resume without {ema}")
         average.load_state_dict(
             {k[8:]: v for k, v in tensors.items() if k.startswith("average.")},
             trainer["average_updates"],

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..config import RunConfig
 from ..data.batches import StreamBatcher
 from ..data.corpus import Corpus, split_ids
-from ..errors import CharwiseError
+from ..fields import FieldError
 from ..nn.devices import bf16_native, pick_device
 from ..nn.model import CharRNN, detach_state
 from ..runs.format import save_model
@@ -64,9 +64,10 @@ class Trainer:
         self.cb = callbacks if self.dist.is_main else Callbacks()
         self.records = RunLog(self.run_dir, self.cb, writes=self.dist.is_main)
         if self.tc.batch_size % self.dist.world:
-            raise CharwiseError(
-                f"--batch-size {self.tc.batch_size} (the global batch) must be divisible "
-                f"by the number of processes ({self.dist.world})"
+            raise FieldError(
+                "batch_size",
+                f"{{batch_size}} {self.tc.batch_size} (the global batch) must be divisible "
+                f"by the number of processes ({self.dist.world})",
             )
         if self.tc.threads and self.device.type == "cpu":
             torch.set_num_threads(self.tc.threads)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
-from ..fields import option, require, validate
+from ..fields import FieldError, literal, option, require, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN
 from ..nn.stepper import Stepper, onednn_fp32
@@ -198,9 +198,10 @@ def drive(
     times, decode, end streams at opts.stop_at and stream text to on_text(stream, piece)."""
     bad = vocab.unknown_chars(opts.stop_at) if opts.stop_at else []
     if bad:  # it could never match: a long --length would then run to its end for nothing
-        raise CharwiseError(
-            "--stop-at has characters the model never writes (not in its vocabulary): "
-            + ", ".join(bad[:10])
+        raise FieldError(
+            "stop_at",
+            "{stop_at} has characters the model never writes (not in its vocabulary): "
+            + literal(", ".join(bad[:10])),
         )
     if on_text is None and opts.stop_at is None:
         # Batch path: ids stay in tensors until the end, no per-stream Python work per step.
