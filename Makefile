@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_RUN ?= runs/names-demo
 
-.PHONY: setup demo test browser lint bench clean
+.PHONY: setup demo test browser ort-web lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -31,11 +31,25 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || ( (apt-get update -qq && apt-get install -y -qq chromium) \
 		|| echo "make: could not install chromium (not root?); browser tests will skip locally" )
 
-test: setup browser
+# onnxruntime-web's WebAssembly build for `charwise export --format web`, from npm, copied into
+# the package (src/charwise/export/web_assets/ort/, not in git; a wheel built afterwards carries
+# it). Exports and the exported pages never fetch it from the network.
+ORT_WEB_VERSION := $(shell sed -n 's/^VERSION = "\(.*\)".*/\1/p' src/charwise/export/ortweb.py)
+ORT_WEB_STAMP := src/charwise/export/web_assets/ort/.version-$(ORT_WEB_VERSION)
+
+ort-web: $(ORT_WEB_STAMP)
+
+$(ORT_WEB_STAMP): src/charwise/export/ortweb.py | setup
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is missing: web exports and their tests need onnxruntime-web (apt-get install npm)"; exit 0; }; \
+	npm install --no-save --no-audit --no-fund --ignore-scripts --prefix build/npm onnxruntime-web@$(ORT_WEB_VERSION) && \
+	$(BIN)/python -c "from charwise.export.ortweb import vendor; vendor('build/npm/node_modules/onnxruntime-web')" && \
+	rm -f src/charwise/export/web_assets/ort/.version-* && touch $@
+
+test: setup browser ort-web
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build dist *.egg-info src/charwise/export/web_assets/ort

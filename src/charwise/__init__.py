@@ -29,6 +29,7 @@ _API = {
     "evaluate": "runs.load",
     "evaluate_text": "runs.load",
     "load_corpus": "data.corpus",
+    "HubCharRNN": "export.hf",  # needs the export extra (huggingface_hub)
 }
 
 

@@ -27,6 +27,7 @@ COMMANDS = [
     "ngram",
     "compare",
     "reference",
+    "export",
 ]
 
 

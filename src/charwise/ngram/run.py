@@ -26,7 +26,7 @@ from ..data.vocab import Vocab
 from ..errors import CharwiseError
 from ..fields import FieldError, literal, option, validate
 from ..runs.format import load_tensors, parse_config, save_tensors, write_config
-from ..runs.run import NoNetworkError, Run
+from ..runs.run import Run
 from ..use.sampling import SampleOptions, choose_next, drive, start_ids
 from .counting import Level, build_levels
 from .model import SMOOTHINGS, NGramTables, total_nats
@@ -227,8 +227,9 @@ class NGramRun(Run):
     def loss_over_ids(self, ids: np.ndarray) -> tuple[float, int]:
         return self.model.loss_over_ids(ids)
 
-    def network(self):
-        raise NoNetworkError("this is an n-gram run: it has no cells to inspect")
+    @property
+    def label(self) -> str:
+        return "an n-gram run"
 
     def describe(self) -> dict[str, Any]:
         d = self.model.describe()

@@ -163,6 +163,12 @@ class CharRNN(nn.Module):
         if state is None:
             state = self.init_state(x.shape[0])
         self._check_state(state, x.shape[0])
+        return self.step_unchecked(x, state)
+
+    def step_unchecked(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """step() without its input checks: x (B,) int64 ids, state as init_state(B) -> logits
+        (B, V), new state. For tracing (the ONNX export): the id range check reads tensor
+        values, which torch.export cannot trace."""
         inp = F.dropout(self.embed(x), self.cfg.embed_dropout, self.training)  # (B, E)
         hs, cs = [], []
         for k in range(self.cfg.layers):

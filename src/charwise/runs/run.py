@@ -51,6 +51,11 @@ class Run:
     def kind(self) -> str:
         return self.config["model"]["kind"]
 
+    @property
+    def label(self) -> str:
+        """The run's kind for messages: "an n-gram run", "a GRU run"."""
+        return f"a {self.kind.upper()} run"
+
     # -- what each kind implements -----------------------------------------------------------
     def generate(
         self, opts: SampleOptions, on_text: Callable[[int, str], None] | None = None
@@ -68,7 +73,7 @@ class Run:
 
     def network(self):
         """The recurrent network whose predictions and cells inspect and the page show."""
-        raise NoNetworkError(f"this is a {self.kind} run: it has no cells to inspect")
+        raise NoNetworkError(f"this is {self.label}: it has no cells to inspect")
 
     @property
     def has_network(self) -> bool:
