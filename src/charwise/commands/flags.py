@@ -17,7 +17,13 @@ FLAGS = {
     "run_dirs": "RUN_DIR",
 }
 SHORT = {"length": "-n", "temperature": "-t", "num_samples": "-m"}
-METAVARS = {"resume": "RUN_DIR", "init_from": "RUN_DIR", "out": "PATH", "features": "NAME=REGEX"}
+METAVARS = {
+    "adapt": "FILE",
+    "resume": "RUN_DIR",
+    "init_from": "RUN_DIR",
+    "out": "PATH",
+    "features": "NAME=REGEX",
+}
 # Tuple fields given once per value (a regex may hold commas); other tuples are comma-separated.
 REPEATED = {"features"}
 

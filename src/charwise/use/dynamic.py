@@ -26,17 +26,20 @@ The model passed in is never changed: the method works on a copy.
 from __future__ import annotations
 
 import copy
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.vocab import Vocab
 from ..errors import CharwiseError
 from ..fields import option, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN, State
+from ..nn.stepper import Stepper
+from .sampling import SampleOptions, choose_next, drive, encode_prime, matmul_dtype
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -135,7 +138,9 @@ class Adapter:
         self.theta0 = [p.detach().clone() for p in self.params]
         self.lr = cfg.lr
         # lr * g / (rms + eps): the division done once, as a multiplier.
-        self.inv = [1.0 / (r.to(p.device) + cfg.eps) for r, p in zip(stats.rms, self.params)]
+        self.inv = [
+            1.0 / (r.to(p.device) + cfg.eps) for r, p in zip(stats.rms, self.params, strict=True)
+        ]
         mean_rms = sum(float(r.mean()) for r in stats.rms) / len(stats.rms)
         # Decay scaled by the RMS term (relative to its mean over the tensors), capped at 1 so it
         # never overshoots theta0; K streams' step applies it K times.
@@ -237,5 +242,38 @@ def dynamic_loss_over_ids(
     return total, n
 
 
-def bits(nats: float) -> float:
-    return nats / math.log(2.0)
+@torch.inference_mode()
+def generate_adapted(
+    ad: Adapter,
+    ids: np.ndarray,
+    vocab: Vocab,
+    opts: SampleOptions,
+    on_text: Callable[[int, str], None] | None = None,
+    context: int = 256,
+) -> list[str]:
+    """Sample from an adapted copy, continuing the text it read: the state comes from reading the
+    text's last `context` characters with the adapted weights (an RNN's state forgets what came
+    earlier), then opts.prime, then generation as `use.sampling.generate` does it."""
+    m = ad.model
+    device = m.head.weight.device
+    gen = torch.Generator(device=device)
+    if opts.seed is not None:
+        gen.manual_seed(opts.seed)
+    else:
+        gen.seed()
+    tail = [int(i) for i in np.asarray(ids[-context - 1 :])]
+    seq = tail + (encode_prime(vocab, opts.prime) if opts.prime else [])
+    state = m.init_state(1)
+    if len(seq) > 1:
+        _, state = m(torch.tensor([seq[:-1]], device=device), state)
+    M = opts.num_samples
+    state = tuple(s.expand(-1, M, -1).contiguous() for s in state)
+    x = torch.full((M,), seq[-1], dtype=torch.long, device=device)
+    runner = Stepper(m, matmul_dtype(opts, device)).runner(state)
+
+    def next_ids() -> torch.Tensor:
+        nonlocal x
+        x = choose_next(runner.advance(x), opts, gen)
+        return x
+
+    return drive(next_ids, M, vocab, opts, on_text)
