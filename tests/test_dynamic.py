@@ -20,11 +20,13 @@ from charwise.errors import CharwiseError
 from charwise.ngram import NGramConfig, train_ngram
 from charwise.runs.dynamic import adapted_sample, dynamic_evaluate
 from charwise.runs.load import load
-from charwise.use.dynamic import DynamicConfig, adapt_over_ids, gradient_stats
+from charwise.use.dynamic import Adapter, DynamicConfig, adapt_over_ids, gradient_stats
 from charwise.use.evaluate import loss_over_ids
 from charwise.use.sampling import SampleOptions
 
-WORDS = "when shall we three meet again in thunder lightning or in rain quick brown fox jumps"
+WORDS = (
+    "when shall we three meet again in thunder lightning or in rain quick brown fox jumps by zoo"
+)
 REPEATED = "the lazy dog naps; the fox jumps. " * 40  # 1,360 characters, one phrase over and over
 
 
@@ -37,11 +39,15 @@ def _training_text() -> str:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A 2x32 GRU trained briefly on shuffled words (the phrase of REPEATED never occurs)."""
+    torch.set_num_threads(1)
+    return train_run(tmp_path_factory.mktemp("dyn"))
+
+
+def train_run(d):
+    """A 2x32 GRU trained briefly on shuffled words (the phrase of REPEATED never occurs) in
+    d / "run"; REPEATED in d / "repeated.txt"."""
     from charwise.training.lifecycle import train
 
-    torch.set_num_threads(1)
-    d = tmp_path_factory.mktemp("dyn")
     (d / "t.txt").write_text(_training_text(), encoding="utf-8")
     cfg = RunConfig(
         model=ModelConfig(vocab_size=1, kind="gru", layers=2, hidden=32, embed=8, dropout=0.0),
@@ -117,11 +123,11 @@ def _reference_loop(model, ids, cfg, stats):
     total, state, n = 0.0, None, len(ids) - 1
     for a in range(0, n, cfg.segment):
         b = min(a + cfg.segment, n)
-        x = torch.as_tensor(ids[a:b], dtype=torch.long)[None]
-        y = torch.as_tensor(ids[a + 1 : b + 1], dtype=torch.long)
+        x = torch.tensor(ids[a:b], dtype=torch.long)[None]
+        y = torch.tensor(ids[a + 1 : b + 1], dtype=torch.long)
         logits, state = m(x, state)
         loss = F.cross_entropy(logits[0], y, reduction="sum")
-        total += float(loss)
+        total += float(loss.detach())
         grads = torch.autograd.grad(loss / cfg.segment, params)
         with torch.no_grad():
             for p, p0, g, r in zip(params, theta0, grads, stats.rms, strict=True):
@@ -142,25 +148,30 @@ def test_one_stream_is_the_written_out_method(run):
 
 
 def test_streams_share_one_model_summing_their_steps(run):
-    """K streams reading K identical pieces take, per segment, K times one piece's gradient and K
-    decays: the same as one stream with lr * K and decay 1 - (1 - decay)^K (no cap reached)."""
+    """K streams reading K identical pieces take, per segment, K times one piece's gradient: the
+    same as one stream with lr * K. The decay is applied K times per step."""
     base = run.read_files(run.path.parent / "repeated.txt")[0][:97]
     K = 4
     ids = np.concatenate([np.tile(base, K), base[:1]])
     stats = gradient_stats(run.model, run.split("train"), FAST)
-    cfg = dataclasses.replace(FAST, decay=1e-3, streams=K, context=0)
-    one = dataclasses.replace(cfg, streams=1, lr=cfg.lr * K, decay=1 - (1 - cfg.decay) ** K)
+    cfg = dataclasses.replace(FAST, decay=0.0, streams=K, context=0)
+    one = dataclasses.replace(cfg, streams=1, lr=cfg.lr * K)
     got, n, _ = adapt_over_ids(run.model, ids, cfg, stats)
     want, m, _ = adapt_over_ids(run.model, np.concatenate([base, base[:1]]), one, stats)
-    assert n == K * m and got == pytest.approx(K * want, rel=1e-4)
+    assert n == K * m and got == pytest.approx(K * want, rel=1e-5)
+    lam1 = Adapter(run.model, stats, FAST, streams=1).lam
+    lamK = Adapter(run.model, stats, FAST, streams=K).lam
+    for a, b in zip(lam1, lamK, strict=True):
+        torch.testing.assert_close(b, 1 - (1 - a) ** K)
 
 
 def test_adapted_samples_continue_the_text_read(run, run_dir):
+    """Read REPEATED with adaptation on, the greedy continuation writes its phrases; read
+    without, it does not."""
     opts = SampleOptions(length=60, argmax=True)
     plain = run.sample(length=60, argmax=True, prime=REPEATED[-40:])
-    cfg = dataclasses.replace(FAST, lr=1e-2)
-    adapted = adapted_sample(run, run_dir.parent / "repeated.txt", opts, cfg)[0]
-    assert adapted in REPEATED * 2 and plain not in REPEATED * 2, (adapted, plain)
+    adapted = adapted_sample(run, run_dir.parent / "repeated.txt", opts, FAST)[0]
+    assert "the fox jumps." in adapted and "the fox jumps." not in plain, (adapted, plain)
 
 
 def test_adapting_without_the_training_text_uses_the_text_read(run_dir, tmp_path):
@@ -181,7 +192,9 @@ def test_adapting_without_the_training_text_uses_the_text_read(run_dir, tmp_path
 
 def test_ngram_runs_are_refused_in_one_line(tmp_path, capsys):
     (tmp_path / "t.txt").write_text(_training_text(), encoding="utf-8")
-    train_ngram(DataConfig(sources=(str(tmp_path / "t.txt"),)), NGramConfig(order=3), tmp_path / "ng")
+    train_ngram(
+        DataConfig(sources=(str(tmp_path / "t.txt"),)), NGramConfig(order=3), tmp_path / "ng"
+    )
     with pytest.raises(CharwiseError, match="n-gram run, which has no gradient"):
         dynamic_evaluate(load(tmp_path / "ng"), split="val")
     assert main(["eval", str(tmp_path / "ng"), "--split", "val", "--dynamic"]) != 0
@@ -191,7 +204,7 @@ def test_ngram_runs_are_refused_in_one_line(tmp_path, capsys):
 
 def test_cli_eval_dynamic_and_its_flags(run_dir, capsys):
     d = str(run_dir)
-    flags = ["--segment", "20", "--lr", "0.003", "--streams", "2", "--stats-chars", "2000"]
+    flags = ["--segment", "20", "--lr", "0.003", "--streams", "2", "--stats-chars", "500"]
     assert main(["eval", d, "--split", "val", "--dynamic", *flags, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dynamic"]["lr"] == 0.003 and out["dynamic"]["streams"] == 2
