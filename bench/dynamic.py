@@ -77,14 +77,14 @@ def bench_one(text: Path, args) -> dict:
     rec["tune_s"] = tuned.tune_seconds + tuned.stats_seconds
     rec["dynamic_val"] = tuned.result.nats_per_char
     rec["dynamic_val_chars_per_s"] = tuned.chars_per_s
-    test = dynamic_evaluate(run, split="test", cfg=cfg)
+    test = dynamic_evaluate(run, split="test", cfg=cfg, stats=tuned.stats)
     rec["dynamic_test"] = test.result.nats_per_char
     rec["dynamic_test_chars_per_s"] = test.chars_per_s
     # The paper's one-stream method beside the batched one on the same validation prefix.
     prefix = run.split("val")[: args.speed_chars + 1]
     one = dataclasses.replace(cfg, streams=1, precision="fp32")
     for name, c in (("one_stream_fp32", one), (f"{cfg.streams}_streams", cfg)):
-        r = dynamic_evaluate(run, prefix, cfg=c)
+        r = dynamic_evaluate(run, prefix, cfg=c, stats=tuned.stats)
         rec[f"prefix_{name}"] = {"nats": r.result.nats_per_char, "chars_per_s": r.chars_per_s}
     rec["prefix_static"] = run.evaluate(prefix).nats_per_char
     rec["prefix_chars"] = len(prefix) - 1

@@ -190,6 +190,15 @@ def test_adapting_without_the_training_text_uses_the_text_read(run_dir, tmp_path
         dynamic_evaluate(r, files=run_dir.parent / "repeated.txt", cfg=FAST)
 
 
+def test_python_api_takes_a_run_or_its_path(run_dir):
+    import charwise
+
+    res = charwise.dynamic_evaluate(str(run_dir), split="test", cfg=FAST)
+    assert res.config == FAST and res.result.chars == len(load(run_dir).split("test")) - 1
+    with pytest.raises(CharwiseError, match="takes a loaded run"):
+        charwise.dynamic_evaluate(42, split="test")
+
+
 def test_ngram_runs_are_refused_in_one_line(tmp_path, capsys):
     (tmp_path / "t.txt").write_text(_training_text(), encoding="utf-8")
     train_ngram(

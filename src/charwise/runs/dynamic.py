@@ -10,6 +10,7 @@ adapts a copy.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from ..use.dynamic import (
 from ..use.dynamic_tune import Trial, tune
 from ..use.evaluate import EvalResult, result_from_nats
 from ..use.sampling import SampleOptions
+from .load import load
 from .run import NoNetworkError, Run
 
 TUNE_CHARS = 30_000  # validation characters each tuning trial scores
@@ -45,6 +47,7 @@ class DynamicResult:
     stats_seconds: float  # estimating the RMS term on the training text
     tune_seconds: float = 0.0
     trials: tuple[Trial, ...] = ()  # the tuning's trials, in order
+    stats: GradStats | None = None  # the RMS term used (pass it on to skip measuring it again)
 
     @property
     def chars_per_s(self) -> float:
@@ -62,8 +65,13 @@ class DynamicResult:
         }
 
 
-def network_of(run: Run) -> CharRNN:
+def network_of(run: Run | str | Path) -> CharRNN:
     """The run's network, or a one-line error for a kind without gradients."""
+    if not isinstance(run, Run):
+        raise CharwiseError(
+            f"dynamic evaluation takes a loaded run (charwise.load(path)) or its path, not "
+            f"{type(run).__name__}"
+        )
     try:
         return run.network()
     except NoNetworkError:
@@ -71,6 +79,10 @@ def network_of(run: Run) -> CharRNN:
             f"dynamic evaluation takes gradient steps, and this is {run.label}, which has no "
             "gradient (its model is counts); use a trained RNN run"
         ) from None
+
+
+def _loaded(run: Run | str | Path) -> Run:
+    return load(run) if isinstance(run, (str, os.PathLike)) else run
 
 
 class _Stats:
@@ -105,7 +117,7 @@ class _Stats:
 
 
 def dynamic_evaluate(
-    run: Run,
+    run: Run | str | Path,
     ids: np.ndarray | None = None,
     *,
     files: str | Path | list[str | Path] | None = None,
@@ -114,13 +126,16 @@ def dynamic_evaluate(
     tune_on_val: bool = False,
     tune_chars: int = TUNE_CHARS,
     on_trial: Callable[[Trial], None] | None = None,
+    stats: GradStats | None = None,
 ) -> DynamicResult:
     """The run's loss with dynamic evaluation over one of: (N,) ids, text files, or its own
     split ("val", "test"). With tune_on_val the settings are first chosen on the first
-    `tune_chars` characters of the validation split (use/dynamic_tune.py)."""
+    `tune_chars` characters of the validation split (use/dynamic_tune.py). `stats`: a previous
+    result's statistics, reused when measured with the same segment length and model."""
     if sum(x is not None for x in (ids, files, split)) != 1:
         raise CharwiseError("give one of ids, files or split to evaluate on")
     cfg = cfg or DynamicConfig()
+    run = _loaded(run)
     net = network_of(run)
     unknown, desc = 0, ""
     if files is not None:
@@ -130,7 +145,9 @@ def dynamic_evaluate(
     ids = np.asarray(ids).reshape(-1)
     if ids.size and ids.dtype.kind not in "iu":
         raise CharwiseError(f"dynamic_evaluate() takes integer character ids, not {ids.dtype}")
-    stats = _Stats(run, net, cfg)
+    measure = _Stats(run, net, cfg)
+    if stats is not None:
+        measure.cache[stats.segment] = stats
     trials: list[Trial] = []
     tune_s = 0.0
     if tune_on_val:
@@ -140,24 +157,25 @@ def dynamic_evaluate(
             raise CharwiseError(
                 "the run has no validation text to tune on (its val split is empty)"
             )
-        cfg, trials = tune(net, val, cfg, stats, on_trial)
-        tune_s = time.perf_counter() - t - stats.seconds
-    s = stats(cfg.segment)
+        cfg, trials = tune(net, val, cfg, measure, on_trial)
+        tune_s = time.perf_counter() - t - measure.seconds
+    used = measure(cfg.segment)
     t = time.perf_counter()
-    total, n, _ = adapt_over_ids(net, ids, cfg, s)
+    total, n, _ = adapt_over_ids(net, ids, cfg, used)
     seconds = time.perf_counter() - t
     return DynamicResult(
         result_from_nats(total, n, unknown, desc),
         cfg,
         seconds,
-        stats.seconds,
+        measure.seconds,
         tune_s,
         tuple(trials),
+        used,
     )
 
 
 def adapted_sample(
-    run: Run,
+    run: Run | str | Path,
     files: str | Path | list[str | Path],
     opts: SampleOptions,
     cfg: DynamicConfig | None = None,
@@ -168,6 +186,7 @@ def adapted_sample(
     run's training text, or on the files themselves when that text is not at hand (a shared run
     folder without its text)."""
     cfg = cfg or DynamicConfig()
+    run = _loaded(run)
     net = network_of(run)
     ids, _, _ = run.read_files(files)
     stats = _Stats(run, net, cfg, fallback=ids)
