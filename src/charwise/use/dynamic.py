@@ -50,7 +50,7 @@ class DynamicConfig:
 
     segment: int = option(50, ge=1)  # characters read between two gradient steps
     lr: float = option(3e-5, ge=0)  # eta: step size of the RMS-normalised gradient step
-    decay: float = option(0.01, ge=0, le=1)  # lambda: pull back toward the trained weights
+    decay: float = option(0.003, ge=0, le=1)  # lambda: pull back toward the trained weights
     eps: float = option(1e-5, gt=0)  # added to the RMS term so rarely-used weights stay put
     # Contiguous pieces of the text read side by side, sharing one adapted model (speed).
     streams: int = option(16, ge=1)  # 1 is the paper's exact one-stream method
