@@ -52,12 +52,10 @@ class DynamicConfig:
     lr: float = option(3e-5, ge=0)  # eta: step size of the RMS-normalised gradient step
     decay: float = option(0.003, ge=0, le=1)  # lambda: pull back toward the trained weights
     eps: float = option(1e-5, gt=0)  # added to the RMS term so rarely-used weights stay put
-    # Contiguous pieces of the text read side by side, sharing one adapted model (speed).
-    streams: int = option(16, ge=1)  # 1 is the paper's exact one-stream method
+    streams: int = option(16, ge=1)  # pieces read side by side, one shared model (1: the paper's)
     stats_chars: int = option(50_000, ge=1)  # training characters that estimate the RMS term
-    context: int = option(256, ge=0)  # characters a piece reads (not scored) before its first
-    # bf16 autocast where the hardware has native bf16 (as training does), else fp32.
-    precision: str = option("auto", choices=PRECISIONS)  # the forward and backward's precision
+    context: int = option(256, ge=0)  # characters read unscored before each piece but the first
+    precision: str = option("auto", choices=PRECISIONS)  # auto: bf16 where native (as training)
 
     def __post_init__(self) -> None:
         validate(self)
