@@ -82,10 +82,11 @@ def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_adapting_lowers_the_loss_on_a_repetitive_text(run, run_dir):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_adapting_lowers_the_loss_on_a_repetitive_text(run, run_dir, precision):
     ids = run.read_files(run_dir.parent / "repeated.txt")[0]
     static = run.evaluate(ids).nats_per_char
-    dyn = dynamic_evaluate(run, ids, cfg=FAST)
+    dyn = dynamic_evaluate(run, ids, cfg=dataclasses.replace(FAST, precision=precision))
     assert dyn.result.chars == len(ids) - 1
     assert dyn.result.nats_per_char < static - 0.3, (static, dyn.result.nats_per_char)
 
