@@ -55,7 +55,7 @@ class DynamicConfig:
     streams: int = option(16, ge=1)  # pieces read side by side, one shared model (1: the paper's)
     stats_chars: int = option(50_000, ge=1)  # training characters that estimate the RMS term
     context: int = option(256, ge=0)  # characters read unscored before each piece but the first
-    precision: str = option("auto", choices=PRECISIONS)  # auto: bf16 where native (as training)
+    precision: str = option("auto", choices=PRECISIONS)  # auto: bf16 on CPUs with native bf16
 
     def __post_init__(self) -> None:
         validate(self)
@@ -71,8 +71,10 @@ class GradStats:
 
 
 def _amp(cfg: DynamicConfig, device: torch.device) -> bool:
+    """bf16 autocast: "auto" uses it on CPUs with native bf16 only. On CUDA, autocast runs
+    cuDNN's RNNs in fp16, whose small gradients would need the trainer's loss scaling."""
     if cfg.precision == "auto":
-        return bf16_native(device)
+        return device.type == "cpu" and bf16_native(device)
     return cfg.precision == "bf16"
 
 
