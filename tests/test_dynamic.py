@@ -114,13 +114,15 @@ def test_no_step_is_static_evaluation(run, streams):
 
 def _reference_loop(model, ids, cfg, stats):
     """The method written out plainly, one stream (as Krause et al.'s code): per segment, score,
-    gradient of the mean loss, then theta += lam_p (theta0 - theta) - lr g / (rms + eps)."""
+    gradient of the mean loss, then theta += lam_p (theta0 - theta) - lr g / (rms + eps), the RMS
+    floored at rms_floor times its tensor's mean."""
     m = type(model)(model.cfg)
     m.load_state_dict(model.state_dict())
     m.eval()
     params = list(m.parameters())
     theta0 = [p.detach().clone() for p in params]
-    mean_rms = sum(float(r.mean()) for r in stats.rms) / len(stats.rms)
+    rms = [r.clamp(min=cfg.rms_floor * float(r.mean())) for r in stats.rms]
+    mean_rms = sum(float(r.mean()) for r in rms) / len(rms)
     total, state, n = 0.0, None, len(ids) - 1
     for a in range(0, n, cfg.segment):
         b = min(a + cfg.segment, n)
@@ -131,7 +133,7 @@ def _reference_loop(model, ids, cfg, stats):
         total += float(loss.detach())
         grads = torch.autograd.grad(loss / cfg.segment, params)
         with torch.no_grad():
-            for p, p0, g, r in zip(params, theta0, grads, stats.rms, strict=True):
+            for p, p0, g, r in zip(params, theta0, grads, rms, strict=True):
                 lam = (cfg.decay * r / mean_rms).clamp(max=1.0)
                 p += lam * (p0 - p) - cfg.lr * g / (r + cfg.eps)
         state = tuple(s.detach() for s in state)

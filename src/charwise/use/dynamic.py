@@ -7,9 +7,11 @@ The step is RMS-normalised SGD with a decay back to the trained weights theta0:
     theta <- theta - lr * g / (rms + eps) + lambda_p * (theta0 - theta)
 
 g is the gradient of the segment's mean loss, rms = sqrt(mean g^2) per parameter, estimated once
-on the run's training text (`gradient_stats`), and lambda_p = min(decay * rms / mean(rms), 1): the
-decay is scaled by each parameter's RMS term relative to the mean over the parameter tensors, as in
-the paper (parameters whose gradients are large on training text are pulled back harder).
+on the run's training text (`gradient_stats`) and floored at `rms_floor` times its tensor's mean
+(rows of characters the estimate never saw would otherwise take huge steps), and
+lambda_p = min(decay * rms / mean(rms), 1): the decay is scaled by each parameter's RMS term
+relative to the mean over the parameter tensors, as in the paper (parameters whose gradients
+are large on training text are pulled back harder).
 
 Every character is scored before any step that has seen it, so the loss is an honest online
 (compression) loss. Speed comes from reading `streams` contiguous pieces of the text side by side,
@@ -52,6 +54,7 @@ class DynamicConfig:
     lr: float = option(3e-5, ge=0)  # eta: step size of the RMS-normalised gradient step
     decay: float = option(0.003, ge=0, le=1)  # lambda: pull back toward the trained weights
     eps: float = option(1e-5, gt=0)  # added to the RMS term so rarely-used weights stay put
+    rms_floor: float = option(0.1, ge=0)  # an RMS term is at least this times its tensor's mean
     streams: int = option(16, ge=1)  # pieces read side by side, one shared model (1: the paper's)
     stats_chars: int = option(50_000, ge=1)  # training characters that estimate the RMS term
     context: int = option(256, ge=0)  # characters read unscored before each piece but the first
@@ -137,15 +140,19 @@ class Adapter:
             raise CharwiseError("the gradient statistics were measured on another model")
         self.theta0 = [p.detach().clone() for p in self.params]
         self.lr = cfg.lr
+        # A character rare in the statistics' sample has an RMS of ~0 on its embedding and head
+        # rows; the first time it occurs, g / (0 + eps) would throw those rows far away (War and
+        # Peace's test split diverged to 2.5 nats/char). The floor keeps them at their tensor's
+        # scale.
+        rms_all = [r.to(p.device) for r, p in zip(stats.rms, self.params, strict=True)]
+        rms_all = [torch.clamp(r, min=cfg.rms_floor * float(r.mean())) for r in rms_all]
         # lr * g / (rms + eps): the division done once, as a multiplier.
-        self.inv = [
-            1.0 / (r.to(p.device) + cfg.eps) for r, p in zip(stats.rms, self.params, strict=True)
-        ]
-        mean_rms = sum(float(r.mean()) for r in stats.rms) / len(stats.rms)
+        self.inv = [1.0 / (r + cfg.eps) for r in rms_all]
+        mean_rms = sum(float(r.mean()) for r in rms_all) / len(rms_all)
         # Decay scaled by the RMS term (relative to its mean over the tensors), capped at 1 so it
         # never overshoots theta0; K streams' step applies it K times.
         self.lam = []
-        for r, p in zip(stats.rms, self.params, strict=True):
+        for r, p in zip(rms_all, self.params, strict=True):
             lam = (cfg.decay * r / max(mean_rms, 1e-30)).clamp(max=1.0)
             self.lam.append((1.0 - (1.0 - lam) ** streams).to(p.device, p.dtype))
         self.steps = 0
