@@ -239,3 +239,16 @@ def test_cli_sample_adapt(run_dir, capsys):
     assert len(capsys.readouterr().out) == 31
     assert main(["sample", d, "-n", "5", "--segment", "10"]) != 0
     assert "--segment set the adaptation: add --adapt FILE" in capsys.readouterr().err
+
+
+def test_rms_floor_bounds_the_steps_of_weights_the_statistics_never_saw(run):
+    """A character absent from the statistics' sample has RMS 0 on its rows; the floor raises it
+    to rms_floor times its tensor's mean, so its first gradient cannot throw the row away."""
+    stats = gradient_stats(run.model, run.split("train"), FAST)
+    k = [n for n, _ in run.model.named_parameters()].index("embed.weight")
+    stats.rms[k][3].zero_()
+    ad = Adapter(run.model, stats, FAST)
+    floor = FAST.rms_floor * float(stats.rms[k].mean())
+    torch.testing.assert_close(ad.inv[k][3], torch.full_like(ad.inv[k][3], 1 / (floor + FAST.eps)))
+    no_floor = Adapter(run.model, stats, dataclasses.replace(FAST, rms_floor=0.0))
+    assert float(no_floor.inv[k][3].min()) == pytest.approx(1 / FAST.eps)
