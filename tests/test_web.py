@@ -194,9 +194,9 @@ def test_internal_error_is_json_and_the_server_goes_on(client, monkeypatch):
 
 
 def test_create_app_rejects_bad_runs(tmp_path):
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="^no such run directory: .*missing"):
         create_app([tmp_path / "missing"])
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="^give at least one run directory to serve"):
         create_app([])
 
 
