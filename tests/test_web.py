@@ -220,7 +220,7 @@ def test_real_server_serves_requests_concurrently(run_dir):
         def held(stream, piece):
             produced.append(piece)
             if len(produced) == 50:  # mid-stream: hold until the other requests were answered
-                gate.wait(30)
+                gate.wait(40)
             elif len(produced) > 50:
                 time.sleep(0.002)  # ~10 s for the rest: time enough to see the hang-up
             on_text(stream, piece)
@@ -232,7 +232,7 @@ def test_real_server_serves_requests_concurrently(run_dir):
 
     run.generate = gated
     with BackgroundServer(app) as srv:
-        with httpx.Client(base_url=srv.url, timeout=10) as c:
+        with httpx.Client(base_url=srv.url, timeout=20) as c:
             with c.stream("POST", "/api/sample", json={"length": 5000, "seed": 1}) as long:
                 # One iterator kept open: a dropped one closes the response when collected.
                 pieces = long.iter_text()
