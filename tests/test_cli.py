@@ -486,3 +486,12 @@ def test_train_end_notes_overfitting_only_when_val_rose(tmp_path, capsys):
     assert "note: validation loss rose from its best, 1.8800 (step 200), to 2.4500" in err
     assert "note:" not in finish([2.1, 1.88, 1.885])  # within noise of the best
     assert "note:" not in finish([2.1, 1.9, 1.88])
+
+
+def test_train_end_gives_no_overfit_note_when_patience_stopped_it(tmp_path, capsys):
+    cb = ProgressCallbacks()
+    for i, (v, best) in enumerate([(2.1, 2.1), (1.88, 1.88), (2.45, 1.88)]):
+        cb.on_eval({"step": 100 * (i + 1), "val_loss": v, "val_bpc": v / 0.693, "best_val_loss": best})
+    cb.on_end(TrainResult(tmp_path, 300, 9.0, 1.88, 120.0, "patience"))
+    err = capsys.readouterr().err
+    assert "stopped (patience)" in err and "note:" not in err
