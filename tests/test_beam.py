@@ -192,9 +192,7 @@ def test_decode_is_the_one_path_for_a_new_kind():
     best = _beam(table, 64, 4)
     got = decode(lambda ids, n: TableDecoder(table, n), VOCAB, SampleOptions(length=4, beam=64))
     assert got == best
-    sampled = decode(
-        lambda ids, n: TableDecoder(table, n), VOCAB, SampleOptions(length=4, seed=1)
-    )
+    sampled = decode(lambda ids, n: TableDecoder(table, n), VOCAB, SampleOptions(length=4, seed=1))
     assert len(sampled[0]) == 4
 
 
