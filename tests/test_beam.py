@@ -111,6 +111,12 @@ def test_keep_returns_the_best_texts_in_order():
     assert got == [VOCAB.decode(s) for s in ranked[:3]]
 
 
+def test_length_0_gives_empty_texts_and_a_tiny_vocabulary_fewer():
+    table = random_table(5)
+    assert _beam(table, 3, 0, keep=2) == ["", ""]
+    assert len(_beam(table, 8, 1, keep=8)) == VOCAB.size  # only 4 one-character texts exist
+
+
 def test_a_regex_stop_keeps_its_match_in_beam_search():
     def table(prefix):  # "ab" then "c" then anything: the most likely text is "abc..."
         nxt = {0: 1, 1: 2, 2: 3}.get(len(prefix), 1)

@@ -62,12 +62,14 @@ def beam_search(
     keep: int = 1,
     on_text: Callable[[int, str], None] | None = None,
 ) -> list[str]:
-    """The `keep` best texts of up to `length` characters after the character id `first`, which
+    """The `keep` best texts (fewer if fewer exist) of up to `length` characters after the character id `first`, which
     `decoder` (`width` rows) reads first. A text the stop rule ends is finished there (cut as
     the rule says); the others run to `length`. The best are ranked by
     length_normalised(log-probability, characters generated, alpha). Nothing is streamed
     while searching (the best text can change until the end): on_text(i, text) gets each
     finished text once."""
+    if length == 0:
+        return [""] * keep
     stop = stop or StopRule()
     beams = [_Hyp([], "", 0.0)]
     done: list[tuple[float, str]] = []  # (score, text) of texts the stop rule ended
@@ -102,8 +104,6 @@ def beam_search(
         if not alpha and done and max(done)[0] >= beams[0].logp:
             break
     live = [(length_normalised(b.logp, len(b.ids), alpha), _text(b, vocab)) for b in beams]
-    if length == 0:
-        live = [(0.0, "")]
     ranked = sorted(done + live, key=lambda st: st[0], reverse=True)
     texts = [text for _, text in ranked[:keep]]
     for s, text in enumerate(texts):
