@@ -151,10 +151,10 @@ def test_help_describes_the_decoding_options(overfit_run, capsys):
         main(["sample", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     for text in (
-        "--beam N beam search",
-        "--length-penalty ALPHA",
-        "--stop-regex REGEX end a stream after this regex matches",
-        "--temperature-end TEMPERATURE_END linear schedule",
+        "--beam N beam search: keep N candidate texts",
+        "--length-penalty ALPHA beam search ranks texts by log-prob",
+        "--stop-regex REGEX end a stream after the first match of this regular expression",
+        "--temperature-end T the last character's temperature",
         "--prime-file FILE read the prime from this UTF-8 text file",
     ):
         assert text in out, text

@@ -26,6 +26,7 @@ METAVARS = {
     "stop_regex": "REGEX",
     "beam": "N",
     "length_penalty": "ALPHA",
+    "temperature_end": "T",
 }
 # Tuple fields given once per value (a regex may hold commas); other tuples are comma-separated.
 REPEATED = {"features"}

@@ -62,12 +62,12 @@ def beam_search(
     keep: int = 1,
     on_text: Callable[[int, str], None] | None = None,
 ) -> list[str]:
-    """The `keep` best texts (fewer if fewer exist) of up to `length` characters after the character id `first`, which
-    `decoder` (`width` rows) reads first. A text the stop rule ends is finished there (cut as
-    the rule says); the others run to `length`. The best are ranked by
-    length_normalised(log-probability, characters generated, alpha). Nothing is streamed
-    while searching (the best text can change until the end): on_text(i, text) gets each
-    finished text once."""
+    """The `keep` best texts (fewer if fewer exist) of up to `length` characters after the
+    character id `first`, which `decoder` (`width` rows) reads first. A text the stop rule
+    ends is finished there (cut as the rule says); the others run to `length`. The best are
+    ranked by length_normalised(log-probability, characters generated, alpha). Nothing is
+    streamed while searching (the best text can change until the end): on_text(i, text) gets
+    each finished text once."""
     if length == 0:
         return [""] * keep
     stop = stop or StopRule()

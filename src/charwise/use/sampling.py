@@ -43,16 +43,24 @@ class SampleOptions:
     precision: str = option("auto", choices=PRECISIONS)  # the recurrent matmuls' precision
     # A schedule: the temperature moves in a straight line from --temperature at the first
     # character to this at the last, so `-t 0.5 --temperature-end 1` starts cold and warms up.
-    temperature_end: float | None = option(None, gt=0)  # linear schedule: -t to this at the end
+    temperature_end: float | None = option(
+        None, gt=0
+    )  # the last character's temperature (--temperature is the first's; linear in between)
     # Python's re syntax, searched in the text so far after every character. The match is kept:
     # a match of unknown length cannot be held back from streamed text (use/stopping.py).
-    stop_regex: str | None = option(None, nonempty=True)  # end a stream after this regex matches
+    stop_regex: str | None = option(
+        None, nonempty=True
+    )  # end a stream after the first match of this regular expression (the match kept)
     # N candidate texts; 1 is greedy. Not streamed: the best text is known only at the end.
-    beam: int | None = option(None, ge=1)  # beam search: the most likely text of N candidates
+    beam: int | None = option(
+        None, ge=1
+    )  # beam search: keep N candidate texts, print the most likely (1: greedy)
     # GNMT's length penalty (use/beam.length_normalised): 0 ranks by log-probability, which
     # favours short texts once a stop can end them; 1 ranks about per character. Texts that run
     # to --length all have the same length, so it changes nothing there.
-    length_penalty: float = option(0.0, ge=0)  # beam: rank by logprob / ((5+chars)/6)**ALPHA
+    length_penalty: float = option(
+        0.0, ge=0
+    )  # beam search ranks texts by log-prob / ((5 + chars) / 6) ** ALPHA (default 0: log-prob)
 
     def __post_init__(self) -> None:
         validate(self)  # a float length or a numeric prime, refused before any work
