@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -158,7 +159,7 @@ def generate(
     try:
         model.eval()  # no dropout while sampling; the caller's mode comes back afterwards
         dtype = matmul_dtype(opts, model.head.weight.device)
-        make = lambda ids, n: RNNDecoder(model, ids, n, dtype)  # noqa: E731
+        make = partial(RNNDecoder, model, dtype=dtype)  # (ids, n) -> a decoder of n rows
         return decode(make, vocab, opts, on_text, model.head.weight.device)
     finally:
         model.train(was_training)
