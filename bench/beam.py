@@ -17,9 +17,9 @@ and the table reports, averaged over the primes:
     repeat 20-gr    share of the text's 20-grams that already occurred earlier in it (0.0: no
                     repetition of whole phrases; the known failure of beam search)
 
-A last pair of rows shows the length penalty: beam search that stops at the end of a line (the
-newline kept), ranked by plain log-probability (alpha 0) and by GNMT's per-length score
-(alpha 1), with the mean length of the line it returns.
+A last pair of rows shows the length penalty: beam search that stops at a blank line (the end
+of a speech in a play; the blank line kept), ranked by plain log-probability (alpha 0) and by
+GNMT's per-length score (alpha 1), with the mean length of the text it returns.
 
     PYTHONPATH=src .venv/bin/python bench/beam.py RUN_DIR [RUN_DIR ...] [--primes 8]
         [--length 200] [--beams 1,4,16] [--temperatures 1.0,0.7] [--json OUT]
@@ -51,9 +51,12 @@ def repeat_share(text: str, n: int) -> float:
 
 def primes_of(run, count: int, chars: int, length: int) -> list[tuple[str, str]]:
     """(prime, the real continuation) pairs, evenly spread over the val split, each prime
-    ending at a line start so every decoder begins a new line."""
+    ending at a blank line (in a play: where the next speech begins), so every decoder starts
+    a new speech."""
     text = run.vocab.decode(run.split("val"))
-    starts = [i + 1 for i, c in enumerate(text) if c == "\n" and chars <= i < len(text) - length]
+    starts = [i + 2 for i in range(chars, len(text) - length - 2) if text[i : i + 2] == "\n\n"] or [
+        i + 1 for i in range(chars, len(text) - length - 1) if text[i] == "\n"
+    ]
     if len(starts) < count:
         raise SystemExit(f"the val split is too short for {count} primes")
     picks = [starts[k * len(starts) // count] for k in range(count)]
@@ -104,9 +107,9 @@ def bench_run(run_dir: str, args) -> list[dict]:
     for alpha in (0.0, 1.0):
         decoders.append(
             (
-                f"beam 4, one line (stop at \\n), alpha {alpha:g}",
+                f"beam 4, one speech (stop at a blank line), alpha {alpha:g}",
                 lambda p, k, a=alpha: SampleOptions(
-                    prime=p, length=L, beam=4, stop_regex="\n", length_penalty=a
+                    prime=p, length=L, beam=4, stop_regex="\n\n", length_penalty=a
                 ),
             )
         )
