@@ -19,7 +19,8 @@ and the table reports, averaged over the primes:
 
 A last pair of rows shows the length penalty: beam search that stops at a blank line (the end
 of a speech in a play; the blank line kept), ranked by plain log-probability (alpha 0) and by
-GNMT's per-length score (alpha 1), with the mean length of the text it returns.
+GNMT's per-length score (alpha 1), with the mean length of the text it returns, next to the
+real text cut the same way (the real speeches' length is the baseline).
 
     PYTHONPATH=src .venv/bin/python bench/beam.py RUN_DIR [RUN_DIR ...] [--primes 8]
         [--length 200] [--beams 1,4,16] [--temperatures 1.0,0.7] [--json OUT]
@@ -73,7 +74,11 @@ def nats_per_char(run, prime: str, text: str) -> float:
 def measure(run, pairs, name: str, make) -> dict:
     rows, texts, t0 = [], [], time.perf_counter()
     for k, (prime, real) in enumerate(pairs):
-        text = real if make is None else run.generate(make(prime, k))[0]
+        if make == "speech":  # the real text up to its first blank line, kept as the stop keeps it
+            cut = real.find("\n\n")
+            text = real if cut < 0 else real[: cut + 2]
+        else:
+            text = real if make is None else run.generate(make(prime, k))[0]
         texts.append(text)
         rows.append(
             {
@@ -84,7 +89,9 @@ def measure(run, pairs, name: str, make) -> dict:
             }
         )
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    out["seconds_per_text"] = 0.0 if make is None else (time.perf_counter() - t0) / len(pairs)
+    out["seconds_per_text"] = (
+        0.0 if make in (None, "speech") else (time.perf_counter() - t0) / len(pairs)
+    )
     out["decoder"] = name
     out["example"] = texts[0][:120]  # the first prime's continuation, for the notes
     return out
@@ -104,12 +111,14 @@ def bench_run(run_dir: str, args) -> list[dict]:
         )
     for b in args.beams:
         decoders.append((f"beam {b}", lambda p, k, b=b: SampleOptions(prime=p, length=L, beam=b)))
+    W = max(args.beams)  # narrow beams rarely end a speech: they loop (see the examples)
+    decoders.append(("real text, one speech", "speech"))
     for alpha in (0.0, 1.0):
         decoders.append(
             (
-                f"beam 4, one speech (stop at a blank line), alpha {alpha:g}",
+                f"beam {W}, one speech (stop at a blank line), alpha {alpha:g}",
                 lambda p, k, a=alpha: SampleOptions(
-                    prime=p, length=L, beam=4, stop_regex="\n\n", length_penalty=a
+                    prime=p, length=L, beam=W, stop_regex="\n\n", length_penalty=a
                 ),
             )
         )
