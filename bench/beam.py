@@ -35,6 +35,7 @@ import json
 import time
 
 import numpy as np
+import torch
 
 from charwise.runs.load import load
 from charwise.use.sampling import SampleOptions
@@ -145,7 +146,11 @@ def main() -> None:
     ap.add_argument("--beams", default="1,4,16")
     ap.add_argument("--temperatures", default="1.0,0.7")
     ap.add_argument("--json", default=None)
+    # One thread: these are small ops (a few rows), and on a shared 2-core machine torch's second
+    # thread made each one wait for a descheduled thread (milliseconds instead of microseconds).
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     args.beams = [int(b) for b in args.beams.split(",")]
     args.temperatures = [float(t) for t in args.temperatures.split(",")]
     results = [r for d in args.run_dirs for r in bench_run(d, args)]
