@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -161,9 +162,9 @@ def main() -> None:
             f"| {r['run']} | {r['decoder']} | {r['nats']:.3f} | {r['d4']:.3f} | {r['r20']:.3f} "
             f"| {r['chars']:.0f} |"
         )
-    print("\nfirst prime's continuations:")
+    print("\nthe first prime's continuations:")
     for r in results:
-        print(f"  {r['decoder']:<36} {r['example'][:100]!r}")
+        print(f"  {Path(r['run']).name}  {r['decoder']:<36} {r['example'][:100]!r}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"args": vars(args), "results": results}, f, indent=1)
