@@ -546,3 +546,13 @@ def _train_help() -> str:
     with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
         main(["train", "--help"])
     return buf.getvalue()
+
+
+def test_train_end_gives_no_overfit_note_when_patience_stopped_it(tmp_path, capsys):
+    cb = ProgressCallbacks()
+    for i, (v, best) in enumerate([(2.1, 2.1), (1.88, 1.88), (2.45, 1.88)]):
+        rec = {"step": 100 * (i + 1), "val_loss": v, "val_bpc": v / 0.693, "best_val_loss": best}
+        cb.on_eval(rec)
+    cb.on_end(TrainResult(tmp_path, 300, 9.0, 1.88, 120.0, "patience"))
+    err = capsys.readouterr().err
+    assert "stopped (patience)" in err and "note:" not in err

@@ -77,6 +77,25 @@ def test_sample_streams_the_models_sample(client, run_dir):
     )
 
 
+def test_sample_takes_a_temperature_schedule_and_a_regex_stop(client, run_dir):
+    # The same fields, checked by SampleOptions, as charwise.sample(...) and the command line.
+    body = {"prime": "x1 = ", "length": 400, "temperature": 0.3, "seed": 4}
+    extra = {"temperature_end": 1.5, "stop_regex": r"\]"}
+    got = client.post("/api/sample", json={**body, **extra}).text
+    run = load(run_dir)
+    expected = generate(run.model, run.vocab, SampleOptions(**body, **extra))[0]
+    assert got == expected and got.endswith("]") and len(got) < 400
+    plain = client.post("/api/sample", json={**body, "temperature_end": 1.5}).text
+    assert plain != client.post("/api/sample", json=body).text  # the schedule changed the draw
+    bad = client.post("/api/sample", json={**body, "stop_regex": "[a-"})
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("stop_regex is not a valid regular expression")
+    bad = client.post("/api/sample", json={**body, "temperature_end": 0})
+    assert (
+        bad.status_code == 400 and bad.json()["error"] == "temperature_end must be positive, not 0"
+    )
+
+
 def test_analyze_returns_the_recording(client, run_dir):
     text = TEXT[:300]
     r = client.post(

@@ -17,7 +17,17 @@ FLAGS = {
     "run_dirs": "RUN_DIR",
 }
 SHORT = {"length": "-n", "temperature": "-t", "num_samples": "-m"}
-METAVARS = {"resume": "RUN_DIR", "init_from": "RUN_DIR", "out": "PATH", "features": "NAME=REGEX"}
+METAVARS = {
+    "resume": "RUN_DIR",
+    "init_from": "RUN_DIR",
+    "out": "PATH",
+    "features": "NAME=REGEX",
+    "prime_file": "FILE",
+    "stop_regex": "REGEX",
+    "beam": "N",
+    "length_penalty": "ALPHA",
+    "temperature_end": "T",
+}
 # Tuple fields given once per value (a regex may hold commas); other tuples are comma-separated.
 REPEATED = {"features"}
 

@@ -27,7 +27,7 @@ from ..errors import CharwiseError
 from ..fields import FieldError, literal, option, validate
 from ..runs.format import load_tensors, parse_config, save_tensors, write_config
 from ..runs.run import Run
-from ..use.sampling import SampleOptions, choose_next, drive, start_ids
+from ..use.sampling import SampleOptions, decode
 from .counting import Level, build_levels
 from .model import SMOOTHINGS, NGramTables, total_nats
 
@@ -88,27 +88,18 @@ class NGramModel:
     def generate(
         self, opts: SampleOptions, on_text: Callable[[int, str], None] | None = None
     ) -> list[str]:
-        """Sample `opts.num_samples` texts; the options mean what they mean for an RNN."""
-        gen = torch.Generator()
-        gen.manual_seed(opts.seed if opts.seed is not None else torch.seed())
-        M, V = opts.num_samples, self.vocab.size
-        ctx = np.repeat(
-            _context_row(
-                np.asarray(start_ids(self.vocab, opts.prime, gen), np.int64), self.order, V
+        """Sample `opts.num_samples` texts (or beam-search them); the options mean what they
+        mean for an RNN."""
+        return decode(self.decoder, self.vocab, opts, on_text)
+
+    def decoder(self, ids: list[int], n: int) -> NGramDecoder:
+        """A Decoder of n rows that has read `ids` but the last (sampling/beam.py's step)."""
+        return NGramDecoder(
+            self,
+            _context_row(np.asarray(ids[:-1], np.int64), self.order, self.vocab.size).repeat(
+                n, axis=0
             ),
-            M,
-            axis=0,
-        )  # (M, order-1)
-
-        def next_ids() -> torch.Tensor:
-            nonlocal ctx
-            probs = self.tables.dist(ctx)  # (M, V)
-            x = choose_next(torch.from_numpy(np.log(probs)), opts, gen)
-            if ctx.shape[1]:  # newest character first
-                ctx = np.concatenate([x.numpy()[:, None].astype(np.int64), ctx[:, :-1]], axis=1)
-            return x
-
-        return drive(next_ids, M, self.vocab, opts, on_text)
+        )
 
     # -- description ----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -135,6 +126,23 @@ class NGramModel:
         return len(self.tables.train) + sum(
             len(getattr(lv, f)) for lv in self.tables.levels for f in _FIELDS
         )
+
+
+class NGramDecoder:
+    """n rows of context, each the last order-1 characters read (newest first)."""
+
+    def __init__(self, model: NGramModel, ctx: np.ndarray):
+        self.model, self.ctx = model, ctx  # (n, order-1)
+
+    def advance(self, x: torch.Tensor) -> torch.Tensor:
+        """x (n,) -> (n, V) log-probabilities of the character after x."""
+        if self.ctx.shape[1]:  # newest character first
+            col = x.numpy()[:, None].astype(np.int64)
+            self.ctx = np.concatenate([col, self.ctx[:, :-1]], axis=1)
+        return torch.from_numpy(np.log(self.model.tables.dist(self.ctx)))
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.ctx = self.ctx[rows.numpy()]
 
 
 def _context_row(ids: np.ndarray, order: int, V: int) -> np.ndarray:

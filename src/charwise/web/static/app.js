@@ -50,7 +50,9 @@
     $("stop-btn").disabled = false;
     const body = { run: $("run").value, prime: $("prime").value, temperature: Number($("temperature").value),
                    length: Number($("length").value) };
+    if ($("temperature-end").value) body.temperature_end = Number($("temperature-end").value);
     if ($("top-k").value) body.top_k = Number($("top-k").value);
+    if ($("stop-regex").value) body.stop_regex = $("stop-regex").value;
     if ($("seed").value) body.seed = Number($("seed").value);
     try {
       const resp = await fetch("/api/sample", { method: "POST", body: JSON.stringify(body), signal: ctrl.signal,
