@@ -54,7 +54,16 @@ def _find(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.nda
 class NGramTables:
     """The levels plus what the probabilities need per node: denom and gamma (float64)."""
 
-    def __init__(self, levels: list[Level], train_ids: np.ndarray, vocab_size: int, smoothing: str):
+    def __init__(
+        self,
+        levels: list[Level],
+        train_ids: np.ndarray,
+        vocab_size: int,
+        smoothing: str,
+        discounts: np.ndarray | None = None,
+    ):
+        """discounts: (order, 3) Kneser-Ney (D1, D2, D3+) per level, e.g. tuned on held-out text
+        (ngram/tune.py); None estimates them from the counts of counts."""
         self.levels, self.V, self.smoothing = levels, vocab_size, smoothing
         self.train = np.asarray(train_ids, dtype=np.int64)
         self.order = len(levels)
@@ -65,7 +74,11 @@ class NGramTables:
             c = lv.pair_counts
             denom = np.bincount(node, weights=c, minlength=lv.n_nodes).astype(np.float64)
             if smoothing == "kn":
-                d = kn_discounts(c, int(self.singletons[m]))
+                d = (
+                    kn_discounts(c, int(self.singletons[m]))
+                    if discounts is None
+                    else np.asarray(discounts[m], dtype=np.float64)
+                )
                 gamma = np.bincount(node, weights=d[np.minimum(c, 3) - 1], minlength=lv.n_nodes)
             else:
                 d = np.zeros(3)

@@ -1,0 +1,107 @@
+"""Kneser-Ney discounts tuned on held-out text (`charwise ngram --discounts tune`).
+
+Chen & Goodman's discounts come from the counts of counts, a closed-form estimate of what
+leaving-one-out would choose; they recommend tuning them on held-out data when one has it
+(their section 5.2.2: modified KN "with parameters optimized on held-out data"). Here the held-out
+text is the run's own validation split, so the test split stays unseen.
+
+How: P(w | h) at every level is linear in the discounts given the lower level's probability,
+
+    P_m = (max(c - D(c), 0) + (D1 n1 + D2 n2 + D3 n3) * P_{m-1}) / denom
+
+where c is the (continuation) count of (h, w) and n1, n2, n3 the number of characters after h
+with count 1, 2, 3+. None of c, n1, n2, n3, denom depends on the discounts, so they are read from
+the tables once per held-out position and level, and the held-out loss becomes a small
+differentiable function of the (order, 3) discounts: L-BFGS on it in float64, with each D_k kept
+in (0, k) by a sigmoid, started from the counts-of-counts estimates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .model import NGramTables, _find, contexts_of
+
+
+@dataclass
+class LevelFeatures:
+    """The held-out positions whose context of length m was seen in training (K of Q).
+
+    rows: (K,) int64 which positions; c: (K,) the count of (context, next); cls: (K, 3) the
+    context's n1, n2, n3+; denom: (K,) the sum of its counts.
+    """
+
+    rows: np.ndarray
+    c: np.ndarray
+    cls: np.ndarray
+    denom: np.ndarray
+
+
+def _node_classes(tables: NGramTables, m: int) -> np.ndarray:
+    """(n_nodes, 3) how many continuations of each node context have count 1, 2 and 3+."""
+    lv = tables.levels[m]
+    node = lv.pair_keys // tables.V
+    k = np.minimum(lv.pair_counts, 3) - 1
+    out = np.zeros((lv.n_nodes, 3))
+    np.add.at(out, (node, k), 1.0)
+    return out
+
+
+def held_out_features(tables: NGramTables, ids: np.ndarray) -> list[LevelFeatures]:
+    """(N,) held-out ids -> per level, what predicting ids[1:] needs besides the discounts."""
+    ids = np.asarray(ids, dtype=np.int64)
+    t = np.arange(1, len(ids))
+    older, w = contexts_of(ids, t, tables.order - 1, tables.V), ids[t]
+    classes = [_node_classes(tables, m) for m in range(tables.order)]
+    out: list[LevelFeatures] = []
+    for m, kind, node, pos in tables.walk(older):
+        lv = tables.levels[m]
+        rows = np.nonzero(kind > 0)[0]
+        c, cls, den = np.zeros(len(rows)), np.zeros((len(rows), 3)), np.ones(len(rows))
+        isn = kind[rows] == 1
+        r = rows[isn]
+        idx, hit = _find(lv.pair_keys, node[r] * tables.V + w[r])
+        c[isn] = np.where(hit, lv.pair_counts[idx], 0)
+        cls[isn], den[isn] = classes[m][node[r]], tables.denom[m][node[r]]
+        iss = ~isn  # a singleton context: one continuation, count 1
+        c[iss] = tables.train[pos[rows[iss]]] == w[rows[iss]]
+        cls[iss] = (1.0, 0.0, 0.0)
+        out.append(LevelFeatures(rows, c, cls, den))
+    return out
+
+
+def held_out_nats(features: list[LevelFeatures], D: torch.Tensor, n: int, V: int) -> torch.Tensor:
+    """(order, 3) discounts -> total nats over the n held-out predictions (differentiable)."""
+    p = torch.full((n,), 1.0 / V, dtype=torch.float64)
+    for m, f in enumerate(features):
+        rows = torch.from_numpy(f.rows)
+        c = torch.from_numpy(f.c)
+        d_of_c = D[m][torch.clamp(c, 1, 3).long() - 1]
+        kept = torch.where(c > 0, c - d_of_c, torch.zeros_like(c))
+        gamma = torch.from_numpy(f.cls) @ D[m]
+        p = p.index_copy(0, rows, (kept + gamma * p[rows]) / torch.from_numpy(f.denom))
+    return -torch.log(p).sum()
+
+
+def tune_discounts(tables: NGramTables, held_out: np.ndarray, max_iter: int = 100) -> np.ndarray:
+    """(N,) held-out ids -> (order, 3) discounts minimising their loss (float64)."""
+    features = held_out_features(tables, held_out)
+    n = len(held_out) - 1
+    k = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    start = torch.tensor(np.array(tables.disc), dtype=torch.float64).clamp(1e-3 * k, 0.999 * k)
+    theta = torch.logit(start / k).requires_grad_(True)
+    opt = torch.optim.LBFGS(
+        [theta], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-9
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = held_out_nats(features, k * torch.sigmoid(theta), n, tables.V) / n
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return (k * torch.sigmoid(theta)).detach().numpy()
