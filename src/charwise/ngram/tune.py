@@ -12,8 +12,9 @@ How: P(w | h) at every level is linear in the discounts given the lower level's 
 where c is the (continuation) count of (h, w) and n1, n2, n3 the number of characters after h
 with count 1, 2, 3+. None of c, n1, n2, n3, denom depends on the discounts, so they are read from
 the tables once per held-out position and level, and the held-out loss becomes a small
-differentiable function of the (order, 3) discounts: L-BFGS on it in float64, with each D_k kept
-in (0, k) by a sigmoid, started from the counts-of-counts estimates.
+differentiable function of the (order, 3) discounts: L-BFGS on it in float64, started from the
+counts-of-counts estimates, with each D_k kept in (0.05, k) by a sigmoid: the same range as the
+estimates', so some mass always goes to the lower order and no character gets probability 0.
 """
 
 from __future__ import annotations
@@ -90,18 +91,24 @@ def tune_discounts(tables: NGramTables, held_out: np.ndarray, max_iter: int = 10
     """(N,) held-out ids -> (order, 3) discounts minimising their loss (float64)."""
     features = held_out_features(tables, held_out)
     n = len(held_out) - 1
-    k = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-    start = torch.tensor(np.array(tables.disc), dtype=torch.float64).clamp(1e-3 * k, 0.999 * k)
-    theta = torch.logit(start / k).requires_grad_(True)
+    lo, k = 0.05, torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    span = k - lo
+    start = torch.tensor(np.array(tables.disc), dtype=torch.float64)
+    frac = ((start - lo) / span).clamp(1e-3, 1 - 1e-3)
+    theta = torch.logit(frac).requires_grad_(True)
+
+    def discounts() -> torch.Tensor:
+        return lo + span * torch.sigmoid(theta)
+
     opt = torch.optim.LBFGS(
         [theta], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-9
     )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = held_out_nats(features, k * torch.sigmoid(theta), n, tables.V) / n
+        loss = held_out_nats(features, discounts(), n, tables.V) / n
         loss.backward()
         return loss
 
     opt.step(closure)
-    return (k * torch.sigmoid(theta)).detach().numpy()
+    return discounts().detach().numpy()
