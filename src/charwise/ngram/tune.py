@@ -31,14 +31,14 @@ from .model import NGramTables, _find, contexts_of
 class LevelFeatures:
     """The held-out positions whose context of length m was seen in training (K of Q).
 
-    rows: (K,) int64 which positions; c: (K,) the count of (context, next); cls: (K, 3) the
-    context's n1, n2, n3+; denom: (K,) the sum of its counts.
+    rows: (K,) int64 which positions; c: (K,) float64 the count of (context, next);
+    cls: (K, 3) the context's n1, n2, n3+; denom: (K,) the sum of its counts.
     """
 
-    rows: np.ndarray
-    c: np.ndarray
-    cls: np.ndarray
-    denom: np.ndarray
+    rows: torch.Tensor
+    c: torch.Tensor
+    cls: torch.Tensor
+    denom: torch.Tensor
 
 
 def _node_classes(tables: NGramTables, m: int) -> np.ndarray:
@@ -70,7 +70,7 @@ def held_out_features(tables: NGramTables, ids: np.ndarray) -> list[LevelFeature
         iss = ~isn  # a singleton context: one continuation, count 1
         c[iss] = tables.train[pos[rows[iss]]] == w[rows[iss]]
         cls[iss] = (1.0, 0.0, 0.0)
-        out.append(LevelFeatures(rows, c, cls, den))
+        out.append(LevelFeatures(*(torch.from_numpy(a) for a in (rows, c, cls, den))))
     return out
 
 
@@ -78,12 +78,9 @@ def held_out_nats(features: list[LevelFeatures], D: torch.Tensor, n: int, V: int
     """(order, 3) discounts -> total nats over the n held-out predictions (differentiable)."""
     p = torch.full((n,), 1.0 / V, dtype=torch.float64)
     for m, f in enumerate(features):
-        rows = torch.from_numpy(f.rows)
-        c = torch.from_numpy(f.c)
-        d_of_c = D[m][torch.clamp(c, 1, 3).long() - 1]
-        kept = torch.where(c > 0, c - d_of_c, torch.zeros_like(c))
-        gamma = torch.from_numpy(f.cls) @ D[m]
-        p = p.index_copy(0, rows, (kept + gamma * p[rows]) / torch.from_numpy(f.denom))
+        d_of_c = D[m][torch.clamp(f.c, 1, 3).long() - 1]
+        kept = torch.where(f.c > 0, f.c - d_of_c, torch.zeros_like(f.c))
+        p = p.index_copy(0, f.rows, (kept + (f.cls @ D[m]) * p[f.rows]) / f.denom)
     return -torch.log(p).sum()
 
 
@@ -110,5 +107,12 @@ def tune_discounts(tables: NGramTables, held_out: np.ndarray, max_iter: int = 10
         loss.backward()
         return loss
 
-    opt.step(closure)
+    # Many small ops per level: one thread runs them fastest (on a loaded 2-core machine, two
+    # threads ran an evaluation 25 times slower).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        opt.step(closure)
+    finally:
+        torch.set_num_threads(threads)
     return discounts().detach().numpy()
