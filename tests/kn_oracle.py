@@ -55,8 +55,12 @@ def chen_goodman_discounts(counts: list[int]) -> tuple[tuple[float, float, float
 class KNOracle:
     """Interpolated modified Kneser-Ney of `order` over a list of symbol ids in [0, V)."""
 
-    def __init__(self, train: list[int], V: int, order: int, discounts=None):
+    def __init__(self, train: list[int], V: int, order: int, discounts=None, strength=None):
+        """discounts: (D1, D2, D3+) per order instead of the estimates; strength: theta per order
+        (0 = Kneser-Ney), added to gamma and to the denominator, the predictive rule of a
+        hierarchical Pitman-Yor model with one table per type (Teh 2006)."""
         self.V, self.n = V, order
+        self.theta = [0.0] * order if strength is None else [float(x) for x in strength]
         text = [PAD] * (order - 1) + [int(s) for s in train]
         starts = range(order - 1, len(text))  # the positions of real characters
         raw = defaultdict(int)  # (h, w) with |h| = n-1 -> occurrences
@@ -99,7 +103,8 @@ class KNOracle:
             gamma = sum(disc.get(c, D3) for c in ws.values())
             c = ws.get(w, 0)
             kept = max(c - disc.get(c, D3), 0.0) if c else 0.0
-            p = (kept + gamma * p) / sum(ws.values())
+            th = self.theta[m]
+            p = (kept + (gamma + th) * p) / (sum(ws.values()) + th)
         return p
 
     def dist(self, history: list[int]) -> list[float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from charwise.config import DataConfig
 from charwise.data.vocab import Vocab
@@ -12,8 +13,10 @@ from charwise.fields import FieldError
 from charwise.ngram import NGramConfig, NGramModel, train_ngram
 from charwise.ngram.counting import build_levels
 from charwise.ngram.model import NGramTables, contexts_of, total_nats
+from charwise.ngram.tune import fit_smoothing, held_out_features, held_out_nats
 from charwise.ngram.variants import backoff_dist, nats_with, ppm_dist
 from charwise.runs.load import load
+from kn_oracle import KNOracle
 
 TEXT = "the cat sat on the mat. the dog sat on the log; a cat ran. " * 4 + "zebra!"
 OTHER = "the rat sat on a cat. zebra dog; the mat!"
@@ -105,3 +108,33 @@ def test_tune_needs_kneser_ney_and_a_val_split(small_text):
             DataConfig(sources=("x",)),
             val_ids=None,
         )
+
+
+def test_held_out_loss_equals_the_model_and_the_oracle_with_strength():
+    # The tuner's differentiable loss is the model's own loss at the model's discounts, and with
+    # a strength theta it is the oracle's Pitman-Yor-style rule.
+    vocab = Vocab.from_text(TEXT + OTHER)
+    train = vocab.encode(TEXT).astype(np.int64)
+    q = vocab.encode(OTHER).astype(np.int64)
+    order = 5
+    t = NGramTables(build_levels(train, vocab.size, order, "kn"), train, vocab.size, "kn")
+    feats = held_out_features(t, q)
+    D = torch.tensor(np.array(t.disc))
+    got = float(held_out_nats(feats, D, len(q) - 1, vocab.size))
+    assert got == pytest.approx(total_nats(t, q)[0], rel=1e-12)
+    theta = np.array([0.5, 1.0, 2.0, 0.1, 3.0])
+    oracle = KNOracle(list(train), vocab.size, order, discounts=t.disc, strength=theta)
+    want = -sum(np.log(oracle.prob(list(q[:i]), int(q[i]))) for i in range(1, len(q)))
+    got = float(held_out_nats(feats, D, len(q) - 1, vocab.size, torch.tensor(theta)))
+    assert got == pytest.approx(want, rel=1e-10)
+    # positions: the same predictions named explicitly
+    pos = np.arange(1, len(q))
+    assert float(held_out_nats(held_out_features(t, q, pos), D, len(pos), vocab.size)) == (
+        pytest.approx(total_nats(t, q)[0], rel=1e-12)
+    )
+    # fitting the strength too never does worse on the text it is fitted to
+    d1, _ = fit_smoothing(t, feats, len(q) - 1, max_iter=30)
+    d2, s2 = fit_smoothing(t, feats, len(q) - 1, strength=True, max_iter=30)
+    loss1 = float(held_out_nats(feats, torch.tensor(d1), len(q) - 1, vocab.size))
+    loss2 = float(held_out_nats(feats, torch.tensor(d2), len(q) - 1, vocab.size, torch.tensor(s2)))
+    assert loss2 <= loss1 + 1e-9 and (s2 > 0).all()

@@ -51,10 +51,13 @@ def _node_classes(tables: NGramTables, m: int) -> np.ndarray:
     return out
 
 
-def held_out_features(tables: NGramTables, ids: np.ndarray) -> list[LevelFeatures]:
-    """(N,) held-out ids -> per level, what predicting ids[1:] needs besides the discounts."""
+def held_out_features(
+    tables: NGramTables, ids: np.ndarray, positions: np.ndarray | None = None
+) -> list[LevelFeatures]:
+    """(N,) held-out ids -> per level, what predicting ids[positions] (default ids[1:]) from the
+    characters before each needs besides the discounts."""
     ids = np.asarray(ids, dtype=np.int64)
-    t = np.arange(1, len(ids))
+    t = np.arange(1, len(ids)) if positions is None else np.asarray(positions, dtype=np.int64)
     older, w = contexts_of(ids, t, tables.order - 1, tables.V), ids[t]
     classes = [_node_classes(tables, m) for m in range(tables.order)]
     out: list[LevelFeatures] = []
@@ -74,36 +77,60 @@ def held_out_features(tables: NGramTables, ids: np.ndarray) -> list[LevelFeature
     return out
 
 
-def held_out_nats(features: list[LevelFeatures], D: torch.Tensor, n: int, V: int) -> torch.Tensor:
-    """(order, 3) discounts -> total nats over the n held-out predictions (differentiable)."""
+def held_out_nats(
+    features: list[LevelFeatures],
+    D: torch.Tensor,
+    n: int,
+    V: int,
+    strength: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(order, 3) discounts -> total nats over the n held-out predictions (differentiable).
+
+    strength: (order,) theta >= 0 added to gamma and denom at every seen context, as in a
+    hierarchical Pitman-Yor model's predictive rule with one table per type (Teh 2006);
+    None (0) is Kneser-Ney."""
     p = torch.full((n,), 1.0 / V, dtype=torch.float64)
     for m, f in enumerate(features):
+        th = strength[m] if strength is not None else 0.0
         d_of_c = D[m][torch.clamp(f.c, 1, 3).long() - 1]
         kept = torch.where(f.c > 0, f.c - d_of_c, torch.zeros_like(f.c))
-        p = p.index_copy(0, f.rows, (kept + (f.cls @ D[m]) * p[f.rows]) / f.denom)
+        new = (kept + (f.cls @ D[m] + th) * p[f.rows]) / (f.denom + th)
+        p = p.index_copy(0, f.rows, new)
     return -torch.log(p).sum()
 
 
-def tune_discounts(tables: NGramTables, held_out: np.ndarray, max_iter: int = 100) -> np.ndarray:
-    """(N,) held-out ids -> (order, 3) discounts minimising their loss (float64)."""
-    features = held_out_features(tables, held_out)
-    n = len(held_out) - 1
+def fit_smoothing(
+    tables: NGramTables,
+    features: list[LevelFeatures],
+    n: int,
+    strength: bool = False,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Held-out features of n predictions -> ((order, 3) discounts, (order,) strengths or None)
+    minimising their loss."""
     lo, k = 0.05, torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     span = k - lo
     start = torch.tensor(np.array(tables.disc), dtype=torch.float64)
     frac = ((start - lo) / span).clamp(1e-3, 1 - 1e-3)
     theta = torch.logit(frac).requires_grad_(True)
+    log_s = torch.full((tables.order,), -6.0, dtype=torch.float64, requires_grad=True)
 
     def discounts() -> torch.Tensor:
         return lo + span * torch.sigmoid(theta)
 
+    def strengths() -> torch.Tensor | None:
+        return torch.exp(log_s) if strength else None
+
     opt = torch.optim.LBFGS(
-        [theta], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-9
+        [theta, log_s] if strength else [theta],
+        max_iter=max_iter,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-9,
     )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = held_out_nats(features, discounts(), n, tables.V) / n
+        loss = held_out_nats(features, discounts(), n, tables.V, strengths()) / n
         loss.backward()
         return loss
 
@@ -115,4 +142,11 @@ def tune_discounts(tables: NGramTables, held_out: np.ndarray, max_iter: int = 10
         opt.step(closure)
     finally:
         torch.set_num_threads(threads)
-    return discounts().detach().numpy()
+    s = strengths()
+    return discounts().detach().numpy(), None if s is None else s.detach().numpy()
+
+
+def tune_discounts(tables: NGramTables, held_out: np.ndarray, max_iter: int = 100) -> np.ndarray:
+    """(N,) held-out ids -> (order, 3) discounts minimising their loss (float64)."""
+    features = held_out_features(tables, held_out)
+    return fit_smoothing(tables, features, len(held_out) - 1, max_iter=max_iter)[0]
