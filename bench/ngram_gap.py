@@ -6,8 +6,10 @@ table, test nats/char side by side, changing one thing at a time.
 
 What each row changes (Karpathy, Johnson & Fei-Fei 2015 trained with char-rnn):
 - smoothing: interpolated modified Kneser-Ney with the counts-of-counts discounts (charwise's
-  default), the same with discounts tuned on the val split (--discounts tune), Kneser-Ney as a
-  backoff model, Witten-Bell, PPM-C and PPMD with exclusion (ngram/variants.py);
+  default), the same with discounts tuned on the val split (--discounts tune), and with a
+  strength per order tuned too (kn-strength: the predictive rule of a hierarchical Pitman-Yor
+  model with one table per type, Teh 2006), Kneser-Ney as a backoff model, Witten-Bell, PPM-C
+  and PPMD with exclusion (ngram/variants.py);
 - the split: charwise's contiguous 80/10/10 (test = the book's last 10%: most of the second
   epilogue) against char-rnn's: CharSplitLMMinibatchLoader cuts the text into `--batch` rows
   (contiguous 1/B of the book each), splits each row into `--seq`-character columns, and gives
@@ -34,23 +36,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from charwise.config import DataConfig
 from charwise.data.corpus import load_corpus, split_ids
 from charwise.ngram.counting import build_levels
 from charwise.ngram.model import NGramTables, contexts_of
-from charwise.ngram.tune import tune_discounts
+from charwise.ngram.tune import fit_smoothing, held_out_features, held_out_nats
 from charwise.ngram.variants import backoff_dist, ppm_dist
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAPER = 1.195  # the paper's War and Peace 20-gram, test nats/char
-TABLES = {"kn": "kn", "kn-tuned": "kn", "kn-backoff": "kn", "wb": "wb", "ppm-c": "wb", "ppmd": "wb"}
+TABLES = {
+    "kn": "kn",
+    "kn-tuned": "kn",
+    "kn-strength": "kn",
+    "kn-backoff": "kn",
+    "wb": "wb",
+    "ppm-c": "wb",
+    "ppmd": "wb",
+}
 
 # (text, split, model, order)
 ALL_ROWS = [
     *[("lf", "contig-80", "kn", o) for o in (5, 7, 10, 20)],
     ("lf", "contig-80", "kn-tuned", 7),
     ("lf", "contig-80", "kn-tuned", 20),
+    ("lf", "contig-80", "kn-strength", 20),
     *[("lf", "contig-80", "kn-backoff", o) for o in (5, 7, 20)],
     ("lf", "contig-80", "wb", 20),
     ("lf", "contig-80", "ppm-c", 20),
@@ -63,6 +75,7 @@ ALL_ROWS = [
     ("crlf-bytes", "char-rnn", "kn", 7),
     ("crlf-bytes", "char-rnn", "kn", 20),
     ("crlf-bytes", "char-rnn", "kn-tuned", 20),
+    ("crlf-bytes", "char-rnn", "kn-strength", 20),
     ("crlf-bytes", "char-rnn", "ppmd", 20),
 ]
 QUICK_ROWS = [r for r in ALL_ROWS if r[3] == 20 and not r[2].startswith("ppm")]
@@ -136,18 +149,27 @@ def score(model: str, tables: NGramTables, split: tuple[np.ndarray, np.ndarray])
     return total / len(pos)
 
 
-def held_out_ids(split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The val positions' characters one after another (for tuning): with one character
-    before each, so that every val character is predicted once."""
-    ids, pos = split
-    if np.array_equal(pos, np.arange(1, len(ids))):
-        return ids
-    return ids[np.concatenate([pos[:1] - 1, pos])]
+def tuned(tables: NGramTables, split: Split, strength: bool) -> tuple[float, float, dict]:
+    """Fit the discounts (and strengths) to the val positions; (val, test) nats/char."""
+    val_f = held_out_features(tables, *split.val)
+    disc, theta = fit_smoothing(tables, val_f, len(split.val[1]), strength=strength)
+    D = torch.tensor(disc)
+    S = None if theta is None else torch.tensor(theta)
+    test_f = held_out_features(tables, *split.test)
+    out = [
+        float(held_out_nats(f, D, len(s[1]), tables.V, S)) / len(s[1])
+        for f, s in ((val_f, split.val), (test_f, split.test))
+    ]
+    fitted = {"discounts": np.round(disc, 4).tolist()}
+    if theta is not None:
+        fitted["strength"] = np.round(theta, 4).tolist()
+    return out[0], out[1], fitted
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", choices=("all", "quick"), default="all")
+    ap.add_argument("--only", default="", help="comma-separated models: only these rows")
     ap.add_argument("--batch", type=int, default=100, help="char-rnn split: rows (batch size)")
     ap.add_argument("--seq", type=int, default=100, help="char-rnn split: columns (seq length)")
     ap.add_argument("--text", default=str(DATA / "warpeace.txt"), help="the LF text")
@@ -157,8 +179,10 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     rows = ALL_ROWS if args.rows == "all" else QUICK_ROWS
+    if args.only:
+        rows = [r for r in rows if r[2] in args.only.split(",")]
     results = []
-    header = f"{'text':10} {'split':9} {'model':10} {'order':>5} {'val':>7} {'test':>7} {'s':>6}"
+    header = f"{'text':10} {'split':9} {'model':11} {'order':>5} {'val':>7} {'test':>7} {'s':>6}"
     print(header, flush=True)
     texts: dict[str, object] = {}
     for text, split_name, order in dict.fromkeys((r[0], r[1], r[3]) for r in rows):
@@ -176,11 +200,11 @@ def main() -> None:
             count_s = time.perf_counter() - t0
             for model in (m for m in models if TABLES[m] == smoothing):
                 t0 = time.perf_counter()
-                use = tables
-                if model == "kn-tuned":
-                    disc = tune_discounts(tables, held_out_ids(split.val))
-                    use = NGramTables(levels, split.train, V, smoothing, disc)
-                val, test = score(model, use, split.val), score(model, use, split.test)
+                fitted = {}
+                if model in ("kn-tuned", "kn-strength"):
+                    val, test, fitted = tuned(tables, split, model == "kn-strength")
+                else:
+                    val, test = score(model, tables, split.val), score(model, tables, split.test)
                 sec = time.perf_counter() - t0 + count_s
                 row = {
                     "text": text,
@@ -194,11 +218,10 @@ def main() -> None:
                     "test_chars": len(split.test[1]),
                     "vocab": V,
                 }
-                if model == "kn-tuned":
-                    row["discounts"] = np.round(np.array(use.disc), 4).tolist()
+                row.update(fitted)
                 results.append(row)
                 print(
-                    f"{text:10} {split_name:9} {model:10} {order:>5} {val:7.4f} {test:7.4f} "
+                    f"{text:10} {split_name:9} {model:11} {order:>5} {val:7.4f} {test:7.4f} "
                     f"{sec:6.1f}",
                     flush=True,
                 )
