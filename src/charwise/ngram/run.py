@@ -44,9 +44,9 @@ class NGramConfig:
 
     order: int = option(5, ge=1, le=MAX_ORDER)  # characters per n-gram (context = order - 1)
     smoothing: str = option("kn", choices=SMOOTHINGS)  # kn: modified Kneser-Ney | wb: Witten-Bell
-    # Kneser-Ney's discounts: counts (estimated from the counts of counts) | tune (fitted to the
-    # val split; the test split stays unseen)
-    discounts: str = option("counts", choices=DISCOUNTS)
+    # Kneser-Ney discounts: Chen & Goodman's counts-of-counts estimates, or L-BFGS on the val
+    # split's loss (ngram/tune.py); the test split stays unseen either way.
+    discounts: str = option("counts", choices=DISCOUNTS)  # counts: from counts | tune: fit on val
 
     def __post_init__(self) -> None:
         validate(self)
