@@ -3,10 +3,13 @@ exclusion. Each is a distribution (sums to 1, nothing zero), checked by hand on 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from charwise.cli import main
 from charwise.config import DataConfig
 from charwise.data.vocab import Vocab
 from charwise.fields import FieldError
@@ -138,3 +141,16 @@ def test_held_out_loss_equals_the_model_and_the_oracle_with_strength():
     loss1 = float(held_out_nats(feats, torch.tensor(d1), len(q) - 1, vocab.size))
     loss2 = float(held_out_nats(feats, torch.tensor(d2), len(q) - 1, vocab.size, torch.tensor(s2)))
     assert loss2 <= loss1 + 1e-9 and (s2 > 0).all()
+
+
+def test_cli_discounts_tune(small_text, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["ngram", str(small_text), "--order", "4", "--split", "0.6,0.2,0.2"]
+    assert main([*args, "--discounts", "tune", "--out", str(out)]) == 0
+    assert "val" in capsys.readouterr().out
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert len(info["discounts"]) == 4
+    assert main([*args, "--smoothing", "wb", "--discounts", "tune"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("charwise: error:") and "--discounts tune" in err and "\n" == err[-1]
