@@ -166,6 +166,24 @@ def tuned(tables: NGramTables, split: Split, strength: bool) -> tuple[float, flo
     return out[0], out[1], fitted
 
 
+def regions(text: Path, work: Path, order: int = 20) -> None:
+    """Where the contiguous test split is hard: the LF 20-gram's test nats/char on the part of
+    the novel's last book in it, the first epilogue and the second (an essay on history)."""
+    corpus = load_text("lf", text, work)
+    ids, V = np.asarray(corpus.ids, dtype=np.int64), corpus.vocab.size
+    split = contiguous(ids, V, 0.8)
+    tables = NGramTables(build_levels(split.train, V, order, "kn"), split.train, V, "kn")
+    raw = text.read_text(encoding="utf-8")
+    test_start = len(ids) - len(split.test[0])
+    marks = [raw.find("FIRST EPILOGUE"), raw.find("SECOND EPILOGUE")]
+    bounds = [0, *[max(m - test_start, 1) for m in marks], len(split.test[0])]
+    names = ("book 15 (end)", "first epilogue", "second epilogue")
+    for name, lo, hi in zip(names, bounds[:-1], bounds[1:], strict=True):
+        pos = np.arange(max(lo, 1), hi)
+        nats = score("kn", tables, (split.test[0], pos))
+        print(f"{name:16} {len(pos):8,} characters  {nats:.4f} nats/char", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", choices=("all", "quick"), default="all")
@@ -175,9 +193,13 @@ def main() -> None:
     ap.add_argument("--text", default=str(DATA / "warpeace.txt"), help="the LF text")
     ap.add_argument("--work", default="runs/ngram_gap", help="folder for the CR LF copy")
     ap.add_argument("--json", default="bench/ngram_gap.json")
+    ap.add_argument("--regions", action="store_true", help="only the test split's parts")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.regions:
+        regions(Path(args.text), work)
+        return
     rows = ALL_ROWS if args.rows == "all" else QUICK_ROWS
     if args.only:
         rows = [r for r in rows if r[2] in args.only.split(",")]
