@@ -188,6 +188,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", choices=("all", "quick"), default="all")
     ap.add_argument("--only", default="", help="comma-separated models: only these rows")
+    ap.add_argument("--splits", default="", help="comma-separated splits: only these rows")
     ap.add_argument("--batch", type=int, default=100, help="char-rnn split: rows (batch size)")
     ap.add_argument("--seq", type=int, default=100, help="char-rnn split: columns (seq length)")
     ap.add_argument("--text", default=str(DATA / "warpeace.txt"), help="the LF text")
@@ -203,6 +204,8 @@ def main() -> None:
     rows = ALL_ROWS if args.rows == "all" else QUICK_ROWS
     if args.only:
         rows = [r for r in rows if r[2] in args.only.split(",")]
+    if args.splits:
+        rows = [r for r in rows if r[1] in args.splits.split(",")]
     results = []
     header = f"{'text':10} {'split':9} {'model':11} {'order':>5} {'val':>7} {'test':>7} {'s':>6}"
     print(header, flush=True)
