@@ -62,7 +62,7 @@ _LOOP_MACROS = re.compile(r"(?<=[;{}])(\s*)\w*for_each\w*\s*\((?:[^()]|\((?:[^()
 # qualifiers, then TYPE NAME or TYPE *NAME (star attached to the name: `a * b` is a product).
 _DECL = re.compile(
     r"(?:^|[{};(,])\s*(?:(?:const|static|volatile|register|extern|inline)\s+)*"
-    r"([A-Za-z_]\w*)(?:\s+\*+|\s+)([A-Za-z_]\w*)\s*[;,=\[)]"
+    r"([A-Za-z_]\w*)(?:\s+\*+|\s+)([A-Za-z_]\w*)(?=\s*[;,=\[)])"
 )
 _SYNTAX_MESSAGES = ("expected", "stray", "missing terminating", "unterminated")
 
@@ -93,6 +93,15 @@ def _skip_line(text: str, i: int) -> int:
             i = j + 1
             continue
         return j
+
+
+_STATEMENT = re.compile(r"(?:if|else|for|while|switch|do|return)\b")
+
+
+def _function_header(header: str) -> bool:
+    """`static int foo(struct bar *b)`, not `if (x)` (a block of a function the text began
+    inside), `struct foo` or `x =`."""
+    return header.endswith(")") and "(" in header and not _STATEMENT.match(header)
 
 
 def c_functions(text: str) -> list[str]:
@@ -135,17 +144,19 @@ def c_functions(text: str) -> list[str]:
             continue
         code.append(ch)
         if ch == "\n":
+            if at_line_start and depth == 0:  # a blank line: no header spans one
+                start = len(code)
             at_line_start = True
         elif not ch.isspace():
             at_line_start = False
         if ch == "{":
             if depth == 0:
                 header = "".join(code[start:-1]).strip()
-                open_at = start if header.endswith(")") and "(" in header else -1
+                open_at = start if _function_header(header) else -1
             depth += 1
-        elif ch == "}" and depth > 0:
-            depth -= 1
-            if depth == 0:
+        elif ch == "}":
+            depth = max(depth - 1, 0)
+            if depth == 0:  # (a `}` of a block the text began inside ends an item too)
                 if open_at >= 0:
                     out.append("".join(code[open_at:]).strip())
                 open_at = -1
