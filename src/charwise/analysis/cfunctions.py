@@ -57,7 +57,8 @@ _ANNOTATION_CALLS = re.compile(
     r"\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
 )
 # The kernel's loop macros (list_for_each_entry(pos, head, member) { ... }) read as a while.
-_LOOP_MACROS = re.compile(r"(?<=[;{}])(\s*)\w*for_each\w*\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)")
+_PARENS = r"\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"  # (...), nested up to three deep
+_LOOP_MACROS = re.compile(r"(?<=[;{}])(\s*)\w*for_each\w*\s*" + _PARENS)
 # A declaration's type position: after `{ } ; ( ,` or the fragment's start, optionally some
 # qualifiers, then TYPE NAME or TYPE *NAME (star attached to the name: `a * b` is a product).
 _DECL = re.compile(

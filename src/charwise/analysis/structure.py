@@ -231,7 +231,8 @@ def build_corpus_index(text: str, width: int = WINDOW) -> CorpusIndex:
     """Index a corpus (about 1 s per 5 MB of text)."""
     if width < 1:
         raise CharwiseError("the novel-substring window must be at least 1 character")
-    return CorpusIndex(np.unique(window_hashes(text, width)), width, line_length_histogram(text), len(text))
+    windows = np.unique(window_hashes(text, width))
+    return CorpusIndex(windows, width, line_length_histogram(text), len(text))
 
 
 @lru_cache(maxsize=2)
