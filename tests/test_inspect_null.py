@@ -141,3 +141,17 @@ def test_a_graded_user_property_gets_a_null_too():
     p = res.properties[0]
     assert (p.best[0].cell, p.best[0].score) == (4, pytest.approx(1.0))
     assert p.null < 0.99 and res.interpretable[0][:3] == (0, 4, "wave")
+
+
+def test_the_report_shows_each_property_s_null():
+    from charwise.inspect.report import interp_html
+
+    rng = np.random.default_rng(0)
+    props = {p.name: p.values for p in text_properties(list(CODE))}
+    acts = np.tanh(rng.normal(0, 0.5, size=(1, len(CODE), 8)))
+    acts[0, :, 3] = props["in_quotes"] - 0.5
+    res = rank_cells(_recording(acts, CODE), text_properties(list(CODE)))
+    page = interp_html(res)
+    assert ">null</th>" in page and "shifted in time (19 shifts)" in page
+    q = _by_name(res)["in_quotes"]
+    assert f"<td>{q.null:.3f}</td>" in page

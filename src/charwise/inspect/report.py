@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -67,16 +68,27 @@ def _cell_button(layer: int, cell: int, text: str) -> str:
     )
 
 
+def _null_text(null: float) -> str:
+    return "&ndash;" if math.isnan(null) else f"{null:.3f}"
+
+
 def interp_html(interp: Interpretability) -> str:
     """The table of properties with their best cells (buttons that pick the cell)."""
     q = "tanh(c)" if interp.quantity == "c" else interp.quantity
     n = len(interp.interpretable)
+    null = (
+        f" and above the null: the {interp.null_quantile:g} quantile of what the best cell "
+        f"scores against the property shifted in time ({interp.null_shifts} shifts), which is "
+        "what chance gives"
+        if interp.null_shifts
+        else ""
+    )
     head = (
         f"<p><strong>{n} of {interp.total_cells} cells ({100 * interp.fraction:.1f}%) are "
         f"interpretable</strong> by these tests: AUC &ge; {interp.auc_threshold:g} for a "
-        f"yes/no property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}. A cell "
-        "with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells are "
-        "low there.</p>"
+        f"yes/no property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}{null}. "
+        "A cell with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells "
+        "are low there.</p>"
     )
     rows = []
     for p in interp.properties:
@@ -91,7 +103,7 @@ def interp_html(interp: Interpretability) -> str:
         rows.append(
             f"<tr><td><strong>{html.escape(p.name)}</strong><br><span class='cw-help'>"
             f"{html.escape(p.description)}</span></td><td>{p.metric}</td>"
-            f"<td>{p.interpretable}</td><td>{cells}</td></tr>"
+            f"<td>{_null_text(p.null)}</td><td>{p.interpretable}</td><td>{cells}</td></tr>"
         )
     skipped = (
         f"<p class='cw-help'>Not scored (constant or too rare in this text, or too little text): "
@@ -101,7 +113,8 @@ def interp_html(interp: Interpretability) -> str:
     )
     return (
         head + "<table class='cw-props'><tr><th>property</th><th>score</th>"
-        "<th>cells over threshold</th><th>best cells</th></tr>"
+        "<th title='the best cell&#39;s score against the shifted property'>null</th>"
+        "<th>cells over threshold and null</th><th>best cells</th></tr>"
         + "".join(rows)
         + "</table>"
         + skipped
