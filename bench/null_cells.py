@@ -1,0 +1,85 @@
+"""Interpretable cells against their nulls, on a trained run: how many cells the fixed
+thresholds alone call interpretable, how many also beat the shifted-property null, and what the
+same thresholds find in an untrained network of the same shape (the other null: cells that
+track a property without having learned anything are chance, or the input's echo).
+
+    .venv/bin/python bench/null_cells.py --run /work/runs/structure/linux/rnn --chars 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from charwise.inspect import RankOptions, rank_cells, text_properties
+from charwise.inspect.record import RecordOptions, ranked_quantity, record
+from charwise.nn.model import CharRNN
+from charwise.runs.load import load
+
+
+def summary(res) -> dict:
+    return {
+        "interpretable": len(res.interpretable),
+        "of": res.total_cells,
+        "properties": {
+            p.name: {
+                "best": round(p.best[0].score, 4),
+                "null": None if np.isnan(p.null) else round(p.null, 4),
+                "cells": p.interpretable,
+            }
+            for p in res.properties
+        },
+        "skipped": list(res.skipped),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--chars", type=int, default=5000, help="characters of the val split")
+    ap.add_argument("--seed", type=int, default=0, help="the untrained network's seed")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    run = load(a.run)
+    model = run.network()
+    ids = run.split("val")[: a.chars]
+    tokens = [run.vocab.token(i) for i in range(run.vocab.size)]
+    q = ranked_quantity(model)
+    torch.manual_seed(a.seed)
+    untrained = CharRNN(model.cfg).eval()
+    out = {"run": a.run, "chars": len(ids), "machine": platform.processor() or platform.machine()}
+    for name, net in (("trained", model), ("untrained", untrained)):
+        rec = record(net, ids, tokens, RecordOptions(quantities=(q,)))
+        props = text_properties(rec.chars)
+        for label, opts in (
+            ("thresholds only", RankOptions(null_shifts=0)),
+            ("null", RankOptions()),
+        ):
+            t0 = time.perf_counter()
+            res = rank_cells(rec, props, opts)
+            s = summary(res)
+            s["seconds"] = round(time.perf_counter() - t0, 2)
+            out[f"{name}, {label}"] = s
+            print(
+                f"{name:>9}, {label:<15}: {s['interpretable']:>4} of {s['of']} cells "
+                f"interpretable ({s['seconds']} s)",
+                flush=True,
+            )
+    print("\n| property | trained best | null (0.99 q. of best shifted) | cells | untrained best |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    tr, un = out["trained, null"]["properties"], out["untrained, null"]["properties"]
+    for p, v in tr.items():
+        u = un.get(p, {}).get("best", float("nan"))
+        print(f"| {p} | {v['best']:.3f} | {v['null']:.3f} | {v['cells']} | {u:.3f} |")
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
