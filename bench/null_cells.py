@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="the untrained network's seed")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    torch.set_num_threads(1)  # more threads only fight other work on a small shared CPU
     run = load(a.run)
     model = run.network()
     ids = run.split("val")[: a.chars]
