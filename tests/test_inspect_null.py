@@ -155,3 +155,45 @@ def test_the_report_shows_each_property_s_null():
     assert ">null</th>" in page and "shifted in time (19 shifts)" in page
     q = _by_name(res)["in_quotes"]
     assert f"<td>{q.null:.3f}</td>" in page
+
+
+def test_a_cell_no_better_than_an_untrained_network_s_is_not_interpretable():
+    props = {p.name: p.values for p in text_properties(list(CODE))}
+    rng = np.random.default_rng(4)
+    acts = np.tanh(rng.normal(0, 0.5, size=(1, len(CODE), 8)))
+    acts[0, :, 1] = props["in_quotes"] - 0.5
+    rec = _recording(acts, CODE)
+    alone = rank_cells(rec, text_properties(list(CODE)))
+    assert (0, 1, "in_quotes") in {x[:3] for x in alone.interpretable}
+    assert math.isnan(_by_name(alone)["in_quotes"].untrained)
+    # a "random" network whose cell 6 happens to track quotes as well: no evidence of learning
+    echo = np.tanh(rng.normal(0, 0.5, size=(1, len(CODE), 8)))
+    echo[0, :, 6] = props["in_quotes"] - 0.5
+    res = rank_cells(rec, text_properties(list(CODE)), baseline=_recording(echo, CODE))
+    q = _by_name(res)["in_quotes"]
+    assert q.untrained == 1.0 and q.interpretable == 0
+    assert "in_quotes" not in {x[2] for x in res.interpretable}
+    noise = np.tanh(rng.normal(0, 0.5, size=(1, len(CODE), 8)))
+    res = rank_cells(rec, text_properties(list(CODE)), baseline=_recording(noise, CODE))
+    assert _by_name(res)["in_quotes"].untrained < 0.9
+    assert (0, 1, "in_quotes") in {x[:3] for x in res.interpretable}
+    assert res.to_dict()["properties"][0]["untrained"] is not None
+
+
+def test_untrained_like_is_a_fresh_network_of_the_same_shape():
+    import torch
+
+    from charwise.config import ModelConfig
+    from charwise.inspect.record import untrained_like
+    from charwise.nn.model import CharRNN
+
+    model = CharRNN(ModelConfig(vocab_size=11, kind="lstm", layers=2, hidden=8, embed=4))
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    a, b = untrained_like(model), untrained_like(model)
+    assert torch.equal(torch.rand(3), before)  # the caller's random stream untouched
+    assert a.cfg == model.cfg and not a.training
+    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q), name  # the same seed, the same network
+    assert not torch.equal(a.head.weight, model.head.weight)

@@ -15,12 +15,18 @@ For each shift the best score over all cells is kept: the property's `null` is t
 quantile of these K maxima, what the best of the L*H cells reaches by chance, and a cell must
 score above it. A binary property is scored only with at least `min_spans` separate stretches
 on and off.
+
+A second null, given a `baseline` recording of an untrained network of the same shape over the
+same text (record.untrained_like): its best cell's score per property. A cell that tracks a
+property no better than a random network's best cell does (an echo of the input: `in_brackets`
+over C's short `a[i]` is mostly "a `[` was just read") has not shown that it learned it, and is
+not called interpretable either.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -76,6 +82,7 @@ class PropertyResult:
     # The null_quantile of the best cell's score against the shifted property (NaN: no null)
     null: float = float("nan")
     null_scores: tuple[float, ...] = ()  # the best cell's score at each shift
+    untrained: float = float("nan")  # the best score of an untrained network's cells (NaN: none)
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ class Interpretability:
                     "interpretable": p.interpretable,
                     "null": None if math.isnan(p.null) else round(p.null, 4),
                     "null_scores": [round(x, 4) for x in p.null_scores],
+                    "untrained": None if math.isnan(p.untrained) else round(p.untrained, 4),
                     "best": [
                         {
                             "layer": c.layer,
@@ -228,18 +236,27 @@ def rank_cells(
     props: list[Property],
     opts: RankOptions | None = None,
     max_chars: int | None = None,
+    baseline: Recording | None = None,
 ) -> Interpretability:
     """Score every cell of every layer against every property and its shifted copies (the
     null); see the module docstring.
 
     Works through the (N, H) activations a few columns at a time, so a memory-mapped
     recording is never loaded whole. max_chars: use only the first max_chars characters.
+    baseline: an untrained network's recording over the same text, whose best cells a cell must
+    also beat.
     """
     opts = opts or RankOptions()
     q = opts.quantity or rec.display_quantity
     n = min(rec.n, max_chars or rec.n)
     usable = [p for p in props if _scorable(p.kind, p.values[:n], opts)]
     skipped = tuple(p.name for p in props if not _scorable(p.kind, p.values[:n], opts))
+    untrained = {}
+    if baseline is not None:
+        if baseline.n < n:
+            raise CharwiseError("the baseline recording is shorter than the text it is for")
+        base = rank_cells(baseline, usable, replace(opts, null_shifts=0, top=1), n)
+        untrained = {p.name: p.best[0].score for p in base.properties}
     H, L = rec.hidden, rec.layers
     offsets = null_offsets(n, opts.null_shifts)
     S = len(offsets)
@@ -283,7 +300,8 @@ def rank_cells(
             CellScore(int(i // H), int(i % H), float(strength.flat[i]), int(sign.flat[i]))
             for i in order
         )
-        over = np.argwhere((strength >= thr) & (strength > null if S else True))
+        bar = max(null if S else -math.inf, untrained.get(p.name, -math.inf))
+        over = np.argwhere((strength >= thr) & (strength > bar))
         for layer, cell in over:
             key = (int(layer), int(cell))
             if strength[layer, cell] > best_of_cell.get(key, ("", -1.0))[1]:
@@ -298,6 +316,7 @@ def rank_cells(
                 len(over),
                 null,
                 tuple(float(x) for x in null_best[p.name]),
+                untrained.get(p.name, math.nan),
             )
         )
     interp = sorted(
