@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from charwise.inspect import RankOptions, rank_cells, text_properties
-from charwise.inspect.record import RecordOptions, ranked_quantity, record
-from charwise.nn.model import CharRNN
+from charwise.inspect.record import RecordOptions, ranked_quantity, record, untrained_like
 from charwise.runs.load import load
 
 
@@ -31,6 +30,7 @@ def summary(res) -> dict:
             p.name: {
                 "best": round(p.best[0].score, 4),
                 "null": None if np.isnan(p.null) else round(p.null, 4),
+                "untrained": None if np.isnan(p.untrained) else round(p.untrained, 4),
                 "cells": p.interpretable,
             }
             for p in res.properties
@@ -52,32 +52,36 @@ def main() -> None:
     ids = run.split("val")[: a.chars]
     tokens = [run.vocab.token(i) for i in range(run.vocab.size)]
     q = ranked_quantity(model)
-    torch.manual_seed(a.seed)
-    untrained = CharRNN(model.cfg).eval()
+    untrained = untrained_like(model, a.seed)
     out = {"run": a.run, "chars": len(ids), "machine": platform.processor() or platform.machine()}
-    for name, net in (("trained", model), ("untrained", untrained)):
-        rec = record(net, ids, tokens, RecordOptions(quantities=(q,)))
-        props = text_properties(rec.chars)
-        for label, opts in (
-            ("thresholds only", RankOptions(null_shifts=0)),
-            ("null", RankOptions()),
-        ):
-            t0 = time.perf_counter()
-            res = rank_cells(rec, props, opts)
-            s = summary(res)
-            s["seconds"] = round(time.perf_counter() - t0, 2)
-            out[f"{name}, {label}"] = s
-            print(
-                f"{name:>9}, {label:<15}: {s['interpretable']:>4} of {s['of']} cells "
-                f"interpretable ({s['seconds']} s)",
-                flush=True,
-            )
-    print("\n| property | trained best | null (0.99 q. of best shifted) | cells | untrained best |")
+    recs = {
+        name: record(net, ids, tokens, RecordOptions(quantities=(q,)))
+        for name, net in (("trained", model), ("untrained", untrained))
+    }
+    props = text_properties(recs["trained"].chars)
+    cases = {
+        "trained, thresholds only": (recs["trained"], RankOptions(null_shifts=0), None),
+        "trained, shifted null": (recs["trained"], RankOptions(), None),
+        "trained, both nulls": (recs["trained"], RankOptions(), recs["untrained"]),
+        "untrained, thresholds only": (recs["untrained"], RankOptions(null_shifts=0), None),
+        "untrained, shifted null": (recs["untrained"], RankOptions(), None),
+    }
+    for label, (rec, opts, base) in cases.items():
+        t0 = time.perf_counter()
+        res = rank_cells(rec, props, opts, baseline=base)
+        s = summary(res)
+        s["seconds"] = round(time.perf_counter() - t0, 2)
+        out[label] = s
+        print(
+            f"{label:<27}: {s['interpretable']:>4} of {s['of']} cells interpretable "
+            f"({s['seconds']} s)",
+            flush=True,
+        )
+    print("\n| property | trained best | shifted null | untrained best | cells (both nulls) |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    tr, un = out["trained, null"]["properties"], out["untrained, null"]["properties"]
-    for p, v in tr.items():
-        u = un.get(p, {}).get("best", float("nan"))
-        print(f"| {p} | {v['best']:.3f} | {v['null']:.3f} | {v['cells']} | {u:.3f} |")
+    both = out["trained, both nulls"]["properties"]
+    for p, v in both.items():
+        print(f"| {p} | {v['best']:.3f} | {v['null']:.3f} | {v['untrained']:.3f} | {v['cells']} |")
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1))
 
