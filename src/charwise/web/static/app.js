@@ -105,7 +105,8 @@
     st.textContent = `${data.n} characters, ${data.bpc !== null ? data.bpc.toFixed(3) + " bits/char" : ""}` +
       (data.skipped ? `, ${data.skipped} characters the model does not know left out` : "");
     $("interp").textContent = it ? `${it.interpretable.length} of ${it.total_cells} cells ` +
-      `(${(100 * it.fraction).toFixed(1)}%) track a property of this text (AUC \u2265 ${it.auc_threshold} or |r| \u2265 ${it.r_threshold})` +
+      `(${(100 * it.fraction).toFixed(1)}%) track a property of this text (AUC \u2265 ${it.auc_threshold} or |r| \u2265 ${it.r_threshold}` +
+      (it.null_shifts ? `, and above what the best cell scores against the property shifted in time` : "") + ")" +
       (it.skipped.length ? `; not scored here: ${it.skipped.join(", ")}` : "") : "";
   }
 
