@@ -15,6 +15,7 @@ FLAGS = {
     "files": "FILE",
     "run_dir": "RUN_DIR",
     "run_dirs": "RUN_DIR",
+    "experiments": "NAME",
 }
 SHORT = {"length": "-n", "temperature": "-t", "num_samples": "-m"}
 METAVARS = {"resume": "RUN_DIR", "init_from": "RUN_DIR", "out": "PATH", "features": "NAME=REGEX"}

@@ -1,0 +1,44 @@
+"""Every experiment by name: the post's (registry.py) and the paper's table (table.py), and the
+one entry point that runs any of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import CharwiseError
+from ..training.events import Callbacks
+from .registry import EXPERIMENTS, Experiment
+from .runner import ExperimentOptions, out_folder, run_experiment, text_data
+from .table import PAPER_TABLE, PaperTable, run_table
+
+ALL: dict[str, Experiment | PaperTable] = {**EXPERIMENTS, PAPER_TABLE.name: PAPER_TABLE}
+
+
+def get(name: str) -> Experiment | PaperTable:
+    if name not in ALL:
+        raise CharwiseError(f"unknown experiment {name!r}; choose one of {', '.join(ALL)}")
+    return ALL[name]
+
+
+def check(exp: Experiment | PaperTable, opts: ExperimentOptions) -> None:
+    """Fail now, in one line, when the experiment's text is missing."""
+    texts = [t.text for t in exp.texts] if isinstance(exp, PaperTable) else [exp.text]
+    for t in texts:
+        text_data(t, exp.name, opts)
+
+
+def folder(exp: Experiment | PaperTable, opts: ExperimentOptions) -> Path:
+    return out_folder(exp, opts)
+
+
+def run(
+    exp: Experiment | PaperTable,
+    opts: ExperimentOptions,
+    cb: Callbacks | None = None,
+    on_cell=None,
+) -> dict[str, Any]:
+    """Run `exp` with `opts`; returns what its metrics.json holds."""
+    if isinstance(exp, PaperTable):
+        return run_table(exp, opts, out_folder(exp, opts), cb, on_cell)
+    return run_experiment(exp, opts, cb)
