@@ -66,7 +66,8 @@ def run(args) -> int:
         raise CharwiseError("--out names one experiment's folder: run one experiment with it")
     for exp in exps:
         cb = ProgressCallbacks() if not cmd.quiet else None
-        print(f"charwise: experiment {exp.name}", file=sys.stderr, flush=True)
+        if not cmd.quiet:
+            print(f"charwise: experiment {exp.name}", file=sys.stderr, flush=True)
         metrics = catalog.run(exp, opts, cb, on_cell=None if cmd.quiet else _cell)
         print(summary(exp, metrics))
     if cmd.page:

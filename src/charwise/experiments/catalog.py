@@ -9,7 +9,15 @@ from typing import Any
 from ..errors import CharwiseError
 from ..training.events import Callbacks
 from .registry import EXPERIMENTS, Experiment
-from .runner import ExperimentOptions, out_folder, run_experiment, text_data
+from .runner import (
+    RUN_SUBDIR,
+    ExperimentOptions,
+    check_existing,
+    out_folder,
+    run_config,
+    run_experiment,
+    text_data,
+)
 from .table import PAPER_TABLE, PaperTable, run_table
 
 ALL: dict[str, Experiment | PaperTable] = {**EXPERIMENTS, PAPER_TABLE.name: PAPER_TABLE}
@@ -22,10 +30,13 @@ def get(name: str) -> Experiment | PaperTable:
 
 
 def check(exp: Experiment | PaperTable, opts: ExperimentOptions) -> None:
-    """Fail now, in one line, when the experiment's text is missing."""
-    texts = [t.text for t in exp.texts] if isinstance(exp, PaperTable) else [exp.text]
-    for t in texts:
-        text_data(t, exp.name, opts)
+    """Fail now, in one line, when the experiment's text is missing or its folder holds a run
+    of other settings."""
+    if isinstance(exp, PaperTable):
+        for t in exp.texts:
+            text_data(t.text, exp.name, opts)
+        return
+    check_existing(run_config(exp, opts), out_folder(exp, opts) / RUN_SUBDIR)
 
 
 def folder(exp: Experiment | PaperTable, opts: ExperimentOptions) -> Path:

@@ -114,11 +114,14 @@ def run_config(exp: Experiment, opts: ExperimentOptions) -> RunConfig:
     return RunConfig(b.model_config(), data_config(exp, opts), tc)
 
 
-def train_or_resume(cfg: RunConfig, run_dir: Path, cb: Callbacks):
-    """Train a new run, or bring an existing one to cfg's limits (a finished one: nothing to
-    do). A run of other settings in the way is an error, not silently reused."""
-    if not ((run_dir / STATE_FILE).exists() or (run_dir / BEST_FILE).exists()):
-        return train(cfg, run_dir, cb)
+def has_run(run_dir: Path) -> bool:
+    return (run_dir / STATE_FILE).exists() or (run_dir / BEST_FILE).exists()
+
+
+def check_existing(cfg: RunConfig, run_dir: Path) -> None:
+    """A run of other model settings in the way is an error, not silently reused."""
+    if not has_run(run_dir):
+        return
     saved = read_config(run_dir)
     want = {k: v for k, v in asdict(cfg.model).items() if k != "vocab_size"}
     have = {k: saved.get("model", {}).get(k) for k in want}
@@ -128,6 +131,14 @@ def train_or_resume(cfg: RunConfig, run_dir: Path, cb: Callbacks):
             f"{run_dir} holds a run with other model settings ({changed}); remove it or give "
             "another --out"
         )
+
+
+def train_or_resume(cfg: RunConfig, run_dir: Path, cb: Callbacks):
+    """Train a new run, or bring an existing one to cfg's limits (a finished one: nothing to
+    do)."""
+    if not has_run(run_dir):
+        return train(cfg, run_dir, cb)
+    check_existing(cfg, run_dir)
     limits = ("max_steps", "max_time", "device", "threads")
     return resume(run_dir, cb, overrides={k: getattr(cfg.train, k) for k in limits})
 
