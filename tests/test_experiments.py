@@ -153,7 +153,7 @@ def test_rerun_resumes_and_refuses_other_settings(names_run, capsys):
     assert main(base) == 0
     assert "2 steps" in capsys.readouterr().out
     err = _one_line_error(capsys, [*base, "--long"])
-    assert "other model settings" in err
+    assert "other settings" in err
 
 
 def test_page_from_a_finished_run(names_run, tmp_path):

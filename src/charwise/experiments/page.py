@@ -143,7 +143,10 @@ def _section(
         f"**Samples after training** (seeded; the first {SHOWN_CHARS} characters of each):",
     ]
     for s in read_samples(folder):
-        lines += ["", f"Temperature {s['temperature']}:", "", fence(_cut(s["text"]))]
+        text = s["text"]
+        if exp.line_list:  # one name a line reads better as a list
+            text = ", ".join(ln for ln in text.split("\n") if ln.strip())
+        lines += ["", f"Temperature {s['temperature']}:", "", fence(_cut(text))]
     lines += [
         "",
         f"*Command:* `{m['command']}`  ",

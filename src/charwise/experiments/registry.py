@@ -156,7 +156,7 @@ NAMES = Experiment(
         max_steps=300,
         eval_every=50,
         sample_every=100,
-        about="~1 min on an idle 2-core CPU",
+        about="~10 CPU-seconds (1 thread)",
     ),
     long=Budget(
         layers=2,
@@ -189,12 +189,13 @@ TINYSHAKESPEARE = Experiment(
     cpu=Budget(
         layers=2,
         hidden=256,
-        batch_size=32,
+        dropout=0.1,
+        batch_size=64,
         seq_len=64,
-        max_steps=800,
-        eval_every=200,
-        sample_every=200,
-        about="~3 min on an idle 2-core CPU",
+        max_steps=2000,
+        eval_every=250,
+        sample_every=250,
+        about="~4 CPU-minutes (1 thread)",
     ),
     long=Budget(
         layers=3,
@@ -226,12 +227,13 @@ SHAKESPEARE = Experiment(
     cpu=Budget(
         layers=2,
         hidden=256,
-        batch_size=32,
+        dropout=0.1,
+        batch_size=64,
         seq_len=64,
-        max_steps=800,
-        eval_every=200,
-        sample_every=200,
-        about="~3 min on an idle 2-core CPU",
+        max_steps=2000,
+        eval_every=250,
+        sample_every=250,
+        about="~4 CPU-minutes (1 thread)",
     ),
     long=Budget(
         layers=3,
@@ -260,16 +262,16 @@ WARPEACE = Experiment(
         "Tolstoy's War and Peace, Maude translation, the warpeace_input.txt of char-rnn (3.2 MB)",
         split=(0.8, 0.1, 0.1),  # the paper's split
     ),
-    # 2 x 128 so that the 2,000 steps of the post's last sample fit a few CPU minutes.
+    # The post's samples are at iterations 100 ... 2000: steps of 32 x 64 characters here.
     cpu=Budget(
         layers=2,
-        hidden=128,
+        hidden=256,
         batch_size=32,
         seq_len=64,
         max_steps=2000,
         eval_every=500,
         sample_every=100,
-        about="~4 min on an idle 2-core CPU",
+        about="~3 CPU-minutes (1 thread)",
     ),
     long=Budget(
         layers=2,
@@ -303,12 +305,13 @@ LATEX = Experiment(
     cpu=Budget(
         layers=2,
         hidden=256,
-        batch_size=32,
+        dropout=0.0,
+        batch_size=64,
         seq_len=64,
-        max_steps=800,
-        eval_every=200,
-        sample_every=200,
-        about="~3 min on an idle 2-core CPU",
+        max_steps=1500,
+        eval_every=250,
+        sample_every=250,
+        about="~4 CPU-minutes (1 thread)",
     ),
     long=Budget(
         layers=3,
@@ -341,12 +344,13 @@ LINUX = Experiment(
     cpu=Budget(
         layers=2,
         hidden=256,
-        batch_size=32,
+        dropout=0.0,
+        batch_size=64,
         seq_len=64,
-        max_steps=800,
-        eval_every=200,
-        sample_every=200,
-        about="~3 min on an idle 2-core CPU",
+        max_steps=1500,
+        eval_every=250,
+        sample_every=250,
+        about="~4 CPU-minutes (1 thread)",
     ),
     long=Budget(
         layers=3,
@@ -379,12 +383,13 @@ PAULGRAHAM = Experiment(
     cpu=Budget(
         layers=2,
         hidden=256,
-        batch_size=32,
+        dropout=0.1,
+        batch_size=64,
         seq_len=64,
-        max_steps=800,
-        eval_every=200,
-        sample_every=200,
-        about="~3 min on an idle 2-core CPU",
+        max_steps=2000,
+        eval_every=250,
+        sample_every=250,
+        about="~4 CPU-minutes (1 thread)",
     ),
     # The post's setting: 2 layers of 512, dropout 0.5, batches of 100 x 100 characters.
     long=Budget(

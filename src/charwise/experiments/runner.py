@@ -114,6 +114,10 @@ def run_config(exp: Experiment, opts: ExperimentOptions) -> RunConfig:
     return RunConfig(b.model_config(), data_config(exp, opts), tc)
 
 
+# Training settings a run keeps when resumed: a different value means a different experiment.
+FIXED_TRAIN = ("batch_size", "seq_len", "lr", "seed")
+
+
 def has_run(run_dir: Path) -> bool:
     return (run_dir / STATE_FILE).exists() or (run_dir / BEST_FILE).exists()
 
@@ -125,10 +129,12 @@ def check_existing(cfg: RunConfig, run_dir: Path) -> None:
     saved = read_config(run_dir)
     want = {k: v for k, v in asdict(cfg.model).items() if k != "vocab_size"}
     have = {k: saved.get("model", {}).get(k) for k in want}
+    for k in FIXED_TRAIN:  # what the saved state depends on (resume keeps the saved value)
+        want[k], have[k] = getattr(cfg.train, k), saved.get("train", {}).get(k)
     if want != have:
         changed = ", ".join(k for k in want if want[k] != have[k])
         raise CharwiseError(
-            f"{run_dir} holds a run with other model settings ({changed}); remove it or give "
+            f"{run_dir} holds a run with other settings ({changed}); remove it or give "
             "another --out"
         )
 
