@@ -44,7 +44,7 @@ class Text:
     def label(self) -> str:
         if self.corpus:
             return f"built-in corpus `{self.corpus}`"
-        return f"`{self.file}` (data folder)" if self.file else "your own copy (--text PATH)"
+        return f"`{self.file}` from the data folder" if self.file else "your own copy (--text PATH)"
 
 
 @dataclass(frozen=True)
