@@ -204,3 +204,28 @@ def test_paper_table_tiny(small_text, tmp_path):
     shown = format_table(m)
     assert "| lstm-1x8 |" in shown and "1.077" in shown and "1.195" in shown
     assert (tmp_path / "tab" / "metrics.json").exists()
+
+
+def test_structure_metrics_used_when_importable(names_run, monkeypatch):
+    import sys
+    import types
+
+    from charwise.experiments import views
+    from charwise.runs.load import load
+
+    runs, _ = names_run
+    run = load(runs / "names" / "run")
+    samples = [{"temperature": 0.5, "text": "Anna\nBob\n"}]
+    seen = []
+
+    def structure_metrics(sample, corpus):
+        seen.append((sample, len(corpus)))
+        return {"lines": sample.count("\n"), "nested": {"share": 0.5}}
+
+    fake = types.ModuleType("charwise.analysis.structure")
+    fake.structure_metrics = structure_metrics
+    monkeypatch.setitem(sys.modules, "charwise.analysis.structure", fake)
+    assert views.structure(run, samples) == {"0.5": {"lines": 2, "nested": {"share": 0.5}}}
+    assert seen[0][0] == "Anna\nBob\n" and seen[0][1] == len(run.split("train"))
+    monkeypatch.setitem(sys.modules, "charwise.analysis.structure", None)  # not importable
+    assert views.structure(run, samples) is None
