@@ -18,7 +18,7 @@ from .train import ProgressCallbacks
 
 EXAMPLES = """examples:
   charwise experiment --list
-  charwise experiment names                      # ~2 min on a CPU
+  charwise experiment names                      # a minute on a CPU
   charwise experiment warpeace --data ../shared/data
   charwise experiment enwik8 --text ~/data/enwik8 --long
   charwise experiment paper-table

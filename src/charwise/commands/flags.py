@@ -18,7 +18,15 @@ FLAGS = {
     "experiments": "NAME",
 }
 SHORT = {"length": "-n", "temperature": "-t", "num_samples": "-m"}
-METAVARS = {"resume": "RUN_DIR", "init_from": "RUN_DIR", "out": "PATH", "features": "NAME=REGEX"}
+METAVARS = {
+    "resume": "RUN_DIR",
+    "init_from": "RUN_DIR",
+    "out": "PATH",
+    "features": "NAME=REGEX",
+    "data": "DIR",
+    "page": "FILE",
+    "runs": "DIR",
+}
 # Tuple fields given once per value (a regex may hold commas); other tuples are comma-separated.
 REPEATED = {"features"}
 
