@@ -105,11 +105,11 @@ def table_figure(metrics: dict[str, Any], path: Path) -> Path | None:
                 ax.axhline(
                     c["test_nats"], color="black", ls="--", lw=1, label=f"ours: {c['model']}"
                 )
+        styles = iter([("purple", ":"), ("grey", "-."), ("brown", ":")] * 4)
         for p in metrics["published"]:
             if p["text"] == key:
-                ax.axhline(
-                    p["test_nats"], color="purple", ls=":", lw=1, label=f"paper: {p['model']}"
-                )
+                color, ls = next(styles)
+                ax.axhline(p["test_nats"], color=color, ls=ls, lw=1, label=f"paper: {p['model']}")
         for kind, color in KIND_COLORS.items():
             ax.scatter([], [], color=color, label=kind.upper())
         ax.set_xscale("log")

@@ -27,6 +27,7 @@ from ..atomic import atomic_write
 from ..config import DEVICES, DataConfig, RunConfig
 from ..errors import CharwiseError
 from ..fields import option, validate
+from ..nn.devices import pick_device
 from ..runs.format import read_config
 from ..runs.load import load
 from ..runs.run import Run
@@ -249,11 +250,8 @@ def run_experiment(
 
 
 def _device(saved: dict[str, Any]) -> str:
-    """Where the run trained: its configured device, `auto` resolved as pick_device does."""
-    dev = saved.get("train", {}).get("device", "auto")
-    if dev == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return dev
+    """Where the run trained: its configured device, `auto` resolved as training resolves it."""
+    return pick_device(saved.get("train", {}).get("device", "auto")).type
 
 
 def _finite(x: Any) -> Any:

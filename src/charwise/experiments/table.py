@@ -24,6 +24,7 @@ from ..atomic import atomic_write
 from ..config import MODEL_KINDS, RunConfig
 from ..fields import option, validate
 from ..ngram import NGramConfig, train_ngram
+from ..nn.devices import pick_device
 from ..runs.load import load
 from ..training.events import Callbacks
 from .registry import PAPER_URL, Budget, Text
@@ -99,8 +100,9 @@ class PaperTable:
     cpu: Grid = field(default_factory=Grid)
     long: Grid = field(default_factory=Grid)
     claim: str = (
-        "On both texts the gated networks (LSTM, GRU) beat the plain RNN at every size, two "
-        "layers beat one, and the best LSTM's test loss is well below the 20-gram's."
+        "LSTM and GRU do better than the plain RNN, more than one layer helps, and the best "
+        "LSTM's test loss is well below the 20-gram's (War and Peace: 1.077 against 1.195 "
+        "nats per character)."
     )
     published: tuple[Published, ...] = ()
 
@@ -220,7 +222,7 @@ def run_table(
         "title": table.title,
         "long": opts.long,
         "command": command_line(table, opts),
-        "machine": machine(opts.device),
+        "machine": machine(pick_device(opts.device).type),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "grid": asdict(grid),
         "cells": cells,
@@ -244,9 +246,8 @@ def format_table(metrics: dict[str, Any]) -> str:
         params = next((by[k, m]["params"] for k in texts if (k, m) in by), None)
         vals = [by.get((k, m)) for k in texts]
         shown = [f"{c['test_nats']:.3f}" if c and c["test_nats"] is not None else "" for c in vals]
-        lines.append(
-            f"| {m} | {params if params is not None else ''} | " + " | ".join(shown) + " |"
-        )
+        size = f"{params:,}" if params is not None else ""
+        lines.append(f"| {m} | {size} | " + " | ".join(shown) + " |")
     lines += ["", "| text | ours | published (the paper) |", "| --- | --- | --- |"]
     for p in metrics["published"]:
         ours = _ours_for(metrics["cells"], p)
