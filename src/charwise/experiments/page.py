@@ -74,6 +74,9 @@ def _header(done: set[str]) -> str:
         "budgets here are minutes on a CPU, not the post's hours on a GPU: the samples show "
         "how far a small budget gets, not the post's quality (`--long` aims at that).",
         "",
+        "Times are wall-clock seconds of training on the machine named under each section; "
+        "on a machine shared with other jobs they overstate what the budget costs.",
+        "",
         "This page is generated: `charwise experiment --page docs/experiments.md` (it reads "
         "`runs/experiments/`).",
     ]
@@ -100,6 +103,7 @@ def _section(
     exp: Experiment, folder: Path, m: dict[str, Any], images: Path, page: Path, tag: str
 ) -> str:
     model, tr = m["model"], m["train"]
+    text = m["text"] if exp.text.user else exp.text.label  # a user's path, else the registry's
     lines = [
         f"## {exp.title}" + (" (`--long`)" if m.get("long") else ""),
         "",
@@ -107,7 +111,7 @@ def _section(
         f"> *Its figure:* {exp.post_figure}.",
         "",
         f"**Ours:** a {model['layers']}x{model['hidden']} {model['kind'].upper()} "
-        f"({m['params']:,} parameters) on {m['text']} ({m['text_chars']:,} characters, "
+        f"({m['params']:,} parameters) on {text} ({m['text_chars']:,} characters, "
         f"vocabulary {m['vocab_size']}), {tr['steps']:,} steps of {tr['batch_size']}x"
         f"{tr['seq_len']} characters ({tr['epochs']} epochs) in {tr['seconds']:.0f} s; the "
         f"best validation was at step {tr['best_step']}.",
