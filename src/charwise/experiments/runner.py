@@ -178,7 +178,9 @@ def machine(device: str) -> str:
 
 
 def command_line(exp: Any, opts: ExperimentOptions) -> str:
-    """The command that reproduces this experiment (the options that were given)."""
+    """The command that reproduces this experiment (the options that were given). Every
+    ExperimentOptions field's flag is `--field-name` (commands/flags.py has no exception for
+    them; this layer does not import the command line's)."""
     parts = ["charwise", "experiment", exp.name]
     defaults = ExperimentOptions()
     for k, v in asdict(opts).items():
@@ -204,12 +206,13 @@ def run_experiment(
         raise CharwiseError(
             f"interrupted at step {res.steps}; run the same command again to continue"
         )
-    run = load(run_dir, device="cpu")
+    saved = read_config(run_dir)
+    # Scored and sampled where it trained: a --long run's 5M-character test split needs the GPU.
+    run = load(run_dir, device=_device(saved))
     samples = []
     for i, temp in enumerate(exp.temperatures):
         so = SampleOptions(length=exp.sample_length, temperature=temp, seed=opts.seed + i)
         samples.append({"temperature": temp, "seed": so.seed, "text": run.generate(so)[0]})
-    saved = read_config(run_dir)
     metrics: dict[str, Any] = {
         "experiment": exp.name,
         "title": exp.title,

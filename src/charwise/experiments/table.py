@@ -199,7 +199,7 @@ def run_table(
                     cfg = RunConfig(b.model_config(), datas[t.key], tc)
                     run_dir = out / t.key / cell_label(kind, layers, hidden)
                     res = train_or_resume(cfg, run_dir, cb or Callbacks())
-                    run = load(run_dir)
+                    run = load(run_dir, device=pick_device(opts.device))
                     test = split_loss(run, "test")
                     val = split_loss(run, "val")
                     cell = {
