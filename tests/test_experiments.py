@@ -229,3 +229,23 @@ def test_structure_metrics_used_when_importable(names_run, monkeypatch):
     assert seen[0][0] == "Anna\nBob\n" and seen[0][1] == len(run.split("train"))
     monkeypatch.setitem(sys.modules, "charwise.analysis.structure", None)  # not importable
     assert views.structure(run, samples) is None
+
+
+def test_every_option_is_generated_with_its_help():
+    import dataclasses
+
+    from charwise.cli import build_parser
+    from charwise.commands._options import field_help
+    from charwise.commands.experiment import ExperimentCommand
+    from charwise.commands.flags import flag
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    p = sub.choices["experiment"]
+    options = {s: a for a in p._actions for s in a.option_strings}
+    for cls in (ExperimentCommand, ExperimentOptions):
+        helps = field_help(cls)
+        for f in dataclasses.fields(cls):
+            assert helps.get(f.name), f"{cls.__name__}.{f.name} has no comment"
+            if f.name == "experiments":  # the positional NAME ...
+                continue
+            assert options[flag(f.name)].dest == f.name
