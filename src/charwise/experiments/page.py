@@ -193,6 +193,10 @@ def _structure_rows(structure: dict[str, Any]) -> list[str]:
     ]
     for k in keys:
         vals = [_flat(structure[t]).get(k) for t in temps]
+        # Metrics with nothing to measure in this text (no brackets in names, no C in LaTeX)
+        # come back empty or zero at every temperature: they would only be noise on the page.
+        if all(v is None or v == 0 for v in vals):
+            continue
         rows.append(f"| {k} | " + " | ".join(_num(v) for v in vals) + " |")
     return rows
 
