@@ -23,7 +23,7 @@ def test_matching_pairs_nest_and_skip_the_unmatched():
     np.testing.assert_array_equal(matching_pairs(text), [[3, 5], [1, 7]])
     np.testing.assert_array_equal(matching_pairs("(x)", "(", ")"), [[0, 2]])
     assert matching_pairs("no braces").shape == (0, 2)
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="two different single characters"):
         matching_pairs(text, "{", "{")
 
 

@@ -104,5 +104,5 @@ def test_refuses_models_without_gates_and_recordings_without_them():
         gate_saturation(rec)
     with pytest.raises(CharwiseError, match="has no gate"):
         gate_saturation(record_gates(lstm, _ids(10)), gates=("reset",))
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match=r"need 0 <= low < high <= 1"):
         SaturationOptions(low=0.9, high=0.1)

@@ -111,6 +111,34 @@ def test_sampling_streams_into_the_page(page, server, run_dir):
     assert page.errors == []
 
 
+def test_the_page_sends_a_temperature_schedule_and_a_regex_stop(page, server, run_dir):
+    page.goto(server.url)
+    page.fill("[data-testid=prime]", "x1 = ")
+    page.fill("[data-testid=length]", "400")
+    page.fill("#seed", "4")
+    page.fill("[data-testid=temperature]", "0.3")
+    page.fill("[data-testid=temperature-end]", "1.5")
+    page.fill("[data-testid=stop-regex]", r"\]")
+    page.click("[data-testid=sample-btn]")
+    page.wait_for_function(
+        "document.getElementById('sample-out').dataset.done === 'true'", timeout=60_000
+    )
+    run = load(run_dir)
+    opts = SampleOptions(
+        length=400, prime="x1 = ", temperature=0.3, temperature_end=1.5, seed=4, stop_regex=r"\]"
+    )
+    expected = generate(run.model, run.vocab, opts)[0]
+    assert page.inner_text("#sample-out .gen") == expected and expected.endswith("]")
+    page.fill("[data-testid=stop-regex]", "[a-")
+    page.click("[data-testid=sample-btn]")
+    page.wait_for_function(
+        "document.getElementById('sample-out').dataset.done === 'true'", timeout=60_000
+    )
+    status = page.inner_text("[data-testid=sample-status]")
+    assert status.startswith("stop_regex is not a valid regular expression")
+    assert page.errors == [] or all("400" in e for e in page.errors)
+
+
 def test_activation_view_colours_and_picker_changes_them(page, server):
     page.goto(server.url)
     page.fill("[data-testid=text]", TEXT[:300])

@@ -255,7 +255,7 @@ def test_failed_text_write_leaves_the_old_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(atomic.os, "fsync", no_space)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         atomic_write(path, '{"new": true}')
     assert path.read_text() == '{"old": true}'
     assert not list(tmp_path.glob(".*.tmp"))

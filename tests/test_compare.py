@@ -11,6 +11,7 @@ from charwise.cli import main
 from charwise.config import DataConfig
 from charwise.errors import CharwiseError
 from charwise.experiments.compare import CompareConfig, compare, format_table
+from charwise.runs.load import load
 
 
 def test_compare_rows(small_text, tmp_path):
@@ -38,7 +39,10 @@ def test_compare_rows(small_text, tmp_path):
     uni, four, lstm = rows
     assert all(math.isfinite(r.val_bpc) and math.isfinite(r.test_bpc) for r in rows)
     assert four.val_bpc < uni.val_bpc  # context helps on this repetitive text
-    assert lstm.size_unit == "params" and lstm.size > 0 and lstm.extra["steps"] == 3
+    assert lstm.size_unit == "params" and lstm.extra["steps"] == 3
+    # A 1x16 LSTM with an 8-wide embedding: embedding, W_ih, W_hh, two biases, the head.
+    V = load(tmp_path / "runs" / "lstm").vocab.size
+    assert lstm.size == V * 8 + 4 * 16 * 8 + 4 * 16 * 16 + 2 * 4 * 16 + 16 * V + V
     assert (tmp_path / "runs" / "lstm" / "config.json").exists()
     assert all(len(r.sample) == 30 for r in rows)
     table = format_table(rows)

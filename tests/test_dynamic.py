@@ -237,6 +237,8 @@ def test_cli_sample_adapt(run_dir, capsys):
     args = ["sample", d, "--adapt", text, "-n", "30", "--seed", "3", "--stats-chars", "2000"]
     assert main(args) == 0
     assert len(capsys.readouterr().out) == 31
+    assert main([*args, "--beam", "2", "--prime", "the "]) == 0  # every decoding option applies
+    assert capsys.readouterr().out.startswith("the ")
     assert main(["sample", d, "-n", "5", "--segment", "10"]) != 0
     assert "--segment set the adaptation: add --adapt FILE" in capsys.readouterr().err
 

@@ -57,10 +57,16 @@ def test_user_features():
     assert list(props["digit"].values) == [0, 0, 1, 1, 0, 1]
     assert list(props["pair"].values) == [0, 0, 1, 1, 0, 0]
     assert props["digit"].kind == "binary"
-    for bad in ["digit", "=x", "x=", "1x=a", "x=("]:
-        with pytest.raises(CharwiseError):
+    for bad, why in [
+        ("digit", "must look like NAME=REGEX"),
+        ("=x", "must look like NAME=REGEX"),
+        ("x=", "must look like NAME=REGEX"),
+        ("1x=a", "name '1x' must be a word"),
+        ("x=(", "x: bad regular expression"),
+    ]:
+        with pytest.raises(CharwiseError, match=why):
             parse_feature(bad)
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="in_quotes: that name is already used"):
         text_properties(list("ab"), ["in_quotes=a"])
     assert parse_feature('q="[^"]*"')[1].pattern == '"[^"]*"'
     assert isinstance(parse_feature("a=b=c")[1], re.Pattern)
@@ -148,5 +154,5 @@ def test_select_finds_the_span_cell_and_match_finds_the_other_spans():
     gap = text.index(" and ")  # exactly the text between two quoted words
     sel = select_cells(rec, gap, gap + 5, threshold=0.5)
     assert any((c.layer, c.cell, c.sign) == (1, 5, -1) for c in sel)
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match=r"the selected span \[5, 5\) is not inside the text"):
         select_cells(rec, 5, 5)

@@ -115,9 +115,9 @@ def test_shapes_and_quantities(kind):
     assert rec.display_quantity == ("c" if kind == "lstm" else "h")
     only = record(_model(kind), _ids(10), TOKENS, RecordOptions(quantities=("h",)))
     assert list(only.acts) == ["h"]
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match=f"a {kind} has no forgetful; choose from h"):
         record(_model(kind), _ids(10), TOKENS, RecordOptions(quantities=("forgetful",)))
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match=r"^layer 5 out of range \(the model has 2\)$"):
         rec.act("h", 5)
 
 
@@ -156,5 +156,5 @@ def test_record_text_leaves_out_unknown_characters(tmp_path):
     rec, skipped = record_text(_Run(), "abc€d\u00e9a")
     assert skipped == 2
     assert "".join(rec.chars) == "abcda"
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="^the text to inspect is empty$"):
         record(_Run.model, np.array([], dtype=np.int64), TOKENS)

@@ -9,10 +9,10 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 from charwise.cli import main
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from charwise.inspect.payload import viewer_payload
 from charwise.inspect.report import ReportOptions, build_report
 from charwise.runs.load import load
 from charwise.training.lifecycle import train
@@ -74,7 +74,27 @@ def test_report_is_self_contained_and_complete(tiny_run):
     assert data["quantities"] == ["c", "h", "forget"] and len(data["acts"]["c"]) == 2
     assert data["interp"]["total_cells"] == 32
     assert {p["name"] for p in data["interp"]["properties"]} >= {"in_quotes", "digit"}
-    assert data == json.loads(json.dumps(viewer_payload(rec, interp, ("c", "h", "forget"))))
+    # The data against the model itself (not against the function the report calls): the
+    # probability of each true next character and the top guesses from one forward pass, the
+    # last step's cell and hidden state from the state it returns.
+    x = torch.tensor([ids[:300].tolist()])
+    with torch.no_grad():
+        logits, (h, c) = run.model(x)
+    probs = torch.softmax(logits[0].double(), -1)
+    p_true = probs[torch.arange(299), x[0, 1:]].numpy()
+    assert data["p_next"][-1] is None  # no next character after the last
+    np.testing.assert_allclose(data["p_next"][:-1], p_true, atol=1e-4)
+    assert data["bpc"] == pytest.approx(-np.log2(p_true).mean(), abs=1e-3)
+    k = data["k"]
+    top = np.array(data["topk_ids"]).reshape(300, k)
+    np.testing.assert_array_equal(top[:, 0], probs.argmax(-1).numpy())
+    np.testing.assert_allclose(
+        np.array(data["topk_p"]).reshape(300, k), probs.topk(k).values.numpy(), atol=1e-4
+    )
+    for layer in range(2):
+        for q, want in (("c", torch.tanh(c[layer, 0])), ("h", h[layer, 0])):
+            a = np.frombuffer(base64.b64decode(data["acts"][q][layer]), dtype=np.int8)
+            np.testing.assert_allclose(a.reshape(300, 16)[-1] / 127, want.numpy(), atol=0.005)
     # Training curves (train and val, against steps and time), samples in step order,
     # the temperature columns, the interpretable-cell table with pickable cells.
     assert page.count("<svg") == 2 and "series-train" in page and "series-val" in page

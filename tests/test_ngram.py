@@ -203,7 +203,7 @@ def test_cli_ngram_then_sample_eval_info(small_text, tmp_path, capsys):
     assert "val" in printed and "bits/char" in printed
     assert main(["sample", str(out), "-n", "50", "--seed", "1", "--prime", "Line"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("Line") and len(text.rstrip("\n")) >= 50
+    assert text.startswith("Line") and text.endswith("\n") and len(text) == len("Line") + 50 + 1
     assert main(["eval", str(out), "--split", "val", "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     val_line = [ln for ln in printed.splitlines() if ln.startswith("val")][0]

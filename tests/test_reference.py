@@ -87,9 +87,9 @@ def test_numpy_lstm_learns_a_tiny_text():
 
 
 def test_trainers_reject_texts_too_short():
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="too short to train on: it needs at least 2 char"):
         rnn.RNNTrainer(np.array([1]), 2, rnn.RNNTrainConfig())
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="batch_size 16: 16 streams need at least 32 char"):
         lstm.LSTMTrainer(np.arange(10) % 3, 3, lstm.LSTMTrainConfig(batch_size=16))
 
 

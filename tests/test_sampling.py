@@ -84,10 +84,11 @@ def test_same_seed_same_sample():
 
 
 def test_num_samples_are_one_batch_of_different_streams():
-    texts = _gen(_random_model(), length=50, seed=0, temperature=1.5, num_samples=5)
-    assert len(texts) == 5 and len(set(texts)) == 5
+    m = _random_model()
+    texts = _gen(m, length=50, seed=0, temperature=1.5, num_samples=5)
+    assert len(texts) == 5 and len(set(texts)) == 5 and all(len(t) == 50 for t in texts)
     # Stream 0 of a batch is not simply the single-sample stream re-used.
-    assert all(len(t) == 50 for t in texts)
+    assert texts[0] != _gen(m, length=50, seed=0, temperature=1.5)[0]
 
 
 def test_streamed_pieces_add_up_to_the_returned_texts():
@@ -200,12 +201,15 @@ def test_filter_logits():
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 def test_stepper_equals_model_step(kind, onednn, layers, monkeypatch):
     """Both layouts: row-major through oneDNN (fp32 on CPUs that have it, as here) and the
-    feature-major one used everywhere else (forced by making oneDNN unavailable)."""
+    feature-major one used everywhere else (forced by making oneDNN unavailable). Without
+    oneDNN's fp32 path the first would test the second again: it skips, saying so."""
+    if onednn and not stepper_mod.onednn_fp32(torch.device("cpu")):
+        pytest.skip("this CPU has no oneDNN fp32 linear: the row-major layout cannot run here")
     if not onednn:
         monkeypatch.setattr(stepper_mod._OneDNNLinear, "make", staticmethod(lambda w, b: None))
     m = _random_model(kind, seed=4, layers=layers)
     stepper = Stepper(m)
-    assert stepper.row_major == (onednn and stepper_mod.onednn_fp32(torch.device("cpu")))
+    assert stepper.row_major == onednn
     g = torch.Generator().manual_seed(0)
     state = tuple(0.5 * torch.randn(s.shape, generator=g) for s in m.init_state(3))
     s_ref, s_fast = state, tuple(s.clone() for s in state)
@@ -276,10 +280,31 @@ def test_auto_precision_picks_bf16_only_on_native_hardware(monkeypatch):
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_bf16_and_fp32_samples_are_both_valid_and_seeded(kind):
     m = _random_model(kind)
+    with torch.no_grad():  # sharper predictions than at initialisation, so inputs matter
+        for p in m.parameters():
+            p.mul_(3)
     a = _gen(m, length=30, num_samples=16, seed=3, precision="bf16")
     b = _gen(m, length=30, num_samples=16, seed=3, precision="bf16")
     c = _gen(m, length=30, num_samples=16, seed=3, precision="fp32")
     assert a == b and len(a) == 16 and all(len(t) == 30 for t in a + c)
+    assert all(not VOCAB.unknown_chars(t) for t in a)
+    assert a != c  # bf16 rounding moves some draws: the precision is really applied
+    # fp32: the very draws of a plain loop over the model's own step() (fp32 throughout, the
+    # same generator), from the newline the sampler starts at without a prime.
+    assert c == _reference_samples(m, length=30, num_samples=16, seed=3)
+
+
+def _reference_samples(model, length: int, num_samples: int, seed: int) -> list[str]:
+    g = torch.Generator().manual_seed(seed)
+    state = tuple(s.expand(-1, num_samples, -1).contiguous() for s in model.init_state(1))
+    x = torch.full((num_samples,), int(VOCAB.encode("\n")[0]))
+    cols = []
+    with torch.no_grad():
+        for _ in range(length):
+            logits, state = model.step(x, state)
+            x = draw(torch.softmax(logits.float(), -1), g)
+            cols.append(x)
+    return [VOCAB.decode(r) for r in torch.stack(cols, 1).tolist()]
 
 
 def test_draw_follows_the_probabilities_and_never_draws_a_zero():

@@ -77,6 +77,25 @@ def test_sample_streams_the_models_sample(client, run_dir):
     )
 
 
+def test_sample_takes_a_temperature_schedule_and_a_regex_stop(client, run_dir):
+    # The same fields, checked by SampleOptions, as charwise.sample(...) and the command line.
+    body = {"prime": "x1 = ", "length": 400, "temperature": 0.3, "seed": 4}
+    extra = {"temperature_end": 1.5, "stop_regex": r"\]"}
+    got = client.post("/api/sample", json={**body, **extra}).text
+    run = load(run_dir)
+    expected = generate(run.model, run.vocab, SampleOptions(**body, **extra))[0]
+    assert got == expected and got.endswith("]") and len(got) < 400
+    plain = client.post("/api/sample", json={**body, "temperature_end": 1.5}).text
+    assert plain != client.post("/api/sample", json=body).text  # the schedule changed the draw
+    bad = client.post("/api/sample", json={**body, "stop_regex": "[a-"})
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("stop_regex is not a valid regular expression")
+    bad = client.post("/api/sample", json={**body, "temperature_end": 0})
+    assert (
+        bad.status_code == 400 and bad.json()["error"] == "temperature_end must be positive, not 0"
+    )
+
+
 def test_analyze_returns_the_recording(client, run_dir):
     text = TEXT[:300]
     r = client.post(
@@ -194,22 +213,49 @@ def test_internal_error_is_json_and_the_server_goes_on(client, monkeypatch):
 
 
 def test_create_app_rejects_bad_runs(tmp_path):
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="^no such run directory: .*missing"):
         create_app([tmp_path / "missing"])
-    with pytest.raises(CharwiseError):
+    with pytest.raises(CharwiseError, match="^give at least one run directory to serve"):
         create_app([])
 
 
 def test_real_server_serves_requests_concurrently(run_dir):
-    """While one client holds a long streaming sample open, others are answered at once, and
-    a client that hangs up mid-stream does not disturb the server."""
+    """While one client holds a streaming sample open, its sampler stopped mid-stream (held
+    at a gate inside the model's generate), other requests are answered: a server that handled
+    one request at a time, or sampled on its event loop, could not answer them until the gate
+    opens, and the gate opens only after they were answered. Then the client hangs up while the
+    sampler is still mid-stream: the sampler stops at its next character and the server goes
+    on."""
     app = create_app([run_dir])
+    run = app.state.runs["run"]
+    original = run.generate
+    gate, done = threading.Event(), threading.Event()
+    produced = []  # characters the sampler handed to the server
+
+    def gated(opts, on_text):
+        if opts.length != 5000:  # only the long sample is held
+            return original(opts, on_text)
+
+        def held(stream, piece):
+            produced.append(piece)
+            if len(produced) == 50:  # mid-stream: hold until the other requests were answered
+                gate.wait(40)
+            elif len(produced) > 50:
+                time.sleep(0.002)  # ~10 s for the rest: time enough to see the hang-up
+            on_text(stream, piece)
+
+        try:
+            return original(opts, held)
+        finally:
+            done.set()
+
+    run.generate = gated
     with BackgroundServer(app) as srv:
-        with httpx.Client(base_url=srv.url, timeout=30) as c:
+        with httpx.Client(base_url=srv.url, timeout=20) as c:
             with c.stream("POST", "/api/sample", json={"length": 5000, "seed": 1}) as long:
-                first = next(long.iter_text())
-                assert first
-                t0 = time.perf_counter()
+                # One iterator kept open: a dropped one closes the response when collected.
+                pieces = long.iter_text()
+                assert 0 < len(next(pieces)) <= 50
                 results = []
 
                 def ask():
@@ -221,8 +267,13 @@ def test_real_server_serves_requests_concurrently(run_dir):
                 for t in threads:
                     t.join()
                 assert results == [200, 200, 200]
-                assert time.perf_counter() - t0 < 20
-            # that stream was closed early; the server still samples
+                assert not gate.is_set() and len(produced) == 50  # still held mid-stream
+                r = c.post("/api/sample", json={"length": 20, "seed": 2})  # and another sample
+                assert r.status_code == 200 and len(r.text) == 20
+            # The with-block closed the stream: the client hung up, 50 of 5000 characters in.
+            gate.set()
+            assert done.wait(15)
+            assert len(produced) < 1000  # the sampler noticed and stopped
             r = c.post("/api/sample", json={"length": 20, "seed": 2})
             assert r.status_code == 200 and len(r.text) == 20
 

@@ -28,6 +28,7 @@ COMMANDS = [
     "compare",
     "reference",
     "export",
+    "experiment",
 ]
 
 

@@ -12,6 +12,11 @@ in analysis.figures (matplotlib, optional), a function drawing it as a PNG:
     training_dynamics(recorder.checkpoints, ids, fit_ngrams(train_ids, V))
                                                          -> Dynamics        dynamics_figure
 
+The structure of samples (the post's point: an RNN's samples keep brackets, environments and
+functions that an n-gram of the same loss breaks), for any run's samples against its corpus:
+
+    structure_metrics(samples, train_text, kinds)       -> {metric: value}  (analysis.structure)
+
 Per-character inputs follow analysis.predictions' convention: x[t] is about character t given
 the ones before it, x[0] is NaN.
 """
@@ -26,6 +31,7 @@ from .breakdown import (
     error_breakdowns,
     ngram_oracle_probs,
 )
+from .cfunctions import CParse, c_functions, parse_c_functions
 from .dynamics import (
     PAPER_ORDERS,
     CheckpointRecorder,
@@ -46,13 +52,28 @@ from .predictions import (
     rnn_char_probs,
 )
 from .saturation import GATES, GateSaturation, SaturationOptions, gate_saturation, record_gates
+from .structure import (
+    KINDS,
+    CorpusIndex,
+    bracket_metrics,
+    c_metrics,
+    corpus_index,
+    latex_metrics,
+    line_metrics,
+    novel_rate,
+    quote_metrics,
+    structure_metrics,
+)
 
 __all__ = [
     "DEFAULT_EDGES",
     "GATES",
+    "KINDS",
     "GROUPS",
     "PAPER_ORDERS",
     "Breakdown",
+    "CParse",
+    "CorpusIndex",
     "BreakdownOptions",
     "CheckpointRecorder",
     "Dynamics",
@@ -60,13 +81,19 @@ __all__ = [
     "LongRange",
     "Oracles",
     "SaturationOptions",
+    "bracket_metrics",
     "build_oracles",
+    "c_functions",
+    "c_metrics",
+    "corpus_index",
     "error_breakdown",
     "error_breakdowns",
     "fit_ngrams",
     "gate_saturation",
     "js_by_order",
     "js_divergence",
+    "latex_metrics",
+    "line_metrics",
     "loss_by_distance",
     "losses",
     "matching_pairs",
@@ -74,9 +101,13 @@ __all__ = [
     "ngram_distributions",
     "ngram_oracle_probs",
     "ngram_tables",
+    "novel_rate",
+    "parse_c_functions",
+    "quote_metrics",
     "recording_char_probs",
     "record_gates",
     "rnn_blocks",
     "rnn_char_probs",
+    "structure_metrics",
     "training_dynamics",
 ]

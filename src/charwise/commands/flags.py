@@ -15,6 +15,7 @@ FLAGS = {
     "files": "FILE",
     "run_dir": "RUN_DIR",
     "run_dirs": "RUN_DIR",
+    "experiments": "NAME",
 }
 SHORT = {"length": "-n", "temperature": "-t", "num_samples": "-m"}
 METAVARS = {
@@ -23,6 +24,14 @@ METAVARS = {
     "init_from": "RUN_DIR",
     "out": "PATH",
     "features": "NAME=REGEX",
+    "prime_file": "FILE",
+    "stop_regex": "REGEX",
+    "beam": "N",
+    "length_penalty": "ALPHA",
+    "temperature_end": "T",
+    "data": "DIR",
+    "page": "FILE",
+    "runs": "DIR",
 }
 # Tuple fields given once per value (a regex may hold commas); other tuples are comma-separated.
 REPEATED = {"features"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +106,22 @@ def run(args) -> int:
     print(
         f"interpretable cells: {len(interp.interpretable)} of {interp.total_cells} "
         f"({100 * interp.fraction:.1f}%)"
+        + (
+            f"; each beats its property's nulls (the best cell's score against the property "
+            f"shifted in time, {interp.null_quantile:g} quantile of {interp.null_shifts} shifts; "
+            "the best cell of an untrained network of the same shape)"
+            if interp.null_shifts
+            else ""
+        )
     )
     for p in interp.properties:
         b = p.best[0]
+        null = f" null {p.null:.3f}" if interp.null_shifts else ""
+        null += "" if math.isnan(p.untrained) else f" untrained {p.untrained:.3f}"
         print(
             f"  {p.name:<14} best L{b.layer} cell {b.cell:<4} {p.metric} {b.score:.3f}"
-            f"{' (inverted)' if b.sign < 0 else ''}  ({p.interpretable} over threshold)"
+            f"{' (inverted)' if b.sign < 0 else ''}{null}  ({p.interpretable} over threshold"
+            f"{' and nulls' if null else ''})"
         )
     if interp.skipped:
         names = ", ".join(interp.skipped)

@@ -6,9 +6,11 @@ import codecs
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..data.novelty import NoveltyFilter
 from ..errors import CharwiseError
+from ..fields import FieldError, literal
 from ..runs.dynamic import adapted_sample
 from ..runs.load import load
 from ..use.dynamic import DynamicConfig
@@ -22,6 +24,7 @@ class SampleCommand:
     """`charwise sample`'s own options (the sampling ones are SampleOptions')."""
 
     novel: bool = False  # print only lines that do not occur in the training text
+    prime_file: str | None = None  # read the prime from this UTF-8 text file (for long primes)
     device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
     adapt: str | None = None  # read this text with dynamic evaluation on, then sample in its style
 
@@ -86,18 +89,15 @@ def run(args) -> int:
     cmd = build(args, SampleCommand)
     r = load(args.run_dir, device=cmd.device)
     given = collect(args, SampleOptions)
-    for name in ("prime", "stop_at"):
+    for name in ("prime", "stop_at"):  # a regex has its own escapes (\n, \t, \x41, \u00e9)
         if name in given:
             given[name] = unescape(given[name], flag(name))
+    if cmd.prime_file is not None:
+        if "prime" in given:
+            raise FieldError("prime_file", "{prime_file} cannot be given with {prime}")
+        given["prime"] = read_prime(cmd.prime_file, r.vocab)
     opts = SampleOptions(**given)
-    if opts.argmax:  # greedy decoding draws nothing: say so rather than ignore them silently
-        unused = [flag(k) for k in ("temperature", "top_k", "top_p") if k in given]
-        if unused:
-            print(
-                f"charwise: note: {flag('argmax')} takes the most likely character; "
-                f"{', '.join(unused)} change nothing",
-                file=sys.stderr,
-            )
+    _note_unused(opts, given)
     if opts.prime:  # unknown characters: fail before the prime is echoed to stdout
         encode_prime(r.vocab, opts.prime)
     adapt = collect(args, DynamicConfig, skip=ADAPT_SKIP)
@@ -134,13 +134,57 @@ def run(args) -> int:
     return 0
 
 
+def read_prime(path: str, vocab) -> str:
+    """The text of a --prime-file, exactly as written (no newline translation), or a one-line
+    CharwiseError: missing, not UTF-8, empty, or with characters the model does not know."""
+    p = Path(path)
+    if not p.is_file():
+        raise CharwiseError(f"no such prime file: {path}")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CharwiseError(
+            f"{path} is not valid UTF-8 (byte {e.start}); a prime file is read as UTF-8 text"
+        ) from None
+    if not text:
+        raise FieldError("prime_file", f"{literal(path)} is empty: {{prime_file}} needs text")
+    bad = vocab.unknown_chars(text)
+    if bad:
+        raise CharwiseError(
+            f"{path} has characters that are not in the model's vocabulary: {', '.join(bad[:10])}"
+        )
+    return text
+
+
+# Options a decoding mode never reads: giving them is a note, not an error (nothing breaks).
+_SAMPLING_ONLY = ("temperature", "temperature_end", "top_k", "top_p")
+
+
+def _note_unused(opts: SampleOptions, given: dict) -> None:
+    """Say which given options change nothing: greedy and beam search draw nothing, and the
+    length penalty ranks beam candidates only."""
+    if opts.argmax or opts.beam is not None:
+        mode = f"{flag('argmax')} takes the most likely character"
+        if opts.beam is not None:
+            mode = f"{flag('beam')} ranks texts by the model's own probabilities"
+        unused = [flag(k) for k in _SAMPLING_ONLY if k in given]
+    else:
+        mode = f"{flag('length_penalty')} ranks {flag('beam')} search's texts"
+        unused = [flag("length_penalty")] if "length_penalty" in given else []
+    if unused:
+        print(f"charwise: note: {mode}; {', '.join(unused)} change nothing", file=sys.stderr)
+
+
 def _novel(run_dir, r, opts) -> int:
     nf = NoveltyFilter(r.path, r.vocab)
     if not nf.available:
         raise CharwiseError(f"{run_dir} keeps no list of training lines, so --novel cannot check")
     # Lines are checked and printed as each stream completes them, so output flows while it
-    # samples (and a Ctrl-C keeps what was printed).
-    tails, shown = [opts.prime] * opts.num_samples, 0
+    # samples (and a Ctrl-C keeps what was printed). The prime's own whole lines are the
+    # user's text, not the model's: they are neither checked nor printed. The line the prime
+    # leaves open is finished by the model, and is checked whole.
+    open_line = opts.prime.rsplit("\n", 1)[-1]
+    tails, shown = [open_line] * opts.num_samples, 0
 
     def emit(line: str) -> None:
         nonlocal shown
@@ -155,13 +199,14 @@ def _novel(run_dir, r, opts) -> int:
 
     texts = r.generate(opts, on_text)
     # A stream that --length cut off ends in a partial line, which is not checked; one that
-    # --stop-at ended (before its full length) ends in a whole one (--stop-at '\n': one line).
+    # a stop rule ended (before its full length) ends in a whole one (--stop-at '\n': one line).
+    stops = opts.stop_at or opts.stop_regex
     for s, text in enumerate(texts):
-        if opts.stop_at and len(text) < opts.length:
+        if stops and len(text) < opts.length:
             emit(tails[s])
     if shown == 0:
         hint = "a higher --temperature or --length"
-        if opts.stop_at:
+        if stops:
             hint = "a higher --temperature or --num-samples"
         print(f"charwise: no novel lines in this sample; try {hint}", file=sys.stderr)
     return 0

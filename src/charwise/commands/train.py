@@ -260,9 +260,11 @@ class ProgressCallbacks(Callbacks):
             file=sys.stderr,
         )
         # Say so when the run ended far above its best: the text is overfitted (model.safetensors
-        # keeps the best weights, but the user should know the later steps were wasted).
+        # keeps the best weights, but the user should know the later steps were wasted). A run
+        # that --patience stopped already acted on it, so it gets no advice to use --patience.
         if (
-            res.best_val_loss is not None
+            res.stopped != "patience"
+            and res.best_val_loss is not None
             and self.last_val_loss is not None
             and self.last_val_loss > OVERFIT_RATIO * res.best_val_loss
         ):

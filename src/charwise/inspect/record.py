@@ -111,6 +111,18 @@ def ranked_quantity(model: CharRNN) -> str:
     return "c" if model.cfg.kind == "lstm" else "h"
 
 
+def untrained_like(model: CharRNN, seed: int = 0) -> CharRNN:
+    """A freshly initialised network of model's shape, on its device: the baseline whose
+    cells show what tracking a property takes without any training (features.rank_cells)."""
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        fresh = CharRNN(model.cfg)
+    finally:
+        torch.random.set_rng_state(gen_state)  # the caller's random stream is left as it was
+    return fresh.to(model.head.weight.device).eval()
+
+
 def memory_bound(layers: int, hidden: int, gates: int, chunk: int, top_k: int, n: int) -> int:
     """Bytes of working memory `record(..., out_dir=...)` needs beyond the model itself.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +23,7 @@ from .features import Interpretability, RankOptions, rank_cells
 from .payload import viewer_payload
 from .plots import read_jsonl, training_curves
 from .properties import text_properties
-from .record import Recording, RecordOptions, ranked_quantity, record
+from .record import Recording, RecordOptions, ranked_quantity, record, untrained_like
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,29 @@ def _cell_button(layer: int, cell: int, text: str) -> str:
     )
 
 
+def _null_text(null: float) -> str:
+    return "&ndash;" if math.isnan(null) else f"{null:.3f}"
+
+
 def interp_html(interp: Interpretability) -> str:
     """The table of properties with their best cells (buttons that pick the cell)."""
     q = "tanh(c)" if interp.quantity == "c" else interp.quantity
     n = len(interp.interpretable)
+    null = (
+        f" and above the null: the {interp.null_quantile:g} quantile of what the best cell "
+        f"scores against the property shifted in time ({interp.null_shifts} shifts), which is "
+        "what chance gives"
+        if interp.null_shifts
+        else ""
+    )
+    if any(not math.isnan(p.untrained) for p in interp.properties):
+        null += ", and above the best cell of an untrained network of the same shape"
     head = (
         f"<p><strong>{n} of {interp.total_cells} cells ({100 * interp.fraction:.1f}%) are "
         f"interpretable</strong> by these tests: AUC &ge; {interp.auc_threshold:g} for a "
-        f"yes/no property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}. A cell "
-        "with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells are "
-        "low there.</p>"
+        f"yes/no property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}{null}. "
+        "A cell with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells "
+        "are low there.</p>"
     )
     rows = []
     for p in interp.properties:
@@ -91,6 +105,7 @@ def interp_html(interp: Interpretability) -> str:
         rows.append(
             f"<tr><td><strong>{html.escape(p.name)}</strong><br><span class='cw-help'>"
             f"{html.escape(p.description)}</span></td><td>{p.metric}</td>"
+            f"<td>{_null_text(p.null)}</td><td>{_null_text(p.untrained)}</td>"
             f"<td>{p.interpretable}</td><td>{cells}</td></tr>"
         )
     skipped = (
@@ -101,7 +116,9 @@ def interp_html(interp: Interpretability) -> str:
     )
     return (
         head + "<table class='cw-props'><tr><th>property</th><th>score</th>"
-        "<th>cells over threshold</th><th>best cells</th></tr>"
+        "<th title='the best cell&#39;s score against the shifted property'>null</th>"
+        "<th title='the best score of an untrained network&#39;s cells'>untrained</th>"
+        "<th>cells over threshold and null</th><th>best cells</th></tr>"
         + "".join(rows)
         + "</table>"
         + skipped
@@ -195,7 +212,10 @@ def build_report(
     # The ranked quantity always comes first: the interpretable cells refer to it.
     show = tuple(dict.fromkeys((base, *(opts.show or ()))))
     rec = record(model, ids, tokens, RecordOptions(top_k=opts.top_k, quantities=show))
-    interp = rank_cells(rec, text_properties(rec.chars, opts.features), RankOptions())
+    # The same cells of an untrained network of this shape: the baseline to beat.
+    untrained = record(untrained_like(model), ids, tokens, RecordOptions(1, (base,)))
+    props = text_properties(rec.chars, opts.features)
+    interp = rank_cells(rec, props, RankOptions(), baseline=untrained)
     payload = viewer_payload(rec, interp, show)
     prime = opts.prime if opts.prime is not None else default_prime(rec)
     temps = temperature_samples(run, prime, opts.temperatures, opts.sample_length, opts.seed)

@@ -87,7 +87,7 @@ const CharwiseViewer = (() => {
         for (const [l, cell, prop, score] of d.interp.interpretable)
           ranked.append(el("option", { value: `${l}:${cell}` }, `L${l} cell ${cell}: ${prop} (${score.toFixed(2)})`));
         for (const p of d.interp.properties) {
-          const g = el("optgroup", { label: `best for ${p.name}` });
+          const g = el("optgroup", { label: `best for ${p.name}` + (p.null !== null && p.null !== undefined ? ` (null ${p.null.toFixed(2)})` : "") });
           for (const b of p.best)
             g.append(el("option", { value: `${b.layer}:${b.cell}` },
                         `L${b.layer} cell ${b.cell}: ${p.metric} ${b.score.toFixed(2)}${b.sign < 0 ? " (inverted)" : ""}`));

@@ -54,7 +54,16 @@ def _find(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.nda
 class NGramTables:
     """The levels plus what the probabilities need per node: denom and gamma (float64)."""
 
-    def __init__(self, levels: list[Level], train_ids: np.ndarray, vocab_size: int, smoothing: str):
+    def __init__(
+        self,
+        levels: list[Level],
+        train_ids: np.ndarray,
+        vocab_size: int,
+        smoothing: str,
+        discounts: np.ndarray | None = None,
+    ):
+        """discounts: (order, 3) Kneser-Ney (D1, D2, D3+) per level, e.g. tuned on held-out text
+        (ngram/tune.py); None estimates them from the counts of counts."""
         self.levels, self.V, self.smoothing = levels, vocab_size, smoothing
         self.train = np.asarray(train_ids, dtype=np.int64)
         self.order = len(levels)
@@ -65,7 +74,11 @@ class NGramTables:
             c = lv.pair_counts
             denom = np.bincount(node, weights=c, minlength=lv.n_nodes).astype(np.float64)
             if smoothing == "kn":
-                d = kn_discounts(c, int(self.singletons[m]))
+                d = (
+                    kn_discounts(c, int(self.singletons[m]))
+                    if discounts is None
+                    else np.asarray(discounts[m], dtype=np.float64)
+                )
                 gamma = np.bincount(node, weights=d[np.minimum(c, 3) - 1], minlength=lv.n_nodes)
             else:
                 d = np.zeros(3)
@@ -134,27 +147,36 @@ class NGramTables:
             p = np.where(kind > 0, (num + gam * p) / den, p)
         return p
 
+    def level_counts(
+        self, m: int, kind: np.ndarray, node: np.ndarray, pos: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One level of `walk` -> (Q, V) counts of each next character after each context (0
+        where unseen; raw or continuation counts as the level holds them), and (Q,) gamma and
+        denom (0 and 1 for contexts never seen)."""
+        lv, Q, V = self.levels[m], len(kind), self.V
+        cnt, gam, den = np.zeros((Q, V)), np.zeros(Q), np.ones(Q)
+        rows = np.nonzero(kind == 1)[0]
+        if len(rows):
+            lo = np.searchsorted(lv.pair_keys, node[rows] * V)
+            hi = np.searchsorted(lv.pair_keys, node[rows] * V + V)
+            lens = hi - lo
+            k = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+            cnt[np.repeat(rows, lens), lv.pair_keys[k] % V] = lv.pair_counts[k]
+            gam[rows], den[rows] = self.gamma[m][node[rows]], self.denom[m][node[rows]]
+        rows = np.nonzero(kind == 2)[0]
+        if len(rows):
+            cnt[rows, self.train[pos[rows]]] = 1.0
+            gam[rows], den[rows] = self.single_gamma_denom(m)
+        return cnt, gam, den
+
     def dist(self, older: np.ndarray) -> np.ndarray:
         """(Q, order-1) contexts -> (Q, V) float64 distributions over the next character."""
         Q, V = len(older), self.V
         P = np.full((Q, V), 1.0 / V)
         for m, kind, node, pos in self.walk(older):
-            lv = self.levels[m]
-            num, gam, den = np.zeros((Q, V)), np.zeros(Q), np.ones(Q)
-            rows = np.nonzero(kind == 1)[0]
-            if len(rows):
-                lo = np.searchsorted(lv.pair_keys, node[rows] * V)
-                hi = np.searchsorted(lv.pair_keys, node[rows] * V + V)
-                lens = hi - lo
-                k = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-                num[np.repeat(rows, lens), lv.pair_keys[k] % V] = self.alpha(m, lv.pair_counts[k])
-                gam[rows], den[rows] = self.gamma[m][node[rows]], self.denom[m][node[rows]]
-            rows = np.nonzero(kind == 2)[0]
-            if len(rows):
-                num[rows, self.train[pos[rows]]] = self.alpha(m, np.ones(1))[0]
-                gam[rows], den[rows] = self.single_gamma_denom(m)
+            cnt, gam, den = self.level_counts(m, kind, node, pos)
             seen = (kind > 0)[:, None]
-            P = np.where(seen, (num + gam[:, None] * P) / den[:, None], P)
+            P = np.where(seen, (self.alpha(m, cnt) + gam[:, None] * P) / den[:, None], P)
         return P
 
 

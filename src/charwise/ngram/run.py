@@ -24,16 +24,18 @@ from ..config import DataConfig, from_dict
 from ..data.corpus import load_corpus, split_ids
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
-from ..fields import FieldError, literal, option, validate
+from ..fields import FieldError, literal, option, require, validate
 from ..runs.format import load_tensors, parse_config, save_tensors, write_config
 from ..runs.run import Run
-from ..use.sampling import SampleOptions, choose_next, drive, start_ids
+from ..use.sampling import SampleOptions, decode
 from .counting import Level, build_levels
 from .model import SMOOTHINGS, NGramTables, total_nats
+from .tune import tune_discounts
 
 WEIGHTS = "ngram.safetensors"
 MAX_ORDER = 64
 _FIELDS = ("node_keys", "single_keys", "single_pos", "pair_keys", "pair_counts")
+DISCOUNTS = ("counts", "tune")
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,17 @@ class NGramConfig:
 
     order: int = option(5, ge=1, le=MAX_ORDER)  # characters per n-gram (context = order - 1)
     smoothing: str = option("kn", choices=SMOOTHINGS)  # kn: modified Kneser-Ney | wb: Witten-Bell
+    # Kneser-Ney discounts: Chen & Goodman's counts-of-counts estimates, or L-BFGS on the val
+    # split's loss (ngram/tune.py); the test split stays unseen either way.
+    discounts: str = option("counts", choices=DISCOUNTS)  # counts: from counts | tune: fit on val
 
     def __post_init__(self) -> None:
         validate(self)
+        require(
+            self.discounts == "counts" or self.smoothing == "kn",
+            "discounts",
+            "{discounts} tune needs Kneser-Ney {smoothing}",
+        )
 
 
 class NGramModel:
@@ -58,13 +68,27 @@ class NGramModel:
 
     @classmethod
     def fit(
-        cls, train_ids: np.ndarray, vocab: Vocab, cfg: NGramConfig, data_config: DataConfig
+        cls,
+        train_ids: np.ndarray,
+        vocab: Vocab,
+        cfg: NGramConfig,
+        data_config: DataConfig,
+        val_ids: np.ndarray | None = None,
+        discounts: np.ndarray | None = None,
     ) -> NGramModel:
-        """Count (N,) training ids into a model."""
+        """Count (N,) training ids into a model. `cfg.discounts == "tune"` fits the discounts
+        to (M,) `val_ids`; `discounts` ((order, 3)) gives them outright."""
         if len(train_ids) == 0:
             raise CharwiseError("the train split is empty: nothing to count")
         levels = build_levels(np.asarray(train_ids), vocab.size, cfg.order, cfg.smoothing)
-        tables = NGramTables(levels, train_ids, vocab.size, cfg.smoothing)
+        tables = NGramTables(levels, train_ids, vocab.size, cfg.smoothing, discounts)
+        if cfg.discounts == "tune" and discounts is None:
+            if val_ids is None or len(val_ids) < 2:
+                raise FieldError(
+                    "discounts", "{discounts} tune needs a val split of at least 2 characters"
+                )
+            tuned = tune_discounts(tables, np.asarray(val_ids))
+            tables = NGramTables(levels, train_ids, vocab.size, cfg.smoothing, tuned)
         return cls(tables, vocab, cfg, data_config)
 
     @property
@@ -88,27 +112,18 @@ class NGramModel:
     def generate(
         self, opts: SampleOptions, on_text: Callable[[int, str], None] | None = None
     ) -> list[str]:
-        """Sample `opts.num_samples` texts; the options mean what they mean for an RNN."""
-        gen = torch.Generator()
-        gen.manual_seed(opts.seed if opts.seed is not None else torch.seed())
-        M, V = opts.num_samples, self.vocab.size
-        ctx = np.repeat(
-            _context_row(
-                np.asarray(start_ids(self.vocab, opts.prime, gen), np.int64), self.order, V
+        """Sample `opts.num_samples` texts (or beam-search them); the options mean what they
+        mean for an RNN."""
+        return decode(self.decoder, self.vocab, opts, on_text)
+
+    def decoder(self, ids: list[int], n: int) -> NGramDecoder:
+        """A Decoder of n rows that has read `ids` but the last (sampling/beam.py's step)."""
+        return NGramDecoder(
+            self,
+            _context_row(np.asarray(ids[:-1], np.int64), self.order, self.vocab.size).repeat(
+                n, axis=0
             ),
-            M,
-            axis=0,
-        )  # (M, order-1)
-
-        def next_ids() -> torch.Tensor:
-            nonlocal ctx
-            probs = self.tables.dist(ctx)  # (M, V)
-            x = choose_next(torch.from_numpy(np.log(probs)), opts, gen)
-            if ctx.shape[1]:  # newest character first
-                ctx = np.concatenate([x.numpy()[:, None].astype(np.int64), ctx[:, :-1]], axis=1)
-            return x
-
-        return drive(next_ids, M, self.vocab, opts, on_text)
+        )
 
     # -- description ----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -135,6 +150,23 @@ class NGramModel:
         return len(self.tables.train) + sum(
             len(getattr(lv, f)) for lv in self.tables.levels for f in _FIELDS
         )
+
+
+class NGramDecoder:
+    """n rows of context, each the last order-1 characters read (newest first)."""
+
+    def __init__(self, model: NGramModel, ctx: np.ndarray):
+        self.model, self.ctx = model, ctx  # (n, order-1)
+
+    def advance(self, x: torch.Tensor) -> torch.Tensor:
+        """x (n,) -> (n, V) log-probabilities of the character after x."""
+        if self.ctx.shape[1]:  # newest character first
+            col = x.numpy()[:, None].astype(np.int64)
+            self.ctx = np.concatenate([col, self.ctx[:, :-1]], axis=1)
+        return torch.from_numpy(np.log(self.model.tables.dist(self.ctx)))
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.ctx = self.ctx[rows.numpy()]
 
 
 def _context_row(ids: np.ndarray, order: int, V: int) -> np.ndarray:
@@ -166,7 +198,9 @@ def train_ngram(
     corpus = load_corpus(data, cache_dir=cache_dir)
     splits = split_ids(corpus.ids, data.split)
     t0 = time.perf_counter()
-    model = NGramModel.fit(np.asarray(splits.train), corpus.vocab, cfg, data)
+    model = NGramModel.fit(
+        np.asarray(splits.train), corpus.vocab, cfg, data, np.asarray(splits.val)
+    )
     seconds = time.perf_counter() - t0
     if out is not None:
         save_ngram(out, model, list(corpus.files), seconds, corpus.text_hash)
@@ -197,6 +231,8 @@ def save_ngram(
     }
     ids_dtype = np.uint8 if model.vocab.size <= 256 else np.int32
     tensors["train_ids"] = torch.from_numpy(t.train.astype(ids_dtype))
+    if model.cfg.discounts != "counts":  # the tuned ones (counted ones are recomputed on load)
+        tensors["discounts"] = torch.from_numpy(np.array(t.disc, dtype=np.float64))
     save_tensors(run_dir / WEIGHTS, tensors, {"info": json.dumps({"order": model.order})})
     body = {
         "model": {"kind": "ngram", **dataclasses.asdict(model.cfg), "vocab_size": model.vocab.size},
@@ -237,7 +273,11 @@ class NGramRun(Run):
 
 
 def _ngram_config(m: dict[str, Any]) -> NGramConfig:
-    return NGramConfig(order=m.get("order", 0), smoothing=m.get("smoothing", "kn"))
+    return NGramConfig(
+        order=m.get("order", 0),
+        smoothing=m.get("smoothing", "kn"),
+        discounts=m.get("discounts", "counts"),
+    )
 
 
 def load_ngram(run_dir: str | Path, cfg: dict[str, Any], vocab: Vocab) -> NGramRun:
@@ -255,6 +295,7 @@ def load_ngram(run_dir: str | Path, cfg: dict[str, Any], vocab: Vocab) -> NGramR
             Level(*(tensors[f"l{k}.{f}"].numpy() for f in _FIELDS)) for k in range(ncfg.order)
         ]
         train = tensors["train_ids"].numpy().astype(np.int64)
+        disc = tensors["discounts"].numpy() if ncfg.discounts != "counts" else None
     except KeyError as e:
         raise CharwiseError(
             f"{run_dir / WEIGHTS} lacks {e.args[0]}: it does not match config.json"
@@ -262,5 +303,8 @@ def load_ngram(run_dir: str | Path, cfg: dict[str, Any], vocab: Vocab) -> NGramR
     if len(train) and int(train.max()) >= vocab.size:
         raise CharwiseError(f"{run_dir / WEIGHTS} does not match vocab.json")
     data = parse_config(lambda d: from_dict(DataConfig, d), cfg.get("data", {}), path)
-    model = NGramModel(NGramTables(levels, train, vocab.size, ncfg.smoothing), vocab, ncfg, data)
+    if disc is not None and disc.shape != (ncfg.order, 3):
+        raise CharwiseError(f"{run_dir / WEIGHTS} does not match config.json (discounts)")
+    tables = NGramTables(levels, train, vocab.size, ncfg.smoothing, disc)
+    model = NGramModel(tables, vocab, ncfg, data)
     return NGramRun(run_dir, model, vocab, cfg, data, {"count_seconds": cfg.get("count_seconds")})

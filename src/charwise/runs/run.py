@@ -2,13 +2,15 @@
 
 Commands and tools use only this interface, so they never ask which kind of model they hold:
 
-    run.generate(opts, on_text)  -> texts              (sampling, streamed through on_text)
+    run.generate(opts, on_text)  -> texts              (sampling or beam search, streamed)
     run.loss_over_ids(ids)       -> (total nats, N-1)   (evaluation)
     run.split("val")             -> ids of the run's own split, the text checked unchanged
     run.describe()               -> what `charwise info` reports for this kind
     run.network()                -> the recurrent network (inspect, the page), or a clear error
 
-Each kind subclasses Run (runs/rnn.py, ngram/run.py); runs/load.py picks the subclass.
+Each kind subclasses Run (runs/rnn.py, ngram/run.py); runs/load.py picks the subclass. A kind's
+generate hands use/sampling.decode a Decoder (its step function, use/beam.py), so sampling,
+stop rules and beam search are written once and mean the same for every kind.
 """
 
 from __future__ import annotations

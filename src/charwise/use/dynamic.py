@@ -28,6 +28,7 @@ The model passed in is never changed: the method works on a copy.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,8 +41,7 @@ from ..errors import CharwiseError
 from ..fields import option, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN, State
-from ..nn.stepper import Stepper
-from .sampling import SampleOptions, choose_next, drive, encode_prime, matmul_dtype
+from .sampling import SampleOptions, generate
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -251,7 +251,6 @@ def dynamic_loss_over_ids(
     return total, n
 
 
-@torch.inference_mode()
 def generate_adapted(
     ad: Adapter,
     ids: np.ndarray,
@@ -260,29 +259,10 @@ def generate_adapted(
     on_text: Callable[[int, str], None] | None = None,
     context: int = 256,
 ) -> list[str]:
-    """Sample from an adapted copy, continuing the text it read: the state comes from reading the
-    text's last `context` characters with the adapted weights (an RNN's state forgets what came
-    earlier), then opts.prime, then generation as `use.sampling.generate` does it."""
-    m = ad.model
-    device = m.head.weight.device
-    gen = torch.Generator(device=device)
-    if opts.seed is not None:
-        gen.manual_seed(opts.seed)
-    else:
-        gen.seed()
-    tail = [int(i) for i in np.asarray(ids[-context - 1 :])]
-    seq = tail + (encode_prime(vocab, opts.prime) if opts.prime else [])
-    state = m.init_state(1)
-    if len(seq) > 1:
-        _, state = m(torch.tensor([seq[:-1]], device=device), state)
-    M = opts.num_samples
-    state = tuple(s.expand(-1, M, -1).contiguous() for s in state)
-    x = torch.full((M,), seq[-1], dtype=torch.long, device=device)
-    runner = Stepper(m, matmul_dtype(opts, device)).runner(state)
-
-    def next_ids() -> torch.Tensor:
-        nonlocal x
-        x = choose_next(runner.advance(x), opts, gen)
-        return x
-
-    return drive(next_ids, M, vocab, opts, on_text)
+    """Sample from an adapted copy, continuing the text it read: the sampler reads the text's
+    last `context` characters (an RNN's state forgets what came before) and opts.prime, with the
+    adapted weights, then generates as `use.sampling.generate` does (every decoding option)."""
+    tail = vocab.decode([int(i) for i in np.asarray(ids[-context:])]) if context else ""
+    if vocab.unknown_chars(tail):  # a byte vocabulary's tail cut inside a character
+        tail = ""
+    return generate(ad.model, vocab, dataclasses.replace(opts, prime=tail + opts.prime), on_text)

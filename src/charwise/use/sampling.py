@@ -1,23 +1,29 @@
 """Generation: one character at a time, many streams at once, streamed out as it goes.
 
-The hot loop runs a `Stepper` snapshot of the model (stepper.py) in place; `drive` is the loop
-shared with the n-gram model: decoding, stop strings and streaming.
+Every model kind hands `decode` a `Decoder` (use/beam.py: n rows of state that read one
+character each); `decode` samples from it through `drive` (the loop: drawing, stop rules,
+streaming) or runs beam search over it. An RNN's decoder runs a `Stepper` snapshot of the
+model (stepper.py) in place.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
-from ..fields import FieldError, literal, option, require, validate
+from ..fields import option, require, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN
 from ..nn.stepper import Stepper, onednn_fp32
+from .beam import Decoder, beam_search
+from .stopping import StopRule, compile_regex
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -36,6 +42,26 @@ class SampleOptions:
     stop_at: str | None = option(None, nonempty=True)  # end a stream when its text reaches this
     # bf16 where the hardware has it: from 32 streams on, or on GPUs (see matmul_dtype).
     precision: str = option("auto", choices=PRECISIONS)  # the recurrent matmuls' precision
+    # A schedule: the temperature moves in a straight line from --temperature at the first
+    # character to this at the last, so `-t 0.5 --temperature-end 1` starts cold and warms up.
+    temperature_end: float | None = option(
+        None, gt=0
+    )  # the last character's temperature (--temperature is the first's; linear in between)
+    # Python's re syntax, searched in the text so far after every character. The match is kept:
+    # a match of unknown length cannot be held back from streamed text (use/stopping.py).
+    stop_regex: str | None = option(
+        None, nonempty=True
+    )  # end a stream after the first match of this regular expression (the match kept)
+    # N candidate texts; 1 is greedy. Not streamed: the best text is known only at the end.
+    beam: int | None = option(
+        None, ge=1
+    )  # beam search: keep N candidate texts, print the most likely (1: greedy)
+    # GNMT's length penalty (use/beam.length_normalised): 0 ranks by log-probability, which
+    # favours short texts once a stop can end them; 1 ranks about per character. Texts that run
+    # to --length all have the same length, so it changes nothing there.
+    length_penalty: float = option(
+        0.0, ge=0
+    )  # beam search ranks texts by log-prob / ((5 + chars) / 6) ** ALPHA (default 0: log-prob)
 
     def __post_init__(self) -> None:
         validate(self)  # a float length or a numeric prime, refused before any work
@@ -44,6 +70,36 @@ class SampleOptions:
             "temperature",
             "{temperature} must be positive (use {argmax} for greedy decoding)",
         )
+        require(
+            self.temperature_end is None or math.isfinite(self.temperature),
+            "temperature_end",
+            "{temperature_end} needs a finite {temperature} to start from",
+        )
+        require(
+            not (self.stop_at and self.stop_regex),
+            "stop_regex",
+            "{stop_regex} cannot be given with {stop_at}: a string is also a regex",
+        )
+        if self.stop_regex:
+            compile_regex(self.stop_regex)  # a bad pattern, refused before any work
+        require(
+            self.beam is None or not self.argmax,
+            "beam",
+            "{beam} cannot be given with {argmax} (greedy decoding is {beam} 1)",
+        )
+        require(
+            self.beam is None or self.num_samples <= self.beam,
+            "num_samples",
+            "{num_samples} can be at most {beam}: beam search returns the best of its texts",
+        )
+
+    def temperature_at(self, i: int) -> float:
+        """The temperature of generated character i (0-based): `temperature`, or with
+        `temperature_end` the straight line from one to the other over `length` characters."""
+        if self.temperature_end is None or self.length <= 1:
+            return self.temperature
+        t = i / (self.length - 1)
+        return self.temperature + (self.temperature_end - self.temperature) * t
 
 
 def filter_logits(
@@ -99,7 +155,51 @@ def generate(
     """
     if not isinstance(opts, SampleOptions):
         raise CharwiseError(f"opts must be a SampleOptions, not {type(opts).__name__}")
-    device = model.head.weight.device
+    was_training = model.training
+    try:
+        model.eval()  # no dropout while sampling; the caller's mode comes back afterwards
+        dtype = matmul_dtype(opts, model.head.weight.device)
+        make = partial(RNNDecoder, model, dtype=dtype)  # (ids, n) -> a decoder of n rows
+        return decode(make, vocab, opts, on_text, model.head.weight.device)
+    finally:
+        model.train(was_training)
+
+
+class RNNDecoder:
+    """A CharRNN as a `Decoder`: the prime read, then n rows stepped by a Stepper's runner."""
+
+    def __init__(self, model: CharRNN, ids: list[int], n: int, dtype: torch.dtype):
+        self.device = model.head.weight.device
+        # Read the prime (all but its last character) with the fused kernel, then fan out.
+        state = model.init_state(1)
+        if len(ids) > 1:
+            _, state = model(torch.tensor([ids[:-1]], device=self.device), state)
+        state = tuple(s.expand(-1, n, -1).contiguous() for s in state)
+        self.stepper = Stepper(model, dtype)
+        self.runner = self.stepper.runner(state)
+
+    def advance(self, x: torch.Tensor) -> torch.Tensor:
+        """x (n,) -> logits (n, V) (a buffer the next call overwrites)."""
+        return self.runner.advance(x)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        state = self.runner.state()  # (L, n, H) each
+        rows = rows.to(self.device)
+        self.runner = self.stepper.runner(tuple(s.index_select(1, rows) for s in state))
+
+
+def decode(
+    make_decoder: Callable[[list[int], int], Decoder],
+    vocab: Vocab,
+    opts: SampleOptions,
+    on_text: Callable[[int, str], None] | None = None,
+    device: torch.device | str = "cpu",
+) -> list[str]:
+    """The generation every model kind shares. make_decoder(ids, n) -> a Decoder of n rows on
+    `device` that has read the start ids but the last; that last one is each row's first input.
+    Samples (opts.num_samples streams, through `drive`), or with opts.beam runs beam search."""
+    stop = StopRule(opts.stop_at, opts.stop_regex)
+    stop.check_vocab(vocab)
     gen = torch.Generator(device=device)
     # Without a seed, a fresh one for this generator only: torch.seed() would reseed the caller's
     # global generator and break their torch.manual_seed reproducibility.
@@ -108,35 +208,28 @@ def generate(
     else:
         gen.seed()
     ids = start_ids(vocab, opts.prime, gen)
-    was_training = model.training
-    try:
-        model.eval()  # no dropout while sampling; the caller's mode comes back afterwards
-        return _generate(model, vocab, opts, on_text, ids, gen)
-    finally:
-        model.train(was_training)
-
-
-def _generate(
-    model: CharRNN,
-    vocab: Vocab,
-    opts: SampleOptions,
-    on_text: Callable[[int, str], None] | None,
-    ids: list[int],
-    gen: torch.Generator,
-) -> list[str]:
-    """generate()'s body, with the model in eval mode: prime, fan out to M streams, then drive."""
-    device, M = model.head.weight.device, opts.num_samples
-    # Read the prime (all but its last character) with the fused kernel, then fan out to M streams.
-    state = model.init_state(1)
-    if len(ids) > 1:
-        _, state = model(torch.tensor([ids[:-1]], device=device), state)
-    state = tuple(s.expand(-1, M, -1).contiguous() for s in state)
+    if opts.beam is not None:
+        dec = make_decoder(ids, opts.beam)
+        return beam_search(
+            dec,
+            ids[-1],
+            vocab,
+            opts.beam,
+            opts.length,
+            opts.length_penalty,
+            stop,
+            opts.num_samples,
+            on_text,
+        )
+    M = opts.num_samples
+    dec = make_decoder(ids, M)
     x = torch.full((M,), ids[-1], dtype=torch.long, device=device)
-    runner = Stepper(model, matmul_dtype(opts, device)).runner(state)
+    step = 0
 
     def next_ids() -> torch.Tensor:
-        nonlocal x
-        x = choose_next(runner.advance(x), opts, gen)
+        nonlocal x, step
+        x = choose_next(dec.advance(x), opts, gen, step)
+        step += 1
         return x
 
     return drive(next_ids, M, vocab, opts, on_text)
@@ -164,11 +257,14 @@ def matmul_dtype(opts: SampleOptions, device: torch.device) -> torch.dtype:
     return torch.float32 if onednn_fp32(device) and few else torch.bfloat16
 
 
-def choose_next(logits: torch.Tensor, opts: SampleOptions, gen: torch.Generator) -> torch.Tensor:
-    """(B, V) logits (or log-probabilities) -> (B,) next ids, by argmax or by sampling."""
+def choose_next(
+    logits: torch.Tensor, opts: SampleOptions, gen: torch.Generator, step: int = 0
+) -> torch.Tensor:
+    """(B, V) logits (or log-probabilities) of generated character `step` -> (B,) next ids, by
+    argmax or by sampling."""
     if opts.argmax:
         return logits.argmax(-1)
-    probs = filter_logits(logits, opts.temperature, opts.top_k, opts.top_p)
+    probs = filter_logits(logits, opts.temperature_at(step), opts.top_k, opts.top_p)
     return draw(probs, gen)
 
 
@@ -195,54 +291,46 @@ def drive(
     on_text: Callable[[int, str], None] | None = None,
 ) -> list[str]:
     """The generation loop shared by every model: call `next_ids()` -> (M,) ids up to opts.length
-    times, decode, end streams at opts.stop_at and stream text to on_text(stream, piece)."""
-    bad = vocab.unknown_chars(opts.stop_at) if opts.stop_at else []
-    if bad:  # it could never match: a long --length would then run to its end for nothing
-        raise FieldError(
-            "stop_at",
-            "{stop_at} has characters the model never writes (not in its vocabulary): "
-            + literal(", ".join(bad[:10])),
-        )
-    if on_text is None and opts.stop_at is None:
+    times, decode, end streams at opts.stop_at / opts.stop_regex and stream text to
+    on_text(stream, piece)."""
+    stop = StopRule(opts.stop_at, opts.stop_regex)
+    stop.check_vocab(vocab)
+    if on_text is None and not stop.active:
         # Batch path: ids stay in tensors until the end, no per-stream Python work per step.
         cols = [next_ids() for _ in range(opts.length)]
         rows = torch.stack(cols, 1).tolist() if cols else [[] for _ in range(M)]
         return [vocab.decode(r) for r in rows]
     decoders = [vocab.decoder() for _ in range(M)]
     texts, shown = [""] * M, [0] * M
-    active = torch.ones(M, dtype=torch.bool)
-    # Streamed text lags len(stop_at) - 1 characters behind, so no part of the stop string leaks.
-    hold = len(opts.stop_at) - 1 if opts.stop_at else 0
+    active = [True] * M
+    # Streamed text lags stop.hold characters behind, so no part of a stop string leaks.
     for _ in range(opts.length):
         xs = next_ids().tolist()
         for s in range(M):
             if not active[s]:
                 continue
             piece = decoders[s].decode_ids([xs[s]])
-            texts[s], _ = _apply_stop(texts[s], piece, opts.stop_at, active, s)
+            texts[s], active[s] = _apply_stop(texts[s], piece, stop)
             if on_text:
-                shown[s] = _stream(on_text, s, texts[s], shown[s], hold if active[s] else 0)
-        if not active.any():
+                shown[s] = _stream(on_text, s, texts[s], shown[s], stop.hold if active[s] else 0)
+        if not any(active):
             break
     for s in range(M):  # flush bytes held back by the UTF-8 decoder, and the held-back text
         if active[s]:
             tail = decoders[s].decode_ids([], final=True)
-            texts[s], _ = _apply_stop(texts[s], tail, opts.stop_at, active, s)
+            texts[s], active[s] = _apply_stop(texts[s], tail, stop)
         if on_text:
             _stream(on_text, s, texts[s], shown[s], 0)
     return texts
 
 
-def _apply_stop(
-    text: str, piece: str, stop: str | None, active: torch.Tensor, s: int
-) -> tuple[str, str]:
-    """Append `piece`; if the text now contains `stop`, cut there and mark the stream done."""
+def _apply_stop(text: str, piece: str, stop: StopRule) -> tuple[str, bool]:
+    """(text + piece, cut where the stop rule says if it now stops; whether it goes on)."""
     new = text + piece
-    if stop and stop in new[max(0, len(text) - len(stop)) :]:
-        cut = new.index(stop, max(0, len(text) - len(stop)))
-        active[s] = False
-        return new[:cut], new[len(text) : cut] if cut > len(text) else ""
-    return new, piece
+    if not piece or not stop.active:
+        return new, True
+    cut = stop.cut(new, len(piece))
+    return (new, True) if cut is None else (new[:cut], False)
 
 
 def _stream(on_text: Callable[[int, str], None], s: int, text: str, shown: int, hold: int) -> int:

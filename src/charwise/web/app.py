@@ -4,15 +4,17 @@ in-process through Starlette's TestClient; the CLI runs it with uvicorn).
     GET  /                         the page (static/index.html)
     GET  /api/runs                 the runs served, with their settings and recent samples
     GET  /api/runs/{name}/curves   training curves as inline SVG
-    POST /api/sample               {run, prime, temperature, top_k, length, seed} -> the sample,
-                                   streamed as plain text while it is generated
+    POST /api/sample               {run, prime, temperature, top_k, top_p, length, seed,
+                                   temperature_end, stop_regex} -> the sample, streamed as
+                                   plain text while it is generated
     POST /api/analyze              {run, text, features} -> predictions, activations and the
                                    interpretable cells (the viewer's JSON, see inspect/payload.py)
 
 Model work runs in a thread pool, so the event loop keeps serving other requests while a model
 samples. Every request is bounded (body size, text and sample length); a bad one gets a 4xx
 JSON {"error": "..."} and never takes the server down. A field may be left out for its default;
-JSON null stands for "left out" only where the default is "none" (top_k, seed), and is a 400
+JSON null stands for "left out" only where the default is "none" (top_k, seed, temperature_end,
+stop_regex), and is a 400
 anywhere else (a null prime or length is a client bug, not a request for the default).
 """
 
@@ -71,7 +73,16 @@ class _Stop(Exception):
 
 
 # The body fields of POST /api/sample: SampleOptions' fields the page offers.
-SAMPLE_FIELDS = ("prime", "length", "temperature", "top_k", "top_p", "seed")
+SAMPLE_FIELDS = (
+    "prime",
+    "length",
+    "temperature",
+    "top_k",
+    "top_p",
+    "seed",
+    "temperature_end",
+    "stop_regex",
+)
 
 
 def _err(status: int, message: str) -> JSONResponse:

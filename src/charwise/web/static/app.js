@@ -50,7 +50,9 @@
     $("stop-btn").disabled = false;
     const body = { run: $("run").value, prime: $("prime").value, temperature: Number($("temperature").value),
                    length: Number($("length").value) };
+    if ($("temperature-end").value) body.temperature_end = Number($("temperature-end").value);
     if ($("top-k").value) body.top_k = Number($("top-k").value);
+    if ($("stop-regex").value) body.stop_regex = $("stop-regex").value;
     if ($("seed").value) body.seed = Number($("seed").value);
     try {
       const resp = await fetch("/api/sample", { method: "POST", body: JSON.stringify(body), signal: ctrl.signal,
@@ -103,7 +105,8 @@
     st.textContent = `${data.n} characters, ${data.bpc !== null ? data.bpc.toFixed(3) + " bits/char" : ""}` +
       (data.skipped ? `, ${data.skipped} characters the model does not know left out` : "");
     $("interp").textContent = it ? `${it.interpretable.length} of ${it.total_cells} cells ` +
-      `(${(100 * it.fraction).toFixed(1)}%) track a property of this text (AUC \u2265 ${it.auc_threshold} or |r| \u2265 ${it.r_threshold})` +
+      `(${(100 * it.fraction).toFixed(1)}%) track a property of this text (AUC \u2265 ${it.auc_threshold} or |r| \u2265 ${it.r_threshold}` +
+      (it.null_shifts ? `, and above what the best cell scores against the property shifted in time` : "") + ")" +
       (it.skipped.length ? `; not scored here: ${it.skipped.join(", ")}` : "") : "";
   }
 
