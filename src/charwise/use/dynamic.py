@@ -54,7 +54,7 @@ class DynamicConfig:
 
     segment: int = option(50, ge=1)  # characters read between two gradient steps
     lr: float = option(1.5e-5, ge=0)  # eta: step size of the RMS-normalised gradient step
-    decay: float = option(0.003, ge=0, le=1)  # lambda: pull back toward the trained weights
+    decay: float = option(1e-4, ge=0, le=1)  # lambda: pull back toward the trained weights
     eps: float = option(1e-5, gt=0)  # added to the RMS term so rarely-used weights stay put
     rms_floor: float = option(0.1, ge=0)  # an RMS term is at least this times its tensor's mean
     streams: int = option(16, ge=1)  # pieces read side by side, one shared model (1: the paper's)
