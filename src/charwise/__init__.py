@@ -4,6 +4,7 @@ import charwise
 result = charwise.train(charwise.RunConfig(...), "runs/x")  # a TrainResult; or: charwise train
 run = charwise.load("runs/x")
 print(charwise.sample(run, length=200, prime="The "))
+print(charwise.dynamic_evaluate(run, split="test").result)  # adapting while reading
 """
 
 from .version import __version__
@@ -29,6 +30,9 @@ _API = {
     "evaluate": "runs.load",
     "evaluate_text": "runs.load",
     "load_corpus": "data.corpus",
+    "DynamicConfig": "use.dynamic",
+    "dynamic_evaluate": "runs.dynamic",
+    "adapted_sample": "runs.dynamic",
     "HubCharRNN": "export.hf",  # needs the export extra (huggingface_hub)
 }
 

@@ -1,4 +1,5 @@
-"""`charwise eval RUN_DIR FILE...`: bits and nats per character and perplexity over any text."""
+"""`charwise eval RUN_DIR FILE...`: bits and nats per character and perplexity over any text;
+with --dynamic, adapting to the text while reading it (runs/dynamic.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from dataclasses import dataclass
 
 from ..errors import CharwiseError
 from ..fields import option
+from ..runs.dynamic import TUNE_CHARS, DynamicResult, dynamic_evaluate
 from ..runs.load import load
 from ..runs.run import SPLITS
-from ._options import add_options, build
+from ..use.dynamic import DynamicConfig
+from ..use.dynamic_tune import Trial
+from ._options import add_options, build, collect
+from .flags import flag
 
 
 @dataclass(frozen=True)
@@ -17,6 +22,9 @@ class EvalCommand:
     split: str | None = option(None, choices=SPLITS)  # the run's own split instead of files
     json: bool = False  # print one JSON object
     device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
+    dynamic: bool = False  # adapt to the text while reading it (dynamic evaluation, Krause 2018)
+    tune: bool = False  # with --dynamic: first choose --lr, --decay, --segment on the val split
+    tune_chars: int = option(TUNE_CHARS, ge=2)  # validation characters each tuning trial reads
 
 
 def register(sub) -> None:
@@ -28,6 +36,7 @@ def register(sub) -> None:
     p.add_argument("run_dir")
     p.add_argument("files", nargs="*", help="text files (or use --split)")
     add_options(p, EvalCommand)
+    add_options(p.add_argument_group("dynamic evaluation (with --dynamic)"), DynamicConfig)
     p.set_defaults(func=run)
 
 
@@ -38,6 +47,15 @@ def run(args) -> int:
     if bool(args.files) == bool(cmd.split):
         which = "not both" if args.files else "one of them"
         raise CharwiseError(f"give text files to evaluate on or --split val|test|train, {which}")
+    given = collect(args, DynamicConfig)
+    if not cmd.dynamic:
+        extra = [flag(k) for k in given] + [
+            flag(k) for k in ("tune", "tune_chars") if k in collect(args, EvalCommand)
+        ]
+        if extra:
+            raise CharwiseError(f"{', '.join(extra)} set dynamic evaluation: add {flag('dynamic')}")
+    else:
+        return _dynamic(r, cmd, DynamicConfig(**given), args.files)
     res = r.evaluate(r.split(cmd.split)) if cmd.split else r.evaluate_files(args.files)
     if cmd.json:
         print(json.dumps(res.to_dict()))
@@ -45,6 +63,44 @@ def run(args) -> int:
     print(
         f"bits/char   {res.bits_per_char:.4f}\nnats/char   {res.nats_per_char:.4f}\n"
         f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}"
+    )
+    if res.unknown_chars:
+        print(f"skipped     {res.unknown_chars:,} characters outside the vocabulary: {res.unknown}")
+    return 0
+
+
+def _dynamic(r, cmd: EvalCommand, cfg: DynamicConfig, files: list[str]) -> int:
+    def on_trial(t: Trial) -> None:
+        if not cmd.json:
+            print(
+                f"tune        segment {t.segment} lr {t.lr:.3g} decay {t.decay:.3g}: "
+                f"{t.nats_per_char:.4f} nats/char",
+                flush=True,
+            )
+
+    dr: DynamicResult = dynamic_evaluate(
+        r,
+        files=files or None,
+        split=cmd.split,
+        cfg=cfg,
+        tune_on_val=cmd.tune,
+        tune_chars=cmd.tune_chars,
+        on_trial=on_trial,
+    )
+    if cmd.json:
+        print(json.dumps(dr.to_dict()))
+        return 0
+    res, c = dr.result, dr.config
+    if cmd.tune:
+        print(
+            f"chosen      {flag('segment')} {c.segment} {flag('lr')} {c.lr:.3g} "
+            f"{flag('decay')} {c.decay:.3g} ({dr.tune_seconds:.0f} s)"
+        )
+    print(
+        f"bits/char   {res.bits_per_char:.4f}\nnats/char   {res.nats_per_char:.4f}\n"
+        f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}\n"
+        f"speed       {dr.chars_per_s:,.0f} characters/s ({c.streams} streams, segments of "
+        f"{c.segment}; statistics {dr.stats_seconds:.1f} s)"
     )
     if res.unknown_chars:
         print(f"skipped     {res.unknown_chars:,} characters outside the vocabulary: {res.unknown}")

@@ -19,6 +19,7 @@ FLAGS = {
 }
 SHORT = {"length": "-n", "temperature": "-t", "num_samples": "-m"}
 METAVARS = {
+    "adapt": "FILE",
     "resume": "RUN_DIR",
     "init_from": "RUN_DIR",
     "out": "PATH",

@@ -11,7 +11,9 @@ from pathlib import Path
 from ..data.novelty import NoveltyFilter
 from ..errors import CharwiseError
 from ..fields import FieldError, literal
+from ..runs.dynamic import adapted_sample
 from ..runs.load import load
+from ..use.dynamic import DynamicConfig
 from ..use.sampling import SampleOptions, encode_prime
 from ._options import add_options, build, collect
 from .flags import flag
@@ -24,6 +26,11 @@ class SampleCommand:
     novel: bool = False  # print only lines that do not occur in the training text
     prime_file: str | None = None  # read the prime from this UTF-8 text file (for long primes)
     device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
+    adapt: str | None = None  # read this text with dynamic evaluation on, then sample in its style
+
+
+# --precision is the sampler's here; dynamic evaluation's own uses its default (auto).
+ADAPT_SKIP = frozenset({"precision"})
 
 
 def register(sub) -> None:
@@ -35,6 +42,8 @@ def register(sub) -> None:
     p.add_argument("run_dir", help="run directory written by `charwise train` or `charwise ngram`")
     add_options(p, SampleOptions)
     add_options(p, SampleCommand)
+    group = p.add_argument_group("adaptation (with --adapt FILE)")
+    add_options(group, DynamicConfig, skip=ADAPT_SKIP)
     p.set_defaults(func=run)
 
 
@@ -91,6 +100,20 @@ def run(args) -> int:
     _note_unused(opts, given)
     if opts.prime:  # unknown characters: fail before the prime is echoed to stdout
         encode_prime(r.vocab, opts.prime)
+    adapt = collect(args, DynamicConfig, skip=ADAPT_SKIP)
+    if adapt and not cmd.adapt:
+        raise CharwiseError(
+            f"{', '.join(flag(k) for k in adapt)} set the adaptation: add {flag('adapt')} FILE"
+        )
+    generate = r.generate
+    if cmd.adapt:
+        if cmd.novel:
+            raise CharwiseError(f"{flag('novel')} cannot be combined with {flag('adapt')}")
+        dyn = DynamicConfig(**adapt)
+
+        def generate(opts, on_text=None):
+            return adapted_sample(r, cmd.adapt, opts, dyn, on_text)
+
     if cmd.novel:
         return _novel(args.run_dir, r, opts)
     out = sys.stdout
@@ -101,10 +124,10 @@ def run(args) -> int:
             out.write(piece)
             out.flush()
 
-        r.generate(opts, on_text)
+        generate(opts, on_text)
         out.write("\n")
     else:
-        for i, text in enumerate(r.generate(opts)):
+        for i, text in enumerate(generate(opts)):
             out.write(("" if i == 0 else "\n---\n") + opts.prime + text)
         out.write("\n")
     out.flush()

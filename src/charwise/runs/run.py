@@ -120,6 +120,11 @@ class Run:
 
     def evaluate_files(self, files: str | Path | list[str | Path]) -> EvalResult:
         """Loss over text files; characters outside the vocabulary are left out and counted."""
+        return self.evaluate(*self.read_files(files))
+
+    def read_files(self, files: str | Path | list[str | Path]) -> tuple[np.ndarray, int, str]:
+        """Text files -> ((N,) ids, how many characters were outside the vocabulary and left
+        out, which ones)."""
         if isinstance(files, (str, Path)):  # one path, not a sequence of one-character paths
             files = [files]
         data = DataConfig(sources=tuple(str(f) for f in files), bytes_mode=self.vocab.bytes_mode)
@@ -140,7 +145,7 @@ class Run:
                 "the text is too short to evaluate: only 1 of its characters is in the model's "
                 f"vocabulary and it needs at least 2 (outside it: {corpus.unknown_chars})"
             )
-        return self.evaluate(np.asarray(corpus.ids), corpus.unknown, corpus.unknown_chars)
+        return np.asarray(corpus.ids), corpus.unknown, corpus.unknown_chars
 
     def sample(self, length: int = 500, prime: str = "", **kwargs: Any) -> str | list[str]:
         """One text, or a list when num_samples > 1; keywords are SampleOptions' fields."""

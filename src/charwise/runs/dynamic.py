@@ -1,0 +1,194 @@
+"""Dynamic evaluation of a loaded run (the method is use/dynamic.py): `dynamic_evaluate` scores
+text with adaptation on (optionally tuning the settings on the run's validation split first), and
+`adapted_sample` reads a text with adaptation on and samples in its style.
+
+Only the `Run` interface is used: `network()` (an n-gram run has no gradient and gets a clear
+error) and `split(name)`. The run's weights, in memory and on disk, are never changed: the method
+adapts a copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CharwiseError
+from ..nn.model import CharRNN
+from ..use.dynamic import (
+    DynamicConfig,
+    GradStats,
+    adapt_over_ids,
+    generate_adapted,
+    gradient_stats,
+)
+from ..use.dynamic_tune import Trial, tune
+from ..use.evaluate import EvalResult, result_from_nats
+from ..use.sampling import SampleOptions
+from .load import load
+from .run import NoNetworkError, Run
+
+TUNE_CHARS = 30_000  # validation characters each tuning trial scores
+
+
+@dataclass(frozen=True)
+class DynamicResult:
+    """The loss with adaptation on, the settings it used and what it cost."""
+
+    result: EvalResult
+    config: DynamicConfig  # the settings used (the tuned ones after tuning)
+    seconds: float  # scoring time, without the statistics and the tuning
+    stats_seconds: float  # estimating the RMS term on the training text
+    tune_seconds: float = 0.0
+    trials: tuple[Trial, ...] = ()  # the tuning's trials, in order
+    stats: GradStats | None = None  # the RMS term used (pass it on to skip measuring it again)
+
+    @property
+    def chars_per_s(self) -> float:
+        return self.result.chars / max(self.seconds, 1e-9)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.result.to_dict(),
+            "dynamic": dataclasses.asdict(self.config),
+            "chars_per_s": self.chars_per_s,
+            "seconds": self.seconds,
+            "stats_seconds": self.stats_seconds,
+            "tune_seconds": self.tune_seconds,
+            "trials": [t.to_dict() for t in self.trials],
+        }
+
+
+def network_of(run: Run | str | Path) -> CharRNN:
+    """The run's network, or a one-line error for a kind without gradients."""
+    if not isinstance(run, Run):
+        raise CharwiseError(
+            f"dynamic evaluation takes a loaded run (charwise.load(path)) or its path, not "
+            f"{type(run).__name__}"
+        )
+    try:
+        return run.network()
+    except NoNetworkError:
+        raise CharwiseError(
+            f"dynamic evaluation takes gradient steps, and this is {run.label}, which has no "
+            "gradient (its model is counts); use a trained RNN run"
+        ) from None
+
+
+def _loaded(run: Run | str | Path) -> Run:
+    return load(run) if isinstance(run, (str, os.PathLike)) else run
+
+
+class _Stats:
+    """Gradient statistics on the run's training text, measured once per segment length."""
+
+    def __init__(self, run: Run, net: CharRNN, cfg: DynamicConfig, fallback=None):
+        self.run, self.net, self.cfg, self.fallback = run, net, cfg, fallback
+        self.cache: dict[int, GradStats] = {}
+        self.seconds = 0.0
+        self._ids: np.ndarray | None = None
+
+    def ids(self) -> np.ndarray:
+        if self._ids is None:
+            try:
+                self._ids = self.run.split("train")
+            except CharwiseError as e:
+                if self.fallback is None:
+                    raise CharwiseError(
+                        "dynamic evaluation measures its step sizes on the run's training text, "
+                        f"which cannot be read: {e}"
+                    ) from None
+                self._ids = self.fallback
+        return self._ids
+
+    def __call__(self, segment: int) -> GradStats:
+        if segment not in self.cache:
+            t = time.perf_counter()
+            cfg = dataclasses.replace(self.cfg, segment=segment)
+            self.cache[segment] = gradient_stats(self.net, self.ids(), cfg)
+            self.seconds += time.perf_counter() - t
+        return self.cache[segment]
+
+
+def dynamic_evaluate(
+    run: Run | str | Path,
+    ids: np.ndarray | None = None,
+    *,
+    files: str | Path | list[str | Path] | None = None,
+    split: str | None = None,
+    cfg: DynamicConfig | None = None,
+    tune_on_val: bool = False,
+    tune_chars: int = TUNE_CHARS,
+    on_trial: Callable[[Trial], None] | None = None,
+    stats: GradStats | None = None,
+) -> DynamicResult:
+    """The run's loss with dynamic evaluation over one of: (N,) ids, text files, or its own
+    split ("val", "test"). With tune_on_val the settings are first chosen on the first
+    `tune_chars` characters of the validation split (use/dynamic_tune.py). `stats`: a previous
+    result's statistics, reused when measured with the same segment length and model."""
+    if sum(x is not None for x in (ids, files, split)) != 1:
+        raise CharwiseError("give one of ids, files or split to evaluate on")
+    cfg = cfg or DynamicConfig()
+    run = _loaded(run)
+    net = network_of(run)
+    unknown, desc = 0, ""
+    if files is not None:
+        ids, unknown, desc = run.read_files(files)
+    elif split is not None:
+        ids = run.split(split)
+    ids = np.asarray(ids).reshape(-1)
+    if ids.size and ids.dtype.kind not in "iu":
+        raise CharwiseError(f"dynamic_evaluate() takes integer character ids, not {ids.dtype}")
+    measure = _Stats(run, net, cfg)
+    if stats is not None:
+        measure.cache[stats.segment] = stats
+    trials: list[Trial] = []
+    tune_s = 0.0
+    if tune_on_val:
+        t = time.perf_counter()
+        val = run.split("val")[: tune_chars + 1]
+        if len(val) < 2:
+            raise CharwiseError(
+                "the run has no validation text to tune on (its val split is empty)"
+            )
+        cfg, trials = tune(net, val, cfg, measure, on_trial)
+        tune_s = time.perf_counter() - t - measure.seconds
+    used = measure(cfg.segment)
+    t = time.perf_counter()
+    total, n, _ = adapt_over_ids(net, ids, cfg, used)
+    seconds = time.perf_counter() - t
+    return DynamicResult(
+        result_from_nats(total, n, unknown, desc),
+        cfg,
+        seconds,
+        measure.seconds,
+        tune_s,
+        tuple(trials),
+        used,
+    )
+
+
+def adapted_sample(
+    run: Run | str | Path,
+    files: str | Path | list[str | Path],
+    opts: SampleOptions,
+    cfg: DynamicConfig | None = None,
+    on_text: Callable[[int, str], None] | None = None,
+) -> list[str]:
+    """Read text files with adaptation on, then sample opts.num_samples texts from the adapted
+    weights, continuing the text (and opts.prime after it). The step sizes are measured on the
+    run's training text, or on the files themselves when that text is not at hand (a shared run
+    folder without its text)."""
+    cfg = cfg or DynamicConfig()
+    run = _loaded(run)
+    net = network_of(run)
+    ids, _, _ = run.read_files(files)
+    stats = _Stats(run, net, cfg, fallback=ids)
+    _, _, ad = adapt_over_ids(net, ids, cfg, stats(cfg.segment), update_last=True)
+    return generate_adapted(ad, ids, run.vocab, opts, on_text, cfg.context)
