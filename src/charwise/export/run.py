@@ -88,6 +88,8 @@ def _check(run: Run, folder: Path, fmt: str, summary: RunSummary) -> Check:
     """The exported model against the run over the card's sample (any ids would do; these are
     the model's own kind of text)."""
     ids = [int(i) for i in run.vocab.encode(summary.sample, strict=False)][:CHECK_CHARS]
+    # Imported here, not at the top: each format needs its own optional extra (huggingface_hub,
+    # onnxruntime), and exporting one format must not need the other's.
     if fmt == "hf":
         from .hf import check_hf
 
