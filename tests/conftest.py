@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -174,3 +176,47 @@ class InterruptAt(Callbacks):
     def on_step(self, rec) -> None:
         if rec["step"] == self.at:
             os.kill(os.getpid(), self.sig)
+
+
+# Browser tests (test_browser, test_export_browser): Debian's Chromium driven by Playwright.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    for p in (
+        os.environ.get("CHARWISE_CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        "/usr/bin/chromium",
+    ):
+        if p and Path(p).exists():
+            return p
+    return None
+
+
+def _missing(why: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{why}: browser tests must run in CI (`make browser` installs chromium)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed")
+    path = chromium_path()
+    if path is None:
+        _missing("no chromium found")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

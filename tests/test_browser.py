@@ -4,10 +4,6 @@ installs it); in CI (CI=true) a missing browser or Playwright is a failure."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from charwise.inspect.report import ReportOptions, build_report
@@ -17,50 +13,9 @@ from charwise.web import create_app
 from charwise.web.server import BackgroundServer
 from conftest import train_tiny_run
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TEXT = "".join(
     f'{"  " * (i % 2)}x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n' for i in range(300)
 )
-
-
-def chromium_path() -> str | None:
-    for p in (
-        os.environ.get("CHARWISE_CHROMIUM"),
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-        "/usr/bin/chromium",
-    ):
-        if p and Path(p).exists():
-            return p
-    return None
-
-
-def _missing(why: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{why}: browser tests must run in CI (`make browser` installs chromium)")
-    pytest.skip(why)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed")
-    path = chromium_path()
-    if path is None:
-        _missing("no chromium found")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

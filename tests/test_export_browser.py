@@ -17,7 +17,6 @@ from charwise.export import ExportOptions, export_run, ortweb
 from charwise.runs.load import load
 from charwise.use.sampling import SampleOptions, generate
 from conftest import tiny_config
-from test_browser import CHROMIUM_ARGS, _missing, chromium_path
 
 # name -> (model, data) settings: the three cells, and the vocabularies the page decodes on
 # its own paths (raw bytes through a streaming UTF-8 decoder; <unk> for dropped characters).
@@ -68,21 +67,6 @@ def server(site):
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
     srv.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed")
-    path = chromium_path()
-    if path is None:
-        _missing("no chromium found")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
