@@ -18,6 +18,7 @@ from ..fields import FieldError, literal, option, require, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN
 from ..nn.stepper import Stepper, onednn_fp32
+from .windowed import CachedRunner
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -126,13 +127,17 @@ def _generate(
 ) -> list[str]:
     """generate()'s body, with the model in eval mode: prime, fan out to M streams, then drive."""
     device, M = model.head.weight.device, opts.num_samples
-    # Read the prime (all but its last character) with the fused kernel, then fan out to M streams.
-    state = model.init_state(1)
-    if len(ids) > 1:
-        _, state = model(torch.tensor([ids[:-1]], device=device), state)
-    state = tuple(s.expand(-1, M, -1).contiguous() for s in state)
     x = torch.full((M,), ids[-1], dtype=torch.long, device=device)
-    runner = Stepper(model, matmul_dtype(opts, device)).runner(state)
+    if not model.carries_state:  # a bounded context (transformer): a key/value cache
+        runner = CachedRunner(model, ids[:-1], M, matmul_dtype(opts, device))
+    else:
+        # Read the prime (all but its last character) with the fused kernel, then fan out to M
+        # streams.
+        state = model.init_state(1)
+        if len(ids) > 1:
+            _, state = model(torch.tensor([ids[:-1]], device=device), state)
+        state = tuple(s.expand(-1, M, -1).contiguous() for s in state)
+        runner = Stepper(model, matmul_dtype(opts, device)).runner(state)
 
     def next_ids() -> torch.Tensor:
         nonlocal x
