@@ -23,7 +23,6 @@ from charwise.experiments.compare import CompareConfig, compare
 from charwise.nn.transformer import CharTransformer
 from charwise.training.lifecycle import resume, train
 from charwise.use.windowed import CachedRunner, windowed_loss, windows
-
 from conftest import OVERFIT_TEXT, tiny_config
 
 TINY_TF = {"kind": "transformer", "layers": 2, "hidden": 32, "heads": 4, "block": 16}

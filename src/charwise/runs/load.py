@@ -15,8 +15,8 @@ from ..ngram.run import load_ngram
 from ..use.evaluate import EvalResult
 from .format import read_config, read_vocab
 from .rnn import load_rnn
-from .transformer import load_transformer
 from .run import Run
+from .transformer import load_transformer
 
 # config.json's model.kind -> the loader of that kind's run; RNN kinds are the default.
 LOADERS = {"ngram": load_ngram}

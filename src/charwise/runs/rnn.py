@@ -11,8 +11,8 @@ import torch
 
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
-from ..nn.devices import pick_device
 from ..nn.build import build_model
+from ..nn.devices import pick_device
 from ..nn.model import CharRNN
 from ..use.evaluate import loss_over_ids
 from ..use.sampling import SampleOptions, generate

@@ -21,8 +21,8 @@ from ..config import RunConfig
 from ..data.batches import StreamBatcher, WindowBatcher
 from ..data.corpus import Corpus, split_ids
 from ..fields import FieldError
-from ..nn.devices import bf16_native, pick_device
 from ..nn.build import build_model
+from ..nn.devices import bf16_native, pick_device
 from ..nn.model import detach_state
 from ..runs.format import save_model
 from ..use.evaluate import loss_over_ids
