@@ -252,3 +252,24 @@ def test_compare_gains_a_transformer_row(small_text, tmp_path):
     (row,) = compare(data, cfg, tmp_path / "runs")
     assert row.model == "TRANSFORMER 1x16" and row.extra["steps"] == 3
     assert math.isfinite(row.val_bpc) and len(row.sample) == 20
+
+
+def test_the_page_samples_a_transformer_and_declines_to_analyse_it(cli_run):
+    import warnings
+
+    from charwise.web import create_app
+
+    with warnings.catch_warnings():  # starlette 1.x suggests httpx2; httpx works the same here
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    client = TestClient(create_app([cli_run]), raise_server_exceptions=False)
+    (info,) = client.get("/api/runs").json()["runs"]
+    assert info["kind"] == "transformer" and not info["inspectable"]
+    body = {"run": "run", "prime": "It was", "length": 50, "seed": 3}
+    with client.stream("POST", "/api/sample", json=body) as r:
+        assert r.status_code == 200
+        text = "".join(r.iter_text())
+    assert text == charwise.load(cli_run).sample(50, prime="It was", seed=3)
+    r = client.post("/api/analyze", json={"run": "run", "text": "It was the"})
+    assert r.status_code == 400 and "a transformer does not have" in r.json()["error"]
