@@ -36,9 +36,9 @@ class ModelConfig:
     linear head. `layers`, `hidden` and `dropout` default by kind (KIND_DEFAULTS)."""
 
     vocab_size: int = option(ge=1)  # set from the data
-    kind: str = option("gru", choices=MODEL_KINDS)  # a GRU learns faster per second (RESULTS)
+    kind: str = option("gru", choices=MODEL_KINDS)  # an RNN (a GRU learns fastest) or a transformer
     # None: the kind's default (KIND_DEFAULTS), filled in on construction.
-    layers: int | None = option(None, ge=1)  # default 2 (RNN: char-rnn's) or 4 (transformer)
+    layers: int | None = option(None, ge=1)  # depth; default 2 (RNN: char-rnn's) or 4 (transformer)
     hidden: int | None = option(None, ge=1)  # width; default 512 (RNN) or 256 (transformer)
     embed: int = option(64, ge=1)  # RNN: a learned embedding replaces char-rnn's one-hot
     # RNN: variational, one mask per stream and window; transformer: on attention and MLP outputs.
@@ -46,8 +46,10 @@ class ModelConfig:
     embed_dropout: float = option(0.0, ge=0, lt=1)  # RNN: variational dropout on the embedding
     weight_drop: float = option(0.0, ge=0, lt=1)  # RNN: DropConnect on the recurrent weights (AWD)
     heads: int = option(4, ge=1)  # transformer: attention heads of hidden / heads each
-    # A step reads batch_size x seq_len characters as windows of `block` (WindowBatcher).
-    block: int = option(256, ge=2)  # transformer: context length, and the training window
+    block: int = option(  # transformer: the context and the training window; a step reads
+        256,
+        ge=2,
+    )  # batch_size x seq_len characters (the RNN's), as windows of this length
 
     def __post_init__(self) -> None:
         defaults = KIND_DEFAULTS["transformer" if self.kind == "transformer" else "rnn"]
