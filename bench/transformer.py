@@ -48,7 +48,7 @@ def one(name: str, data: Path, budget: float, sets: list[str], out: Path) -> dic
     rates = sorted(r["chars_per_s"] for r in log if r["event"] == "train")
     run = load(run_dir)
     # The run's final validation: the whole validation text scored as `charwise eval` does.
-    val = res.best_val_loss
+    val = res.best_val_loss if res.best_val_loss is not None else math.nan  # nan: interrupted
     return {
         "model": name,
         "describe": run.describe()["headline"],
@@ -63,6 +63,7 @@ def one(name: str, data: Path, budget: float, sets: list[str], out: Path) -> dic
         "val_bits_per_char": round(val / math.log(2), 4),
         "load_average_before": round(load_before, 2),
         "load_average_after": round(os.getloadavg()[0], 2),
+        "stopped": res.stopped,
         "settings": {**MODELS[name], **mk, **tk},
         "run_dir": str(run_dir),
     }
