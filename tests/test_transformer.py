@@ -273,3 +273,12 @@ def test_the_page_samples_a_transformer_and_declines_to_analyse_it(cli_run):
     assert text == charwise.load(cli_run).sample(50, prime="It was", seed=3)
     r = client.post("/api/analyze", json={"run": "run", "text": "It was the"})
     assert r.status_code == 400 and "a transformer does not have" in r.json()["error"]
+
+
+def test_fine_tuning_starts_from_a_transformer_runs_weights(tmp_path, short_text):
+    train(tf_config(short_text, max_steps=3), tmp_path / "base")
+    # The new run's model settings are the base run's, whatever kind the config names.
+    cfg = tiny_config([short_text], model={"dropout": 0.0}, max_steps=2)
+    train(cfg, tmp_path / "tuned", init_from=tmp_path / "base")
+    tuned = charwise.load(tmp_path / "tuned")
+    assert tuned.kind == "transformer" and tuned.model.cfg.block == 16
