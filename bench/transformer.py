@@ -6,6 +6,7 @@ windows of its context moved half a context at a time).
 
     .venv/bin/python bench/transformer.py                         # 600 s each
     .venv/bin/python bench/transformer.py --budget 60 --only transformer --set lr=1e-3
+    .venv/bin/python bench/transformer.py --sample RUN_DIR RUN_DIR   # sampling speed, alternated
 
 Prints one JSON object per model as it finishes, then a table. Figures from one run only: the
 machine is shared, so the two rows are compared side by side, never across runs.
@@ -69,6 +70,24 @@ def one(name: str, data: Path, budget: float, sets: list[str], out: Path) -> dic
     }
 
 
+def sampling_speed(run_dirs: list[str], seconds: float = 10.0, rounds: int = 3) -> None:
+    """Sampling chars/s of each run at 1 and 64 streams (default precision), the runs alternated
+    in rounds so that each sees the same machine; the best round of each is printed."""
+    runs = [load(d) for d in run_dirs]
+    best: dict[tuple[str, int], float] = {}
+    for _ in range(rounds):
+        for d, run in zip(run_dirs, runs, strict=True):
+            for streams in (1, 64):
+                n, t0 = 0, time.perf_counter()
+                while time.perf_counter() - t0 < seconds / 2:
+                    run.sample(500, num_samples=streams, seed=n)
+                    n += 1
+                cps = n * 500 * streams / (time.perf_counter() - t0)
+                best[(d, streams)] = max(best.get((d, streams), 0.0), cps)
+    for (d, streams), cps in best.items():
+        print(json.dumps({"run": d, "streams": streams, "sample_chars_per_s": round(cps)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget", type=float, default=600.0, help="seconds of training each")
@@ -76,7 +95,10 @@ def main() -> None:
     ap.add_argument("--only", choices=sorted(MODELS), help="train this model only")
     ap.add_argument("--set", action="append", default=[], help="override a field, k=v")
     ap.add_argument("--out", default="/work/runs/transformer/bench", help="runs go here")
+    ap.add_argument("--sample", nargs="+", metavar="RUN_DIR", help="time sampling of runs")
     args = ap.parse_args()
+    if args.sample:
+        return sampling_speed(args.sample)
     out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
     print(
         json.dumps(
