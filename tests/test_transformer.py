@@ -42,7 +42,7 @@ def tf_config(src, **train):
 def test_sizes_default_by_kind():
     rnn, tf = ModelConfig(vocab_size=5), ModelConfig(vocab_size=5, kind="transformer")
     assert (rnn.layers, rnn.hidden, rnn.dropout) == (2, 512, 0.25)
-    assert (tf.layers, tf.hidden, tf.dropout, tf.heads, tf.block) == (4, 256, 0.1, 4, 256)
+    assert (tf.layers, tf.hidden, tf.dropout, tf.heads, tf.block) == (4, 256, 0.0, 4, 256)
     assert ModelConfig(vocab_size=5, kind="transformer", layers=2).layers == 2
     with pytest.raises(CharwiseError, match="hidden 30 must be a multiple of heads 4"):
         ModelConfig(vocab_size=5, kind="transformer", hidden=30)

@@ -15,15 +15,15 @@ from .errors import CharwiseError
 from .fields import option, require, validate
 
 MODEL_KINDS = ("lstm", "gru", "rnn", "transformer")
-RNN_KINDS = ("lstm", "gru", "rnn")
 # Sizes that depend on the kind when not given. RNNs: 2x512 fits a 2-core CPU's 600 s budget and
-# reaches ~1.43 (RESULTS). Transformer: 4 layers x 256 wide (3.2 M weights, about the FLOPs per
-# character of the 2x512 GRU) rather than nanoGPT's 6x384 character model (10.7 M, ~3.4x the
-# FLOPs), which sees too few characters in 600 s on 2 cores; dropout 0.1, as a 600 s run reads
-# the text only a few times (nanoGPT's 0.2 is for 5,000 steps of 16k characters).
+# reaches ~1.43 (RESULTS). Transformer: 4 layers x 256 wide (3.25 M weights, ~1.5x the 2x512
+# GRU's multiply-adds per character) rather than nanoGPT's 6x384 character model (10.7 M, ~3.4x
+# the GRU's), which would read a third as much text in the budget on 2 cores. No dropout: a 600 s
+# run reads the text a few times, too few to overfit a 3 M model (nanoGPT's 0.2 is for 80 passes
+# of its 10.7 M one), and dropout's masks cost ~25% of a CPU step (NOTES-transformer.md).
 KIND_DEFAULTS = {
     "rnn": {"layers": 2, "hidden": 512, "dropout": 0.25},
-    "transformer": {"layers": 4, "hidden": 256, "dropout": 0.1},
+    "transformer": {"layers": 4, "hidden": 256, "dropout": 0.0},
 }
 OPTIMIZERS = ("adamw", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "linear", "exp", "constant")
@@ -41,8 +41,9 @@ class ModelConfig:
     layers: int | None = option(None, ge=1)  # depth; default 2 (RNN: char-rnn's) or 4 (transformer)
     hidden: int | None = option(None, ge=1)  # width; default 512 (RNN) or 256 (transformer)
     embed: int = option(64, ge=1)  # RNN: a learned embedding replaces char-rnn's one-hot
-    # RNN: variational, one mask per stream and window; transformer: on attention and MLP outputs.
-    dropout: float | None = option(None, ge=0, lt=1)  # default 0.25 (RNN) or 0.1 (transformer)
+    # RNN: variational, one mask per stream and window; transformer: on the embedding and on the
+    # attention and MLP outputs.
+    dropout: float | None = option(None, ge=0, lt=1)  # default 0.25 (RNN) or 0 (transformer)
     embed_dropout: float = option(0.0, ge=0, lt=1)  # RNN: variational dropout on the embedding
     weight_drop: float = option(0.0, ge=0, lt=1)  # RNN: DropConnect on the recurrent weights (AWD)
     heads: int = option(4, ge=1)  # transformer: attention heads of hidden / heads each
