@@ -44,6 +44,7 @@ def test_sizes_default_by_kind():
     assert (rnn.layers, rnn.hidden, rnn.dropout) == (2, 512, 0.25)
     assert (tf.layers, tf.hidden, tf.dropout, tf.heads, tf.block) == (4, 256, 0.0, 4, 256)
     assert ModelConfig(vocab_size=5, kind="transformer", layers=2).layers == 2
+    assert tf.positions == "learned"
     with pytest.raises(CharwiseError, match="hidden 30 must be a multiple of heads 4"):
         ModelConfig(vocab_size=5, kind="transformer", hidden=30)
     with pytest.raises(CharwiseError, match="RNN settings"):
@@ -51,8 +52,9 @@ def test_sizes_default_by_kind():
 
 
 # -- the network ---------------------------------------------------------------------------------
-def test_causal_a_later_character_changes_no_earlier_logit():
-    m = tiny_model()
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_causal_a_later_character_changes_no_earlier_logit(positions):
+    m = tiny_model(positions=positions)
     x = torch.randint(0, 11, (2, 16))
     y = x.clone()
     y[:, 9] = (y[:, 9] + 1) % 11
@@ -68,8 +70,9 @@ def test_a_window_longer_than_the_context_is_a_clear_error():
         tiny_model()(torch.zeros(1, 17, dtype=torch.long))
 
 
-def test_cache_computes_what_the_forward_does():
-    m = tiny_model()
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_cache_computes_what_the_forward_does(positions):
+    m = tiny_model(positions=positions)
     ids = torch.randint(0, 11, (3, 16))
     with torch.no_grad():
         full, _ = m(ids)
@@ -79,10 +82,11 @@ def test_cache_computes_what_the_forward_does():
     torch.testing.assert_close(torch.stack(got, 1), full[:, 4:], atol=1e-5, rtol=1e-5)
 
 
-def test_the_cached_runner_rolls_past_the_context():
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_the_cached_runner_rolls_past_the_context(positions):
     """Past `block` characters the runner re-reads the last block / 2 from position 0: its
     logits are those of a forward over exactly that window."""
-    m = tiny_model()
+    m = tiny_model(positions=positions)
     seq = torch.randint(0, 11, (40,)).tolist()
     runner = CachedRunner(m, seq[:3], 1)
     with torch.no_grad():
@@ -170,8 +174,11 @@ def test_overfits_a_tiny_text(tmp_path):
     assert loss < 0.2 * unigram, (loss, unigram)
 
 
-def test_the_run_directory_round_trips(tmp_path, short_text):
-    cfg = tf_config(short_text, data={"split": (0.8, 0.2, 0.0)}, max_steps=6, eval_every=6)
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_the_run_directory_round_trips(tmp_path, short_text, positions):
+    model = {**TINY_TF, "dropout": 0.0, "positions": positions}
+    split = {"split": (0.8, 0.2, 0.0)}
+    cfg = tiny_config([short_text], model=model, data=split, max_steps=6, eval_every=6)
     res = train(cfg, tmp_path / "run")
     best = charwise.load(tmp_path / "run")
     last = charwise.load(tmp_path / "run", weights="last")

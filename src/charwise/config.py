@@ -25,6 +25,7 @@ KIND_DEFAULTS = {
     "rnn": {"layers": 2, "hidden": 512, "dropout": 0.25},
     "transformer": {"layers": 4, "hidden": 256, "dropout": 0.0},
 }
+POSITIONS = ("learned", "rope")
 OPTIMIZERS = ("adamw", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "linear", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -47,6 +48,7 @@ class ModelConfig:
     embed_dropout: float = option(0.0, ge=0, lt=1)  # RNN: variational dropout on the embedding
     weight_drop: float = option(0.0, ge=0, lt=1)  # RNN: DropConnect on the recurrent weights (AWD)
     heads: int = option(4, ge=1)  # transformer: attention heads of hidden / heads each
+    positions: str = option("learned", choices=POSITIONS)  # transformer: learned or rotary
     block: int = option(  # transformer: the context and the training window; a step reads
         256,
         ge=2,

@@ -22,6 +22,15 @@ from ..config import ModelConfig
 from ..errors import CharwiseError
 
 State = tuple[torch.Tensor, ...]
+Rotation = tuple[torch.Tensor, torch.Tensor]  # cos, sin: (t, head width / 2) each
+
+
+def rotate(x: torch.Tensor, rot: Rotation) -> torch.Tensor:
+    """Rotary positions (Su et al. 2021): x (B, heads, t, hd) with each pair (i, i + hd/2) of
+    features rotated by its position's angle, so q . k depends on the distance between them."""
+    cos, sin = rot
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
 
 
 class Block(nn.Module):
@@ -37,11 +46,15 @@ class Block(nn.Module):
         self.fc = nn.Linear(d, 4 * d)
         self.out = nn.Linear(4 * d, d)
 
-    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, t, D) -> q, k, v each (B, heads, t, D / heads)."""
+    def _split(self, x: torch.Tensor, rot: Rotation | None):
+        """(B, t, D) -> q, k, v each (B, heads, t, D / heads); q and k rotated by `rot` (the
+        rotary positions' cos, sin for these t positions, each (t, hd / 2)) when given."""
         B, t, D = x.shape
         qkv = self.qkv(self.ln1(x)).view(B, t, 3, self.heads, D // self.heads)
-        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        if rot is not None:
+            q, k = rotate(q, rot), rotate(k, rot)
+        return q, k, v
 
     def _rest(self, x: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
         """The block after attention: att (B, heads, t, hd) -> the block's output (B, t, D)."""
@@ -51,10 +64,12 @@ class Block(nn.Module):
         h = self.out(F.gelu(self.fc(self.ln2(x))))
         return x + F.dropout(h, p, self.training)
 
-    def forward(self, x: torch.Tensor, cache: list | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rot: Rotation | None = None, cache: list | None = None
+    ) -> torch.Tensor:
         """x (B, t, D) -> (B, t, D), every position attending to itself and those before it.
         With `cache` (an empty list), the keys and values are appended to it for decoding."""
-        q, k, v = self._split(x)
+        q, k, v = self._split(x, rot)
         if cache is not None:
             cache.extend((k, v))
         # No dropout on the attention probabilities: with dropout_p > 0 PyTorch leaves its fused
@@ -63,10 +78,12 @@ class Block(nn.Module):
         att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self._rest(x, att)
 
-    def step(self, x: torch.Tensor, kc: torch.Tensor, vc: torch.Tensor, n: int) -> torch.Tensor:
+    def step(
+        self, x: torch.Tensor, rot: Rotation | None, kc: torch.Tensor, vc: torch.Tensor, n: int
+    ) -> torch.Tensor:
         """One new position: x (B, 1, D), keys / values cached in kc, vc (B, heads, block, hd)
         of which n are filled; writes position n and attends over 0..n (no mask needed)."""
-        q, k, v = self._split(x)
+        q, k, v = self._split(x, rot)
         kc[:, :, n : n + 1] = k
         vc[:, :, n : n + 1] = v
         att = F.scaled_dot_product_attention(q, kc[:, :, : n + 1], vc[:, :, : n + 1])
@@ -82,7 +99,14 @@ class CharTransformer(nn.Module):
             raise CharwiseError(f"hidden {cfg.hidden} is not divisible by heads {cfg.heads}")
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden)
-        self.pos = nn.Embedding(cfg.block, cfg.hidden)
+        if cfg.positions == "learned":
+            self.pos = nn.Embedding(cfg.block, cfg.hidden)
+        else:  # rotary: fixed angles, not weights (not saved: they follow from the config)
+            hd = cfg.hidden // cfg.heads
+            freq = 10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float32) / hd)
+            angle = torch.arange(cfg.block, dtype=torch.float32)[:, None] * freq  # (block, hd/2)
+            self.register_buffer("rot_cos", angle.cos(), persistent=False)
+            self.register_buffer("rot_sin", angle.sin(), persistent=False)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(cfg.hidden)
         self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
@@ -127,18 +151,25 @@ class CharTransformer(nn.Module):
                 )
         return x.long()
 
-    def _embed(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        pos = torch.arange(start, start + x.shape[1], device=x.device)
-        e = self.embed(x) + self.pos(pos)
-        return F.dropout(e, self.cfg.dropout, self.training)
+    def _embed(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, Rotation | None]:
+        """x (B, t) ids read from position `start` -> (B, t, D) inputs and the rotation of
+        these positions (None with learned positions, added to the inputs instead)."""
+        e = self.embed(x)
+        end = start + x.shape[1]
+        rot = None
+        if self.cfg.positions == "learned":
+            e = e + self.pos(torch.arange(start, end, device=x.device))
+        else:
+            rot = (self.rot_cos[start:end], self.rot_sin[start:end])
+        return F.dropout(e, self.cfg.dropout, self.training), rot
 
     def forward(self, x: torch.Tensor, state: State | None = None, return_hidden: bool = False):
         """x: (B, T) ids, T <= block -> logits (B, T, V) and () (no state); with return_hidden
         also the last block's normalised outputs (B, T, D). `state` is accepted and ignored,
         so the trainer's TBPTT call works unchanged."""
-        h = self._embed(self._check(x))
+        h, rot = self._embed(self._check(x))
         for blk in self.blocks:
-            h = blk(h)
+            h = blk(h, rot)
         h = self.norm(h)
         logits = self.head(h)
         return (logits, (), h) if return_hidden else (logits, ())
@@ -154,11 +185,11 @@ class CharTransformer(nn.Module):
     def prefill(self, x: torch.Tensor, cache: list[torch.Tensor]) -> torch.Tensor:
         """Read x (B, t) from position 0 into `cache` (new_cache's): logits (B, V) of its last
         position (what follows x)."""
-        h = self._embed(self._check(x))
+        h, rot = self._embed(self._check(x))
         t = x.shape[1]
         for i, blk in enumerate(self.blocks):
             kv: list[torch.Tensor] = []
-            h = blk(h, kv)
+            h = blk(h, rot, kv)
             cache[2 * i][:, :, :t] = kv[0]
             cache[2 * i + 1][:, :, :t] = kv[1]
         return self.head(self.norm(h[:, -1]))
@@ -166,7 +197,7 @@ class CharTransformer(nn.Module):
     def decode(self, x: torch.Tensor, cache: list[torch.Tensor], n: int) -> torch.Tensor:
         """One character per stream at position n (n < block, positions 0..n-1 cached): x (B,)
         ids -> logits (B, V); the cache gains position n."""
-        h = self._embed(x.long()[:, None], n)
+        h, rot = self._embed(x.long()[:, None], n)
         for i, blk in enumerate(self.blocks):
-            h = blk.step(h, cache[2 * i], cache[2 * i + 1], n)
+            h = blk.step(h, rot, cache[2 * i], cache[2 * i + 1], n)
         return self.head(self.norm(h[:, 0]))
