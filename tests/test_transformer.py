@@ -44,7 +44,7 @@ def test_sizes_default_by_kind():
     assert (rnn.layers, rnn.hidden, rnn.dropout) == (2, 512, 0.25)
     assert (tf.layers, tf.hidden, tf.dropout, tf.heads, tf.block) == (4, 256, 0.0, 4, 256)
     assert ModelConfig(vocab_size=5, kind="transformer", layers=2).layers == 2
-    assert tf.positions == "learned"
+    assert tf.positions == "rope"
     with pytest.raises(CharwiseError, match="hidden 30 must be a multiple of heads 4"):
         ModelConfig(vocab_size=5, kind="transformer", hidden=30)
     with pytest.raises(CharwiseError, match="RNN settings"):
