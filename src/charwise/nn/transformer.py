@@ -1,8 +1,9 @@
 """CharTransformer: a small causal (GPT-style) transformer over characters.
 
-embedding + learned positions -> `layers` pre-LayerNorm blocks (causal self-attention through
-torch's fused `scaled_dot_product_attention`, a 4x GELU MLP) -> LayerNorm -> linear head.
-Width `hidden`, `heads` heads of hidden / heads, context `block` characters.
+embedding -> `layers` pre-LayerNorm blocks (causal self-attention through torch's fused
+`scaled_dot_product_attention`, a 4x GELU MLP) -> LayerNorm -> linear head. Positions are
+rotary (queries and keys rotated by their position's angles) or learned (added to the
+embedding). Width `hidden`, `heads` heads of hidden / heads, context `block` characters.
 
 It answers the calls the trainer makes of a CharRNN, with no state to carry: `init_state`
 returns (), `forward(x, state)` returns (logits, ()), so the training loop runs it unchanged on
