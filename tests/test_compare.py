@@ -51,7 +51,7 @@ def test_compare_rows(small_text, tmp_path):
 
 def test_compare_config_is_validated():
     with pytest.raises(CharwiseError, match="unknown model"):
-        CompareConfig(models=("transformer",))
+        CompareConfig(models=("mamba",))
     with pytest.raises(CharwiseError, match="nothing to compare"):
         CompareConfig(orders=(), models=())
 

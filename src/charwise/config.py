@@ -14,7 +14,18 @@ from typing import Any
 from .errors import CharwiseError
 from .fields import option, require, validate
 
-MODEL_KINDS = ("lstm", "gru", "rnn")
+MODEL_KINDS = ("lstm", "gru", "rnn", "transformer")
+# Sizes that depend on the kind when not given. RNNs: 2x512 fits a 2-core CPU's 600 s budget and
+# reaches ~1.43 (RESULTS). Transformer: 4 layers x 256 wide (3.25 M weights, ~1.5x the 2x512
+# GRU's multiply-adds per character) rather than nanoGPT's 6x384 character model (10.7 M, ~3.4x
+# the GRU's), which would read a third as much text in the budget on 2 cores. No dropout: a 600 s
+# run reads the text a few times, too few to overfit a 3 M model (nanoGPT's 0.2 is for 80 passes
+# of its 10.7 M one), and dropout's masks cost ~25% of a CPU step (NOTES-transformer.md).
+KIND_DEFAULTS = {
+    "rnn": {"layers": 2, "hidden": 512, "dropout": 0.25},
+    "transformer": {"layers": 4, "hidden": 256, "dropout": 0.0},
+}
+POSITIONS = ("learned", "rope")
 OPTIMIZERS = ("adamw", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "linear", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -22,19 +33,46 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network: embedding -> `layers` stacked recurrent layers -> linear head."""
+    """The network: embedding -> `layers` stacked recurrent layers (or transformer blocks) ->
+    linear head. `layers`, `hidden` and `dropout` default by kind (KIND_DEFAULTS)."""
 
     vocab_size: int = option(ge=1)  # set from the data
-    kind: str = option("gru", choices=MODEL_KINDS)  # a GRU learns faster per second (RESULTS)
-    layers: int = option(2, ge=1)  # the post's char-rnn default; 3 helps little at this data size
-    hidden: int = option(512, ge=1)  # 2x512 fits a 2-core CPU's 600 s budget and reaches ~1.43
-    embed: int = option(64, ge=1)  # a learned embedding replaces char-rnn's one-hot
-    dropout: float = option(0.25, ge=0, lt=1)  # variational: one mask per stream and window
-    embed_dropout: float = option(0.0, ge=0, lt=1)  # variational dropout on the embedding
-    weight_drop: float = option(0.0, ge=0, lt=1)  # DropConnect on the recurrent weights (AWD)
+    kind: str = option("gru", choices=MODEL_KINDS)  # an RNN (a GRU learns fastest) or a transformer
+    # None: the kind's default (KIND_DEFAULTS), filled in on construction.
+    layers: int | None = option(None, ge=1)  # depth; default 2 (RNN: char-rnn's) or 4 (transformer)
+    hidden: int | None = option(None, ge=1)  # width; default 512 (RNN) or 256 (transformer)
+    embed: int = option(64, ge=1)  # RNN: a learned embedding replaces char-rnn's one-hot
+    # RNN: variational, one mask per stream and window; transformer: on the embedding and on the
+    # attention and MLP outputs.
+    dropout: float | None = option(None, ge=0, lt=1)  # default 0.25 (RNN) or 0 (transformer)
+    embed_dropout: float = option(0.0, ge=0, lt=1)  # RNN: variational dropout on the embedding
+    weight_drop: float = option(0.0, ge=0, lt=1)  # RNN: DropConnect on the recurrent weights (AWD)
+    heads: int = option(4, ge=1)  # transformer: attention heads of hidden / heads each
+    # Rotary: left the unigram plateau by step ~40 where learned positions were still on it at
+    # step 130 (same run, 600 s bench settings: loss 2.17 against 2.49 at step 100).
+    positions: str = option("rope", choices=POSITIONS)  # transformer: rotary (rope) or learned
+    block: int = option(  # transformer: the context and the training window; a step reads
+        256,
+        ge=2,
+    )  # batch_size x seq_len characters (the RNN's), as windows of this length
 
     def __post_init__(self) -> None:
+        defaults = KIND_DEFAULTS["transformer" if self.kind == "transformer" else "rnn"]
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         validate(self)
+        if self.kind == "transformer":
+            require(
+                self.hidden % self.heads == 0,
+                "heads",
+                f"{{hidden}} {self.hidden} must be a multiple of {{heads}} {self.heads}",
+            )
+            require(
+                self.embed_dropout == 0 and self.weight_drop == 0,
+                "weight_drop",
+                "{embed_dropout} and {weight_drop} are RNN settings; a transformer uses {dropout}",
+            )
 
 
 @dataclass(frozen=True)
@@ -75,8 +113,10 @@ class TrainConfig:
     # 96 x 32 rather than 32 x 64: per character the GRU's per-step work (small elementwise ops,
     # per-step products) costs less with more streams and fewer steps; in the 600 s CPU
     # benchmark it trained ~1.3x faster and ended within the 1.45 target (bench/RESULTS.md).
+    # A transformer reads the same batch_size x seq_len characters a step, cut into windows of
+    # its block (data/batches.WindowBatcher), so both kinds take steps of the same size.
     batch_size: int = option(96, ge=1)  # parallel streams (global, over all processes)
-    seq_len: int = option(32, ge=1)  # BPTT window; state is carried across windows
+    seq_len: int = option(32, ge=1)  # BPTT window, state carried (transformer: see --block)
     optimizer: str = option("adamw", choices=OPTIMIZERS)  # rmsprop is char-rnn's
     lr: float = option(3e-3, gt=0)  # peak learning rate; Adam on char-RNNs tolerates 2e-3..5e-3
     min_lr_ratio: float = option(0.05, ge=0, le=1)  # cosine / linear decay to lr * this

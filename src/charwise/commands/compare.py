@@ -14,6 +14,7 @@ from ._options import add_options, build, data_config
 EXAMPLES = """examples:
   charwise compare book.txt --budget 300
   charwise compare book.txt --budget 600 --orders 5,10,20 --models lstm,gru --hidden 512
+  charwise compare book.txt --budget 300 --orders 10 --models gru,transformer
   charwise compare --corpus names --budget 60 --split 0.8,0.1,0.1 --json
 """
 
@@ -27,9 +28,9 @@ class CompareCommand:
 def register(sub) -> None:
     p = sub.add_parser(
         "compare",
-        help="n-gram baselines vs RNNs on one text, one table",
-        description="Count n-grams of a few orders and train RNNs under a time "
-        "budget on the same split; print bits per character of each.",
+        help="n-gram baselines vs RNNs and a transformer on one text, one table",
+        description="Count n-grams of a few orders and train RNNs (or a transformer) under a "
+        "time budget on the same split; print bits per character of each.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -24,6 +24,7 @@ from .flags import flag
 EXAMPLES = """examples:
   charwise train --corpus names --out runs/names --max-time 120
   charwise train book.txt --out runs/book --hidden 512 --layers 3 --dropout 0.2
+  charwise train book.txt --out runs/book-tf --model transformer --max-time 600
   charwise train src/ --glob '*.c' --out runs/c --max-time 3600
   charwise train --resume runs/book --max-steps 20000
   charwise train poems.txt --init-from runs/book --out runs/poems --lr 1e-3

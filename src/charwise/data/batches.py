@@ -1,4 +1,6 @@
-"""Truncated-BPTT batches: B parallel streams of T steps, each stream a contiguous slice of text.
+"""Training batches. `StreamBatcher` (RNNs): truncated-BPTT batches, B parallel streams of T
+steps, each stream a contiguous slice of text. `WindowBatcher` (the transformer, which carries no
+state): windows drawn at random places of the text.
 
 The train split is cut into `global_batch` equal contiguous streams. Batch i holds, for every
 stream k, characters [i*T, (i+1)*T] of stream k, so stream k of batch i+1 continues exactly where
@@ -59,8 +61,9 @@ class StreamBatcher:
         grid = ids[: n_streams * self.stream_len].reshape(n_streams, self.stream_len)
         self.streams = grid[rank * batch_size : (rank + 1) * batch_size]
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch `step` of an epoch: x, y (B, T) int64, y being x shifted one character on."""
+    def batch(self, step: int, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch `step` of an epoch (any epoch: every one reads the same streams): x, y (B, T)
+        int64, y being x shifted one character on."""
         t0 = step * self.T
         block = np.asarray(self.streams[:, t0 : t0 + self.T + 1], dtype=np.int64)
         block = torch.from_numpy(block)
@@ -69,6 +72,54 @@ class StreamBatcher:
     def __iter__(self):
         for i in range(self.steps_per_epoch):
             yield self.batch(i)
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+
+class WindowBatcher:
+    """Serves (x, y) batches of B windows of T = `window` characters, each at a random place of
+    the (N,) ids, for a model that reads every window from its start (no state carried).
+
+    A step reads about `chars_per_step` characters over all processes (batch_size x seq_len, as
+    an RNN's step does), so the two kinds take steps of the same size: W = chars_per_step //
+    window windows in all (at least `world`, rounded down to a multiple of it), W / world on
+    this rank. Window starts come from a generator seeded by (seed, epoch, step), the same on
+    every rank, and rank r takes windows [rB, (r+1)B): any world size sees the same global
+    batch, and a resumed run the same windows, without saving a generator. An epoch is
+    N // (W x window) steps (windows are drawn with replacement: an epoch reads N characters,
+    not every one of them once).
+    """
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        chars_per_step: int,
+        window: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+    ):
+        if len(ids) < window + 1:
+            raise FieldError(
+                "block",
+                f"the training text has {len(ids):,} characters, too few for one window of "
+                f"{window} (it needs {window + 1:,}); lower {{block}}",
+            )
+        windows = max(world, chars_per_step // window // world * world)
+        self.ids, self.T, self.seed = ids, window, seed
+        self.B, self.windows, self.rank = windows // world, windows, rank
+        self.steps_per_epoch = max(1, len(ids) // (windows * window))
+        self._offsets = np.arange(window + 1)
+
+    def batch(self, step: int, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch `step` of epoch `epoch`: x, y (B, T) int64, y being x shifted one on."""
+        rng = np.random.default_rng([self.seed, epoch, step])
+        starts = rng.integers(0, len(self.ids) - self.T, size=self.windows)
+        mine = starts[self.rank * self.B : (self.rank + 1) * self.B]
+        block = np.asarray(self.ids[mine[:, None] + self._offsets], dtype=np.int64)
+        block = torch.from_numpy(block)
+        return block[:, :-1], block[:, 1:]
 
     def __len__(self) -> int:
         return self.steps_per_epoch

@@ -1,4 +1,5 @@
-"""One table for one text: n-grams of a few orders next to RNNs trained under a time budget.
+"""One table for one text: n-grams of a few orders next to RNNs (and a transformer) trained under a
+time budget.
 
 Every model is trained on the same train split and scored with the same definition of bits per
 character (every character of the val / test split after its first, predicted from the text before
@@ -28,10 +29,11 @@ from ..use.sampling import SampleOptions
 class CompareConfig:
     orders: tuple[int, ...] = option((3, 6, 10, 20), ge=1, items=True)  # n-gram orders; "" none
     smoothing: str = option("kn", choices=SMOOTHINGS)  # n-gram smoothing
-    models: tuple[str, ...] = option(("lstm",), choices=MODEL_KINDS, items=True)  # RNNs; "" none
-    budget: float = option(300.0, gt=0)  # seconds of training per RNN
-    layers: int = option(2, ge=1)  # RNN layers
-    hidden: int = option(256, ge=1)  # RNN width: 2x256 learns fast enough for a few CPU minutes
+    # A transformer row reads the same characters a step, as windows of its default context.
+    models: tuple[str, ...] = option(("lstm",), choices=MODEL_KINDS, items=True)  # "" for none
+    budget: float = option(300.0, gt=0)  # seconds of training per network
+    layers: int = option(2, ge=1)  # RNN layers (transformer blocks)
+    hidden: int = option(256, ge=1)  # width: 2x256 learns fast enough for a few CPU minutes
     embed: int = option(64, ge=1)  # RNN embedding width
     batch_size: int = option(64, ge=1)  # RNN training streams
     seq_len: int = option(128, ge=1)  # RNN BPTT window

@@ -22,6 +22,8 @@ _RNN = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 class CharRNN(nn.Module):
+    carries_state = True  # state flows from window to window (TBPTT; evaluation carries it)
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg

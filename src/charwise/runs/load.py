@@ -16,9 +16,12 @@ from ..use.evaluate import EvalResult
 from .format import read_config, read_vocab
 from .rnn import load_rnn
 from .run import Run
+from .transformer import load_transformer
 
 # config.json's model.kind -> the loader of that kind's run; RNN kinds are the default.
 LOADERS = {"ngram": load_ngram}
+# Networks besides the RNNs, read as RNN runs are (a device, the best or the last weights).
+NETWORK_LOADERS = {"transformer": load_transformer}
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu", weights: str = "best") -> Run:
@@ -33,10 +36,11 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", weights: str =
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     vocab = read_vocab(run_dir)
-    loader = LOADERS.get(cfg.get("model", {}).get("kind"))
+    kind = cfg.get("model", {}).get("kind")
+    loader = LOADERS.get(kind)
     if loader is not None:
         return loader(run_dir, cfg, vocab)
-    return load_rnn(run_dir, cfg, vocab, device, weights)
+    return NETWORK_LOADERS.get(kind, load_rnn)(run_dir, cfg, vocab, device, weights)
 
 
 def _run(run: Any, what: str) -> Run:

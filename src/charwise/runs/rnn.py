@@ -11,6 +11,7 @@ import torch
 
 from ..data.vocab import Vocab
 from ..errors import CharwiseError
+from ..nn.build import build_model
 from ..nn.devices import pick_device
 from ..nn.model import CharRNN
 from ..use.evaluate import loss_over_ids
@@ -70,7 +71,7 @@ def _epochs_trained(trainer: dict) -> float | None:
     return float(ep) if isinstance(ep, int | float) else None
 
 
-def load_weights_into(model: CharRNN, tensors: dict[str, torch.Tensor], path: Path) -> None:
+def load_weights_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
     own = model.state_dict()
     if set(own) != set(tensors) or any(own[k].shape != tensors[k].shape for k in own):
         raise CharwiseError(f"{path} does not match the model described in config.json")
@@ -79,9 +80,15 @@ def load_weights_into(model: CharRNN, tensors: dict[str, torch.Tensor], path: Pa
 
 
 def load_rnn(
-    run_dir: Path, cfg: dict[str, Any], vocab: Vocab, device: str = "cpu", weights: str = "best"
+    run_dir: Path,
+    cfg: dict[str, Any],
+    vocab: Vocab,
+    device: str = "cpu",
+    weights: str = "best",
+    run_class: type[RNNRun] | None = None,
 ) -> RNNRun:
-    """Read an RNN run directory (runs/load.py calls this)."""
+    """Read an RNN run directory (runs/load.py calls this). Other networks trained by the same
+    loop (the transformer) are read the same way into their own `run_class`."""
     # A clear error for "foo", or "cuda" on a machine without one (a torch.device too).
     device = pick_device(str(device))
     rc = run_config(cfg, run_dir / "config.json")
@@ -92,7 +99,7 @@ def load_rnn(
     # The random initialisation is overwritten at once; drawing it from a forked generator
     # leaves the caller's torch.manual_seed sequence as it was.
     with torch.random.fork_rng(devices=[]):
-        model = CharRNN(rc.model)
+        model = build_model(rc.model)
     path = run_dir / (MODEL_FILE if weights == "best" else STATE_FILE)
     if weights == "best" and not path.exists() and (run_dir / STATE_FILE).exists():
         path = run_dir / STATE_FILE  # interrupted before its first validation
@@ -103,4 +110,4 @@ def load_rnn(
     info = json_metadata(meta, key, path)
     load_weights_into(model, tensors, path)
     model.to(device).eval()
-    return RNNRun(run_dir, model, vocab, cfg, rc.data, info)
+    return (run_class or RNNRun)(run_dir, model, vocab, cfg, rc.data, info)

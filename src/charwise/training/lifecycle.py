@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..config import RunConfig
 from ..data.corpus import Corpus, TextChangedError, load_corpus
 from ..data.novelty import save_line_hashes
@@ -166,8 +168,10 @@ def train(
     init_weights = None
     if init_from is not None:
         base = load(init_from)
-        if not base.has_network:
-            raise FieldError("init_from", "{init_from} needs an RNN run, not an n-gram run")
+        if not isinstance(base.model, torch.nn.Module):
+            raise FieldError(
+                "init_from", f"{{init_from}} needs a trained network's run, not {base.label}"
+            )
         cfg = _fine_tune_config(cfg, base, init_from)
         try:
             with ddp.local_first(dist):

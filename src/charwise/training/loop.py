@@ -32,7 +32,7 @@ def run(tr: Trainer) -> TrainResult:
         return tr.finish(done, already_finished=True)
     tr.model.train()
     tr.cb.on_start(tr.start_info())
-    window = LogWindow(tr.device, chars_per_step=tc.batch_size * tc.seq_len)
+    window = LogWindow(tr.device, chars_per_step=tr.chars_per_step)
     t_last = time.perf_counter()
     lr = tc.lr  # set by every step; read only once a step has run
     with Interrupt() as intr:

@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RunConfig
-from ..data.batches import StreamBatcher
+from ..data.batches import StreamBatcher, WindowBatcher
 from ..data.corpus import Corpus, split_ids
 from ..fields import FieldError
+from ..nn.build import build_model
 from ..nn.devices import bf16_native, pick_device
-from ..nn.model import CharRNN, detach_state
+from ..nn.model import detach_state
 from ..runs.format import save_model
 from ..use.evaluate import loss_over_ids
 from ..use.sampling import SampleOptions, generate
@@ -74,15 +75,27 @@ class Trainer:
         torch.manual_seed(self.tc.seed + self.dist.rank)
         self.vocab = corpus.vocab
         self.splits = split_ids(corpus.ids, cfg.data.split)
-        self.batches = StreamBatcher(
-            self.splits.train,
-            self.tc.batch_size // self.dist.world,
-            self.tc.seq_len,
-            self.dist.rank,
-            self.dist.world,
-            train_fraction=cfg.data.split[0],
-        )
-        self.model = CharRNN(cfg.model).to(self.device)
+        self.model = build_model(cfg.model).to(self.device)
+        if self.model.carries_state:  # contiguous streams, the state carried across batches
+            self.batches = StreamBatcher(
+                self.splits.train,
+                self.tc.batch_size // self.dist.world,
+                self.tc.seq_len,
+                self.dist.rank,
+                self.dist.world,
+                train_fraction=cfg.data.split[0],
+            )
+        else:  # random windows of the model's context, the same characters per step
+            self.batches = WindowBatcher(
+                self.splits.train,
+                self.tc.batch_size * self.tc.seq_len,
+                cfg.model.block,
+                self.tc.seed,
+                self.dist.rank,
+                self.dist.world,
+            )
+        # Characters one step reads over all processes (the log's chars/s, chars_seen).
+        self.chars_per_step = self.batches.B * self.batches.T * self.dist.world
         if init_weights is not None:
             self.model.load_state_dict(init_weights)
         self.opt = make_optimizer(self.model, self.tc)
@@ -115,7 +128,8 @@ class Trainer:
         from the previous one. Returns the batch's mean loss, a 0-d tensor on the device (no host
         sync); leaves the gradient norm before clipping in self.grad_norm."""
         pos = self.progress.pos
-        x, y = self.batches.batch(pos)  # (B, T) int64 each, y = x shifted by one
+        # (B, T) int64 each, y = x shifted by one
+        x, y = self.batches.batch(pos, self.progress.epoch)
         if self.device.type != "cpu":
             # One (B, T+1) block, y being x shifted by one: a single copy to the device, from
             # pinned memory so it runs asynchronously while the host prepares the next step.
@@ -195,7 +209,7 @@ class Trainer:
         self.records.sample(self.progress, text)
 
     @property
-    def best_model(self) -> CharRNN:
+    def best_model(self) -> torch.nn.Module:
         """The weights that validation, samples and model.safetensors use."""
         return self.avg.model if self.avg is not None else self.model
 
@@ -214,7 +228,7 @@ class Trainer:
             trainer = {
                 **self.progress.record(),
                 "global_batch": tc.batch_size,
-                "chars_seen": step * tc.batch_size * tc.seq_len,
+                "chars_seen": step * self.chars_per_step,
                 "grad_scale": self.scaler.get_scale() if self.scaler.is_enabled() else None,
                 "average_updates": self.avg.updates if self.avg is not None else None,
             }

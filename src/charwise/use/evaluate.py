@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import CharwiseError
 from ..nn.model import CharRNN
+from .windowed import windowed_loss
 
 LN2 = math.log(2.0)
 
@@ -53,7 +54,10 @@ def loss_over_ids(
     amp_dtype=None,
     context: int = 256,
 ) -> tuple[float, int]:
-    """(N,) ids -> (total nats over the N-1 predicted characters, N-1)."""
+    """(N,) ids -> (total nats over the N-1 predicted characters, N-1). A model that carries
+    no state (the transformer) is scored by sliding windows instead (windowed.py)."""
+    if not model.carries_state:
+        return windowed_loss(model, ids, batch=streams, device=device, amp_dtype=amp_dtype)
     n = len(ids) - 1
     if n < 1:
         raise CharwiseError("the text is too short to evaluate: it needs at least 2 characters")

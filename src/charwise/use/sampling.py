@@ -24,6 +24,7 @@ from ..nn.model import CharRNN
 from ..nn.stepper import Stepper, onednn_fp32
 from .beam import Decoder, beam_search
 from .stopping import StopRule, compile_regex
+from .windowed import CachedRunner
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -159,7 +160,10 @@ def generate(
     try:
         model.eval()  # no dropout while sampling; the caller's mode comes back afterwards
         dtype = matmul_dtype(opts, model.head.weight.device)
-        make = partial(RNNDecoder, model, dtype=dtype)  # (ids, n) -> a decoder of n rows
+        # A network with carried state steps through the Stepper; one with a bounded context
+        # (the transformer) through a key/value cache.
+        kind = RNNDecoder if model.carries_state else cached_decoder
+        make = partial(kind, model, dtype=dtype)  # (ids, n) -> a decoder of n rows
         return decode(make, vocab, opts, on_text, model.head.weight.device)
     finally:
         model.train(was_training)
@@ -186,6 +190,12 @@ class RNNDecoder:
         state = self.runner.state()  # (L, n, H) each
         rows = rows.to(self.device)
         self.runner = self.stepper.runner(tuple(s.index_select(1, rows) for s in state))
+
+
+def cached_decoder(model, ids: list[int], n: int, dtype: torch.dtype) -> CachedRunner:
+    """A model without carried state as a `Decoder`: the prime but its last id read into a
+    key/value cache, n rows."""
+    return CachedRunner(model, ids[:-1], n, dtype)
 
 
 def decode(
