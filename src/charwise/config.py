@@ -32,6 +32,11 @@ class ModelConfig:
     dropout: float = option(0.25, ge=0, lt=1)  # variational: one mask per stream and window
     embed_dropout: float = option(0.0, ge=0, lt=1)  # variational dropout on the embedding
     weight_drop: float = option(0.0, ge=0, lt=1)  # DropConnect on the recurrent weights (AWD)
+    # The variants below run the cell written out (nn/variants.py), slower per step than the
+    # fused kernel; bench/ablations.py measures them against the defaults.
+    layer_norm: bool = False  # layer normalisation inside the cell (LN-GRU / LN-LSTM)
+    mogrify: int = option(0, ge=0)  # Mogrifier rounds of input / state gating (0: off)
+    mogrify_rank: int = option(32, ge=0)  # rank of the Mogrifier matrices (0: full rank)
 
     def __post_init__(self) -> None:
         validate(self)

@@ -28,6 +28,9 @@ Two layouts, chosen by precision and what the machine offers:
   bytes, while biases, cell states, activations and the output layer stay fp32. That is the
   precision bf16-autocast training runs the same matmuls in.
 The arithmetic is the written-out cells of cells.py; tests check it equals the model.
+Cell variants without a fused kernel (layer norm, Mogrifier: variants.py) have no snapshot
+layout: `make_runner` gives them a `ModelRunner`, the model's own `step` behind the same
+interface, in fp32.
 """
 
 from __future__ import annotations
@@ -90,6 +93,8 @@ class Stepper:
 
     def __init__(self, model: CharRNN, dtype: torch.dtype = torch.float32):
         cfg = model.cfg
+        if model.written_out:  # its weights alone would give a plain cell's (wrong) numbers
+            raise ValueError("a layer-norm or Mogrifier cell has no Stepper; use make_runner")
         self.kind, self.L, self.H, self.V = cfg.kind, cfg.layers, cfg.hidden, cfg.vocab_size
         self.E = cfg.embed
         if dtype not in (torch.float32, torch.bfloat16):
@@ -171,6 +176,33 @@ class Stepper:
         r = self.runner(state)
         logits = r.advance(x)
         return logits.clone(), r.state()
+
+
+class ModelRunner:
+    """A variant cell's single steps (see make_runner): the model's own step_unchecked, with
+    RowRunner's interface (advance(x) -> logits, state())."""
+
+    def __init__(self, model: CharRNN, state: State):
+        self.model, self.s = model, tuple(t.float() for t in state)
+
+    @torch.inference_mode()
+    def advance(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B,) int64 -> logits (B, V)."""
+        logits, self.s = self.model.step_unchecked(x, self.s)
+        return logits
+
+    def state(self) -> State:
+        return tuple(t.clone() for t in self.s)
+
+
+def make_runner(
+    model: CharRNN, dtype: torch.dtype, state: State
+) -> RowRunner | ColRunner | ModelRunner:
+    """A runner for state[0].shape[1] streams: the Stepper's where it lays the cell out, else
+    the model's own step (variant cells; `dtype` is then ignored: they step in fp32)."""
+    if model.written_out:
+        return ModelRunner(model, state)
+    return Stepper(model, dtype).runner(state)
 
 
 def _row_layout(kind: str, H: int, device) -> tuple[torch.Tensor, torch.Tensor]:
