@@ -17,7 +17,7 @@ from ..errors import CharwiseError
 from ..fields import FieldError, literal, option, require, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN
-from ..nn.stepper import Stepper, make_runner, onednn_fp32
+from ..nn.stepper import Stepper, make_runner, onednn_fp32  # noqa: F401  (Stepper: re-exported)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
