@@ -202,3 +202,16 @@ def test_the_command_line_trains_a_layer_norm_model(tmp_path, short_text, capsys
     assert main(["sample", str(out), "-n", "20", "--seed", "1"]) == 0
     assert main(["info", str(out)]) == 0
     assert "Mogrifier LN-GRU" in capsys.readouterr().out
+
+
+def test_a_variant_exports_and_its_card_names_the_cell(ln_run, tmp_path, capsys):
+    """The exports check themselves (logits within 1e-4 of the run's); the variant goes through
+    step_unchecked, so ONNX traces its cells, and the model card names the cell."""
+    pytest.importorskip("huggingface_hub")
+    run_dir, _ = ln_run
+    assert main(["export", str(run_dir), "--format", "hf", "--to", str(tmp_path / "hf")]) == 0
+    card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
+    assert "Mogrifier LN-GRU (2 rounds)" in card
+    pytest.importorskip("onnxruntime")
+    assert main(["export", str(run_dir), "--format", "onnx", "--to", str(tmp_path / "ox")]) == 0
+    assert "checked" in capsys.readouterr().out
