@@ -4,6 +4,7 @@ after the other in one process, then a table against the defaults.
 
     /work/tools/measure .venv/bin/python bench/ablations.py                  # 600 s each
     /work/tools/measure .venv/bin/python bench/ablations.py --steps 800      # equal steps
+    /work/tools/measure .venv/bin/python bench/ablations.py --parallel --set threads=1
     .venv/bin/python bench/ablations.py --only default,layer-norm --budget 60
 
 Two modes, because a shared machine gives each run an unknown share of the CPU:
@@ -12,7 +13,10 @@ Two modes, because a shared machine gives each run an unknown share of the CPU:
 - equal steps (`--steps N`): every variant trains N optimizer steps (cosine over the steps), so
   the losses compare what each variant learns per step, whatever the contention.
 Both record steps, wall and CPU seconds, chars/s of wall and of CPU time, and the load average
-before and after each variant, so a reader can tell how much CPU each one had.
+before and after each variant, so a reader can tell how much CPU each one had. `--parallel`
+trains the variants at the same time, one process each (give them `--set threads=1`): on a
+machine whose load changes over the minutes, every variant then sees the same contention, at
+the price of sharing the machine among themselves.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,6 +112,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="k=v over every variant")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--out", help="parent of the run directories (default: a temporary one)")
+    ap.add_argument("--parallel", action="store_true", help="train the variants at once")
+    ap.add_argument("--row-file", help=argparse.SUPPRESS)  # --parallel's children write here
     args = ap.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in VARIANTS]
@@ -121,12 +128,63 @@ def main() -> None:
         f"runs under {root}",
         flush=True,
     )
-    rows = []
-    for name in names:
-        row = run_variant(name, {**VARIANTS[name], **common}, args, root)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    if args.parallel:
+        rows = run_parallel(names, root)
+    else:
+        rows = []
+        for name in names:
+            row = run_variant(name, {**VARIANTS[name], **common}, args, root)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if args.row_file:
+                Path(args.row_file).write_text(json.dumps(row))
     print(table(rows), flush=True)
+
+
+def run_parallel(names: list[str], root: Path) -> list[dict]:
+    """Each variant in its own child process (this script with --only NAME), all at once."""
+    root.mkdir(parents=True, exist_ok=True)
+    argv = [a for a in sys.argv[1:] if a != "--parallel"]
+    # The children get the same arguments but one variant each and a file for their row.
+    drop = {"--only", "--out"}
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in drop:
+            skip = True
+            continue
+        if a.split("=", 1)[0] in drop:
+            continue
+        kept.append(a)
+    procs = {
+        n: subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                *kept,
+                "--only",
+                n,
+                "--out",
+                str(root / "parallel"),
+                "--row-file",
+                str(root / f"{n}.row.json"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        for n in names
+    }
+    for n, p in procs.items():
+        if p.wait() != 0:
+            print(f"# {n} failed with exit status {p.returncode}", flush=True)
+    rows = []
+    for n in names:
+        f = root / f"{n}.row.json"
+        if f.exists():
+            rows.append(json.loads(f.read_text()))
+            print(f.read_text(), flush=True)
+    return rows
 
 
 if __name__ == "__main__":
