@@ -20,6 +20,8 @@ Mogrifier's input / state gating, written out step by step around the fused modu
 The recurrence runs in Python one step at a time, like PyTorch's CPU GRU kernel does in C++
 (there is no oneDNN GRU), so a step costs a few more autograd nodes than the fused call; the
 input term of every step is one matmul over the window unless the Mogrifier needs x per step.
+A 2x512 training step at 96 x 32 (bf16 autocast, 1 thread) cost 1.6x the fused GRU's CPU time
+with LN and 1.8x with a 4-round rank-32 Mogrifier (NOTES / bench/ablations.py).
 Every function keeps PyTorch's gate order and returns the gates with cells.py's names, so
 inspection sees an LN or Mogrifier cell like any other.
 """
