@@ -14,7 +14,7 @@ from charwise.cli import main
 from charwise.config import ModelConfig
 from charwise.inspect.record import RecordOptions, record
 from charwise.nn.model import CharRNN
-from charwise.nn.stepper import ModelRunner, Stepper, make_runner
+from charwise.nn.stepper import ModelRunner, Stepper
 from charwise.runs.load import load
 from charwise.training.lifecycle import train
 from charwise.use.sampling import SampleOptions
@@ -126,19 +126,19 @@ def test_training_mode_with_dropout_reaches_every_extra_parameter(variant):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_the_stepper_refuses_a_variant_and_make_runner_falls_back():
+def test_the_stepper_of_a_variant_steps_the_model_itself():
     m = _model("gru", layer_norm=True)
-    with pytest.raises(ValueError, match="make_runner"):
-        Stepper(m)
     state = _random_state(m, B)
-    r = make_runner(m, torch.bfloat16, state)
+    r = Stepper(m, torch.bfloat16).runner(state)
     assert isinstance(r, ModelRunner)
     x = torch.randint(V, (B,))
     with torch.no_grad():
         want, want_state = m.step(x, state)
     torch.testing.assert_close(r.advance(x), want)
     torch.testing.assert_close(r.state()[0], want_state[0])
-    assert not isinstance(make_runner(_model("gru"), torch.float32, state), ModelRunner)
+    assert not isinstance(Stepper(_model("gru")).runner(state), ModelRunner)
+    got, _ = Stepper(m).step(x, state)
+    torch.testing.assert_close(got, want)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from ..errors import CharwiseError
 from ..fields import FieldError, literal, option, require, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN
-from ..nn.stepper import Stepper, make_runner, onednn_fp32  # noqa: F401  (Stepper: re-exported)
+from ..nn.stepper import Stepper, onednn_fp32
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -132,7 +132,7 @@ def _generate(
         _, state = model(torch.tensor([ids[:-1]], device=device), state)
     state = tuple(s.expand(-1, M, -1).contiguous() for s in state)
     x = torch.full((M,), ids[-1], dtype=torch.long, device=device)
-    runner = make_runner(model, matmul_dtype(opts, device), state)
+    runner = Stepper(model, matmul_dtype(opts, device)).runner(state)
 
     def next_ids() -> torch.Tensor:
         nonlocal x
