@@ -55,6 +55,11 @@ class ModelConfig:
         256,
         ge=2,
     )  # batch_size x seq_len characters (the RNN's), as windows of this length
+    # RNN variants: the cell written out (nn/variants.py), slower per step than the fused
+    # kernel; bench/ablations.py measures them against the defaults.
+    layer_norm: bool = False  # RNN: layer normalisation inside the cell (LN-GRU / LN-LSTM)
+    mogrify: int = option(0, ge=0)  # RNN: Mogrifier rounds of input / state gating (0: off)
+    mogrify_rank: int = option(32, ge=0)  # RNN: rank of the Mogrifier matrices (0: full rank)
 
     def __post_init__(self) -> None:
         defaults = KIND_DEFAULTS["transformer" if self.kind == "transformer" else "rnn"]
@@ -72,6 +77,12 @@ class ModelConfig:
                 self.embed_dropout == 0 and self.weight_drop == 0,
                 "weight_drop",
                 "{embed_dropout} and {weight_drop} are RNN settings; a transformer uses {dropout}",
+            )
+            require(
+                not self.layer_norm and self.mogrify == 0,
+                "mogrify",
+                "{layer_norm} and {mogrify} change an RNN's cell; a transformer has its own "
+                "layer normalisation",
             )
 
 

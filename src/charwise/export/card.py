@@ -14,6 +14,7 @@ from .. import __version__
 from ..data.corpora import corpus_files
 from ..data.corpus import resolve_files
 from ..errors import CharwiseError
+from ..runs.rnn import cell_name
 from ..runs.run import Run
 from ..use.sampling import SampleOptions, generate
 
@@ -39,6 +40,7 @@ class RunSummary:
     val_loss: float | None  # best validation loss, nats/char
     step: int | None  # the step of that checkpoint
     sample: str  # CARD_SAMPLE's text from the exported weights
+    cell: str = ""  # the cell as people name it ("LN-GRU"); empty: kind.upper()
 
     @property
     def val_bpc(self) -> float | None:
@@ -64,6 +66,7 @@ def summarize(run: Run) -> RunSummary:
         val_loss=float(val) if isinstance(val, int | float) else None,
         step=run.info.get("step") if val is not None else None,
         sample=generate(run.model, run.vocab, CARD_SAMPLE)[0],
+        cell=cell_name(run.model.cfg),
     )
 
 
@@ -185,13 +188,13 @@ def card_body(s: RunSummary, usage: str) -> str:
         [
             f"# {s.name}",
             "",
-            f"A character-level {s.kind.upper()} language model trained with "
+            f"A character-level {s.cell or s.kind.upper()} language model trained with "
             "charwise: it writes text one "
             f"{'byte' if s.bytes_mode else 'character'} at a time.",
             "",
             "| | |",
             "| --- | --- |",
-            f"| network | {s.layers} x {s.hidden} {s.kind.upper()}, embedding {s.embed}, "
+            f"| network | {s.layers} x {s.hidden} {s.cell or s.kind.upper()}, embedding {s.embed}, "
             f"{s.params:,} parameters |",
             f"| vocabulary | {s.vocab_size} {'bytes' if s.bytes_mode else 'characters'} |",
             f"| training text | {s.text_name}, {size} |",

@@ -9,7 +9,8 @@ For character t (the state after reading it) a Recording holds:
                          "candidate"; for a GRU its gates "reset", "update", "new".
 
 The recurrence runs through the written-out cells of cells.py (the fused kernels do not expose
-gates); tests check that they equal nn.LSTM / nn.GRU / nn.RNN given the same weights.
+gates); tests check that they equal nn.LSTM / nn.GRU / nn.RNN given the same weights. A layer-norm
+or Mogrifier model runs its own cells (nn/variants.py), which report the same gates.
 
 Memory is bounded: the text is processed in chunks of `chunk` characters, and with `out_dir`
 every activation goes to disk as float16 `.npy` files as soon as its chunk is done (opened
@@ -181,12 +182,19 @@ def _layer_over_chunk(
     ((1, H) h, and c for an LSTM) is advanced in place."""
     kind = model.cfg.kind
     w_ih, w_hh, b_ih, b_hh = model.layer_weights(k)
-    gx = F.linear(inp, w_ih, b_ih)  # (T, G*H): the input term of every step at once
+    variant = model.extras[k] if model.written_out else None
+    # (T, G*H): the input term of every step at once; a variant takes its raw input (T, in)
+    # and makes the term itself (a Mogrifier gates x with each step's h first)
+    gx = inp if variant is not None else F.linear(inp, w_ih, b_ih)
     h = state[0][k]
     c = state[1][k] if kind == "lstm" else None
     hs, cs, gates = [], [], {g: [] for g in _GATE_NAMES.values() if g in want}
     for t in range(gx.shape[0]):
-        if kind == "lstm":
+        if variant is not None:
+            h, c, g = variant.step(gx[t : t + 1], h, c, (w_ih, w_hh, b_ih, b_hh))
+            if c is not None:
+                cs.append(c)
+        elif kind == "lstm":
             h, c, g = cells.lstm_cell(gx[t : t + 1], h, c, w_hh, b_hh)
             cs.append(c)
         elif kind == "gru":

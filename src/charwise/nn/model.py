@@ -3,7 +3,9 @@
 State is a tuple of (L, B, H) tensors: (h, c) for an LSTM, (h,) for a GRU or RNN.
 `forward` runs whole (B, T) windows through the fused kernel (oneDNN on CPU, cuDNN on GPU);
 `step` advances one character with the written-out cells of cells.py, which skips the fused
-kernel's per-call set-up cost that dominates when T = 1.
+kernel's per-call set-up cost that dominates when T = 1. With `layer_norm` or `mogrify` the
+cells have no fused kernel: every path runs variants.py's written-out cells on the fused
+module's weights plus each layer's extra parameters (`extras`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import CharwiseError
 from . import cells
+from .variants import LayerExtras
 
 State = tuple[torch.Tensor, ...]
 
@@ -39,8 +42,26 @@ class CharRNN(nn.Module):
             )
             for k in range(cfg.layers)
         ]
+        # Only variant models have extras, so a default model's checkpoint keys stay the same.
+        if self.written_out:
+            self.extras = nn.ModuleList(
+                LayerExtras(
+                    cfg.kind,
+                    cfg.embed if k == 0 else cfg.hidden,
+                    cfg.hidden,
+                    cfg.layer_norm,
+                    cfg.mogrify,
+                    cfg.mogrify_rank,
+                )
+                for k in range(cfg.layers)
+            )
         self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
         self.reset_parameters()
+
+    @property
+    def written_out(self) -> bool:
+        """Whether the cell is a variant without a fused kernel (LN, Mogrifier)."""
+        return self.cfg.layer_norm or self.cfg.mogrify > 0
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embed.weight, std=1.0)
@@ -106,7 +127,9 @@ class CharRNN(nn.Module):
         cfg = self.cfg
         if state is not None:
             self._check_state(state, x.shape[0])
-        if self.training and (cfg.dropout > 0 or cfg.weight_drop > 0 or cfg.embed_dropout > 0):
+        if self.written_out:
+            out, new = self._written_out(e, state)
+        elif self.training and (cfg.dropout > 0 or cfg.weight_drop > 0 or cfg.embed_dropout > 0):
             out, new = self._regularised(e, state)
         else:
             args = (e,) if state is None else (e, state if cfg.kind == "lstm" else state[0])
@@ -152,6 +175,28 @@ class CharRNN(nn.Module):
         new = (torch.cat(hs), torch.cat(cs)) if cs else (torch.cat(hs),)
         return inp, new
 
+    def _written_out(self, e: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """A variant's forward, layer by layer through variants.py: e (B, T, E) -> top outputs
+        (B, T, H) and the new state, with the same locked dropout and DropConnect as
+        _regularised when training."""
+        cfg, drop = self.cfg, self.training
+        if state is None:
+            state = self.init_state(e.shape[0], e.device)
+        inp = locked_dropout(e, cfg.embed_dropout if drop else 0.0)
+        hs, cs = [], []
+        for k in range(cfg.layers):
+            w_ih, w_hh, b_ih, b_hh = self.layer_weights(k)
+            if drop and cfg.weight_drop > 0:
+                w_hh = F.dropout(w_hh, cfg.weight_drop, True)
+            c0 = state[1][k] if cfg.kind == "lstm" else None
+            inp, h, c = self.extras[k].run(inp, state[0][k], c0, (w_ih, w_hh, b_ih, b_hh))
+            hs.append(h.to(state[0].dtype))
+            if c is not None:
+                cs.append(c.to(state[1].dtype))
+            inp = locked_dropout(inp, cfg.dropout if drop else 0.0)
+        new = (torch.stack(hs), torch.stack(cs)) if cs else (torch.stack(hs),)
+        return inp, new
+
     def step(self, x: torch.Tensor | int, state: State | None = None) -> tuple[torch.Tensor, State]:
         """One character per stream: x (B,) int64 (or a Python int) -> logits (B, V), new state.
 
@@ -175,6 +220,14 @@ class CharRNN(nn.Module):
         hs, cs = [], []
         for k in range(self.cfg.layers):
             w_ih, w_hh, b_ih, b_hh = self.layer_weights(k)
+            if self.written_out:
+                c0 = state[1][k] if self.cfg.kind == "lstm" else None
+                h, c, _ = self.extras[k].step(inp, state[0][k], c0, (w_ih, w_hh, b_ih, b_hh))
+                if c is not None:
+                    cs.append(c)
+                hs.append(h)
+                inp = F.dropout(h, self.cfg.dropout, self.training)
+                continue
             gx = F.linear(inp, w_ih, b_ih)
             if self.cfg.kind == "lstm":
                 h, c, _ = cells.lstm_cell(gx, state[0][k], state[1][k], w_hh, b_hh)

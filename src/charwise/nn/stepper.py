@@ -28,6 +28,9 @@ Two layouts, chosen by precision and what the machine offers:
   bytes, while biases, cell states, activations and the output layer stay fp32. That is the
   precision bf16-autocast training runs the same matmuls in.
 The arithmetic is the written-out cells of cells.py; tests check it equals the model.
+Cell variants without a fused kernel (layer norm, Mogrifier: variants.py) have no snapshot
+layout: their Stepper's runners are `ModelRunner`s, the model's own `step` behind the same
+interface, in fp32, so every caller of `Stepper(model).runner(state)` works with them.
 """
 
 from __future__ import annotations
@@ -90,6 +93,11 @@ class Stepper:
 
     def __init__(self, model: CharRNN, dtype: torch.dtype = torch.float32):
         cfg = model.cfg
+        # A variant's weights alone would give a plain cell's (wrong) numbers: it steps itself.
+        self.model = model if model.written_out else None
+        if self.model is not None:
+            self.row_major = False
+            return
         self.kind, self.L, self.H, self.V = cfg.kind, cfg.layers, cfg.hidden, cfg.vocab_size
         self.E = cfg.embed
         if dtype not in (torch.float32, torch.bfloat16):
@@ -161,8 +169,10 @@ class Stepper:
         self.table0 = torch.addmm(b0, w0, emb.t()).contiguous()
         self.head_w, self.head_b = head_w, head_b[:, None]  # (V, H), (V, 1)
 
-    def runner(self, state: State) -> RowRunner | ColRunner:
+    def runner(self, state: State) -> RowRunner | ColRunner | ModelRunner:
         """A stateful runner for state[0].shape[1] streams, starting from `state`."""
+        if self.model is not None:
+            return ModelRunner(self.model, state)
         return RowRunner(self, state) if self.row_major else ColRunner(self, state)
 
     @torch.inference_mode()
@@ -171,6 +181,23 @@ class Stepper:
         r = self.runner(state)
         logits = r.advance(x)
         return logits.clone(), r.state()
+
+
+class ModelRunner:
+    """A variant cell's single steps (Stepper.runner for a layer-norm or Mogrifier model): the
+    model's own step_unchecked, with RowRunner's interface (advance(x) -> logits, state())."""
+
+    def __init__(self, model: CharRNN, state: State):
+        self.model, self.s = model, tuple(t.float() for t in state)
+
+    @torch.inference_mode()
+    def advance(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B,) int64 -> logits (B, V)."""
+        logits, self.s = self.model.step_unchecked(x, self.s)
+        return logits
+
+    def state(self) -> State:
+        return tuple(t.clone() for t in self.s)
 
 
 def _row_layout(kind: str, H: int, device) -> tuple[torch.Tensor, torch.Tensor]:

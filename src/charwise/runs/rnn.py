@@ -46,7 +46,7 @@ class RNNRun(Run):
     def describe(self) -> dict[str, Any]:
         m = self.model.cfg
         out: dict[str, Any] = {
-            "headline": f"{m.kind.upper()} {m.layers}x{m.hidden} (embedding {m.embed}, dropout "
+            "headline": f"{cell_name(m)} {m.layers}x{m.hidden} (embedding {m.embed}, dropout "
             f"{m.dropout}), {self.model.num_params:,} parameters",
             "params": self.model.num_params,
             "best_val_loss": self.info.get("val_loss"),
@@ -62,6 +62,12 @@ class RNNRun(Run):
             out["time_trained_s"] = last.get("elapsed")
             out["chars_seen"] = last.get("chars_seen")
         return out
+
+
+def cell_name(m) -> str:
+    """A ModelConfig's cell as people name it: "GRU", "LN-LSTM", "Mogrifier GRU (4 rounds)"."""
+    name = ("LN-" if m.layer_norm else "") + m.kind.upper()
+    return f"Mogrifier {name} ({m.mogrify} rounds)" if m.mogrify else name
 
 
 def _epochs_trained(trainer: dict) -> float | None:
