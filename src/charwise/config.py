@@ -19,8 +19,8 @@ MODEL_KINDS = ("lstm", "gru", "rnn", "transformer")
 # reaches ~1.43 (RESULTS). Transformer: 4 layers x 256 wide (3.25 M weights, ~1.5x the 2x512
 # GRU's multiply-adds per character) rather than nanoGPT's 6x384 character model (10.7 M, ~3.4x
 # the GRU's), which would read a third as much text in the budget on 2 cores. No dropout: a 600 s
-# run reads the text a few times, too few to overfit a 3 M model (nanoGPT's 0.2 is for 80 passes
-# of its 10.7 M one), and dropout's masks cost ~25% of a CPU step (NOTES-transformer.md).
+# run reads the text ~5 times (nanoGPT's 0.2 is for ~80 passes of its 10.7 M model), and dropout's
+# masks cost ~25% of a CPU step (NOTES-transformer.md); untuned beyond that.
 KIND_DEFAULTS = {
     "rnn": {"layers": 2, "hidden": 512, "dropout": 0.25},
     "transformer": {"layers": 4, "hidden": 256, "dropout": 0.0},
