@@ -44,6 +44,7 @@ PAPER_SPLIT = (0.8, 0.1, 0.1)
 # The paper's table compares the three recurrent cells (no transformer in 2015).
 PAPER_KINDS = ("lstm", "gru", "rnn")
 
+
 @dataclass(frozen=True)
 class Grid:
     """The cells of the table and what each trains for."""
