@@ -1,4 +1,4 @@
-"""Every experiment by name: the post's (registry.py) and the paper's table (table.py), and the
+"""Every experiment by name: the post's (posts.py) and the paper's table (table.py), and the
 one entry point that runs any of them."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from typing import Any
 
 from ..errors import CharwiseError
 from ..training.events import Callbacks
-from .registry import EXPERIMENTS, Experiment
+from .posts import EXPERIMENTS
+from .registry import Experiment
 from .runner import (
     RUN_SUBDIR,
     ExperimentOptions,
