@@ -73,21 +73,27 @@ def overfit_run(tmp_path_factory):
     Returns (run_dir, text). Trained once per session (~0.5 s) and shared: tests must not write
     into it.
     """
+    return train_overfit(tmp_path_factory.mktemp("overfit"))
+
+
+def train_overfit(base, model: dict | None = None, max_steps: int = 200):
+    """Train a model (tiny_config's, with `model` settings) until it has memorised OVERFIT_TEXT,
+    in base/run. Returns (run_dir, text)."""
     from charwise.training.lifecycle import train
 
     torch.set_num_threads(1)
-    base = tmp_path_factory.mktemp("overfit")
     src = base / "text.txt"
     src.write_text(OVERFIT_TEXT, encoding="utf-8")
     cfg = tiny_config(
         [src],
+        model=model,
         data={"split": (1.0, 0.0, 0.0)},
         batch_size=1,
         seq_len=29,
         lr=1e-2,
         warmup=5,
         schedule="constant",
-        max_steps=200,
+        max_steps=max_steps,
         log_every=10,
     )
     train(cfg, base / "run", cache_dir=base / "cache")

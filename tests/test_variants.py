@@ -16,7 +16,6 @@ from charwise.inspect.record import RecordOptions, record
 from charwise.nn.model import CharRNN
 from charwise.nn.stepper import ModelRunner, Stepper
 from charwise.runs.load import load
-from charwise.training.lifecycle import train
 from charwise.use.sampling import SampleOptions
 
 V, L, H, E, B, T = 11, 2, 16, 6, 3, 7
@@ -144,26 +143,10 @@ def test_the_stepper_of_a_variant_steps_the_model_itself():
 @pytest.fixture(scope="module")
 def ln_run(tmp_path_factory):
     """An LN-GRU that has memorised a 30-character text, trained through the lifecycle."""
-    from conftest import OVERFIT_TEXT, tiny_config
+    from conftest import train_overfit
 
-    torch.set_num_threads(1)
-    base = tmp_path_factory.mktemp("ln")
-    src = base / "text.txt"
-    src.write_text(OVERFIT_TEXT, encoding="utf-8")
-    cfg = tiny_config(
-        [src],
-        model={"kind": "gru", "layer_norm": True, "mogrify": 2, "mogrify_rank": 8},
-        data={"split": (1.0, 0.0, 0.0)},
-        batch_size=1,
-        seq_len=29,
-        lr=1e-2,
-        warmup=5,
-        schedule="constant",
-        max_steps=150,
-        log_every=10,
-    )
-    train(cfg, base / "run", cache_dir=base / "cache")
-    return base / "run", OVERFIT_TEXT
+    model = {"kind": "gru", "layer_norm": True, "mogrify": 2, "mogrify_rank": 8}
+    return train_overfit(tmp_path_factory.mktemp("ln"), model=model, max_steps=150)
 
 
 def test_a_variant_overfits_a_tiny_text_and_round_trips_through_its_run(ln_run):
