@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import charwise
 from charwise.config import DataConfig
 from charwise.data import corpus as corpus_mod
 from charwise.data.corpora import CORPORA, corpus_files
 from charwise.data.corpus import load_corpus, resolve_files, split_ids
 from charwise.data.vocab import Vocab
 from charwise.errors import CharwiseError
+from conftest import tiny_config
 
 
 def _load(paths, cache, **kw):
@@ -30,6 +32,32 @@ def test_split_sizes_are_contiguous(fractions, sizes):
     s = split_ids(ids, fractions)
     assert (len(s.train), len(s.val), len(s.test)) == sizes
     assert np.array_equal(np.concatenate([s.train, s.val, s.test]), ids)
+
+
+def test_split_rows_spreads_val_and_test_through_the_text_as_char_rnn_does():
+    # char-rnn's loader: 4 rows of 250; each row's first 80% trains, the next 10% validates.
+    s = split_ids(np.arange(1003), (0.8, 0.1, 0.1), rows=4)
+    assert (len(s.train), len(s.val), len(s.test)) == (800, 100, 100)
+    assert np.array_equal(s.val[:25], np.arange(200, 225))
+    assert np.array_equal(s.val[25:50], np.arange(450, 475))
+    assert np.array_equal(s.test[-25:], np.arange(975, 1000))  # the 3 left over are not used
+    assert not set(s.train) & (set(s.val) | set(s.test))
+    with pytest.raises(CharwiseError, match="split_rows 400 leaves rows of 2 characters"):
+        split_ids(np.arange(1000), (0.8, 0.1, 0.1), rows=400)
+
+
+def test_a_run_scores_its_own_row_split(tmp_path):
+    from charwise.training.lifecycle import train
+
+    text = tmp_path / "t.txt"
+    text.write_text("".join(chr(97 + i % 26) for i in range(2000)))
+    cfg = tiny_config([text], data={"split": (0.8, 0.1, 0.1), "split_rows": 5}, max_steps=1)
+    train(cfg, tmp_path / "run")
+    run = charwise.load(tmp_path / "run")
+    assert run.data.split_rows == 5
+    whole = load_corpus(run.data).ids
+    assert np.array_equal(run.split("test"), split_ids(whole, run.data.split, 5).test)
+    assert len(run.split("test")) == 200
 
 
 def test_default_split_is_90_5_5():

@@ -314,6 +314,18 @@ def test_fine_tuning_starts_from_a_transformer_runs_weights(tmp_path, short_text
     assert tuned.kind == "transformer" and tuned.model.cfg.block == 16
 
 
+def test_fine_tuning_a_transformer_keeps_its_dropout_unless_one_is_given(tmp_path, short_text):
+    base = tiny_config([short_text], model={**TINY_TF, "dropout": 0.1}, max_steps=2)
+    train(base, tmp_path / "base")
+    # A config left at the GRU's defaults (dropout 0.25) says nothing about dropout.
+    kept = tiny_config([short_text], model={"dropout": None}, max_steps=1)
+    train(kept, tmp_path / "kept", init_from=tmp_path / "base")
+    assert charwise.load(tmp_path / "kept").model.cfg.dropout == 0.1
+    given = tiny_config([short_text], model={"dropout": 0.05}, max_steps=1)
+    train(given, tmp_path / "given", init_from=tmp_path / "base")
+    assert charwise.load(tmp_path / "given").model.cfg.dropout == 0.05
+
+
 def test_beam_search_over_a_transformer_returns_its_most_likely_text(cli_run):
     # Beam search through the key/value cache: a beam of V * V over three characters is
     # exhaustive, so it must find the best of all V ** 3 texts by the model's full forward.

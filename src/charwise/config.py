@@ -31,6 +31,11 @@ SCHEDULES = ("cosine", "linear", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+def kind_default(kind: str, name: str) -> Any:
+    """The default of `name` (layers, hidden or dropout) for a model `kind`."""
+    return KIND_DEFAULTS["transformer" if kind == "transformer" else "rnn"][name]
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The network: embedding -> `layers` stacked recurrent layers (or transformer blocks) ->
@@ -62,10 +67,9 @@ class ModelConfig:
     mogrify_rank: int = option(32, ge=0)  # RNN: rank of the Mogrifier matrices (0: full rank)
 
     def __post_init__(self) -> None:
-        defaults = KIND_DEFAULTS["transformer" if self.kind == "transformer" else "rnn"]
-        for name, value in defaults.items():
+        for name in KIND_DEFAULTS["rnn"]:
             if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
+                object.__setattr__(self, name, kind_default(self.kind, name))
         validate(self)
         if self.kind == "transformer":
             require(
@@ -98,6 +102,10 @@ class DataConfig:
     split: tuple[float, float, float] = option(
         (0.9, 0.05, 0.05), ge=0, items=True
     )  # train,val,test
+    # 1: each split one contiguous part of the text (test = its end). N: char-rnn's loader, as
+    # the 2015 paper used it: the text cut into N rows, each row split by {split}, so val and
+    # test are N pieces spread through the whole text (data/corpus.split_ids).
+    split_rows: int = option(1, ge=1)  # rows the text is cut into before splitting; 1 = contiguous
 
     def __post_init__(self) -> None:
         # One path given as a str or Path is one source, not one source per character.

@@ -295,9 +295,30 @@ def load_corpus(
     return Corpus(np.load(entry / "ids.npy", mmap_mode="r"), vocab, names, dropped, desc, text_hash)
 
 
-def split_ids(ids: np.ndarray, fractions: tuple[float, float, float]) -> Splits:
-    """(N,) ids -> contiguous train / val / test views (no copies) of the given fractions."""
+def split_ids(ids: np.ndarray, fractions: tuple[float, float, float], rows: int = 1) -> Splits:
+    """(N,) ids -> train / val / test ids of the given fractions.
+
+    rows == 1: contiguous views (no copies), test is the end of the text. rows > 1: char-rnn's
+    CharSplitLMMinibatchLoader, as the 2015 paper used it: the text (cut to a multiple of
+    `rows`) as `rows` equal pieces, each piece split by `fractions`, and each split the
+    concatenation of its `rows` parts (copies), so val and test sample the whole text. A model
+    carrying state reads across the joins as across any other text.
+    """
     n = len(ids)
-    n_train = int(round(n * fractions[0]))
-    n_val = int(round(n * fractions[1]))
-    return Splits(ids[:n_train], ids[n_train : n_train + n_val], ids[n_train + n_val :])
+    if rows <= 1:
+        n_train = int(round(n * fractions[0]))
+        n_val = int(round(n * fractions[1]))
+        return Splits(ids[:n_train], ids[n_train : n_train + n_val], ids[n_train + n_val :])
+    row_len = n // rows
+    if row_len < 3:
+        raise FieldError(
+            "split_rows", f"{{split_rows}} {rows} leaves rows of {row_len} characters; lower it"
+        )
+    grid = np.asarray(ids[: rows * row_len]).reshape(rows, row_len)
+    n_train = int(round(row_len * fractions[0]))
+    n_val = int(round(row_len * fractions[1]))
+    return Splits(
+        np.ascontiguousarray(grid[:, :n_train]).ravel(),
+        np.ascontiguousarray(grid[:, n_train : n_train + n_val]).ravel(),
+        np.ascontiguousarray(grid[:, n_train + n_val :]).ravel(),
+    )

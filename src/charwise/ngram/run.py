@@ -196,7 +196,7 @@ def train_ngram(
     if out is not None and (Path(out) / "config.json").exists():
         raise FieldError("out", f"{literal(out)} already holds a run; choose another {{out}}")
     corpus = load_corpus(data, cache_dir=cache_dir)
-    splits = split_ids(corpus.ids, data.split)
+    splits = split_ids(corpus.ids, data.split, data.split_rows)
     t0 = time.perf_counter()
     model = NGramModel.fit(
         np.asarray(splits.train), corpus.vocab, cfg, data, np.asarray(splits.val)

@@ -105,7 +105,9 @@ class Run:
                 f"the run's text changed since it was trained ({text}), so its {name} split "
                 "would not be the run's; use a text file instead"
             ) from None
-        return np.asarray(getattr(split_ids(corpus.ids, self.data.split), name))
+        return np.asarray(
+            getattr(split_ids(corpus.ids, self.data.split, self.data.split_rows), name)
+        )
 
     def evaluate(self, ids: np.ndarray, unknown: int = 0, unknown_desc: str = "") -> EvalResult:
         """Loss over (N,) integer ids (a (1, N) array holds the same N ids)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, kind_default
 from ..data.corpus import Corpus, TextChangedError, load_corpus
 from ..data.novelty import save_line_hashes
 from ..errors import CharwiseError
@@ -121,7 +121,14 @@ def _resume_corpus(
 
 def _fine_tune_config(cfg: RunConfig, base: Any, init_from: str | Path) -> RunConfig:
     """cfg for fine-tuning `base`: its architecture, cfg's regularisation, and its text mode."""
-    model = replace(base.model.cfg, **{k: getattr(cfg.model, k) for k in FINETUNE_MODEL_SETTINGS})
+    given = {k: getattr(cfg.model, k) for k in FINETUNE_MODEL_SETTINGS}
+    if cfg.model.kind != base.model.cfg.kind and cfg.model.dropout == kind_default(
+        cfg.model.kind, "dropout"
+    ):
+        # A ModelConfig left at its kind (a GRU's) with another base kind says nothing about
+        # dropout: the base run's carries over (the CLI passes only what was typed).
+        del given["dropout"]
+    model = replace(base.model.cfg, **given)
     # The vocabulary is the base run's, so is the text mode: bytes cannot be encoded with a
     # character vocabulary. Without --bytes the mode follows the base run; asking for bytes
     # when it was trained on characters is a contradiction to report.

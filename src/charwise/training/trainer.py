@@ -74,7 +74,7 @@ class Trainer:
             torch.set_num_threads(self.tc.threads)
         torch.manual_seed(self.tc.seed + self.dist.rank)
         self.vocab = corpus.vocab
-        self.splits = split_ids(corpus.ids, cfg.data.split)
+        self.splits = split_ids(corpus.ids, cfg.data.split, cfg.data.split_rows)
         self.model = build_model(cfg.model).to(self.device)
         if self.model.carries_state:  # contiguous streams, the state carried across batches
             self.batches = StreamBatcher(
