@@ -12,10 +12,12 @@ from charwise.cli import main
 from charwise.config import DataConfig, RunConfig
 from charwise.errors import CharwiseError
 from charwise.experiments import catalog
-from charwise.experiments.posts import EXPERIMENTS, WARPEACE
+from charwise.experiments.page import _loss_rows
+from charwise.experiments.posts import EXPERIMENTS, WARPEACE, WARPEACE_HOUR
 from charwise.experiments.registry import Budget, Experiment, Text
 from charwise.experiments.runner import ExperimentOptions, command_line, run_experiment
 from charwise.experiments.table import PAPER_TABLE, Grid, PaperTable, TableText, format_table
+from charwise.runs.format import read_config
 
 TINY = Budget(
     layers=1,
@@ -189,6 +191,35 @@ def test_evolution_samples_at_exact_steps(small_text, tmp_path):
     assert [e["step"] for e in m["evolution"]] == [2, 4]
     assert all(len(e["text"]) == 40 for e in m["evolution"])
     assert m["command"] == command_line(exp, opts)
+
+
+def test_a_timed_experiment_on_row_splits_scores_test_statically_and_dynamically(
+    small_text, tmp_path
+):
+    # warpeace-hour's shape: a time budget, char-rnn's row split, dynamic evaluation beside.
+    timed = replace(TINY, kind="gru", max_time=1.5, eval_every=1000, sample_every=1000)
+    exp = Experiment(
+        name="hour",
+        title="timed",
+        text=Text(user=True, origin="a test text", split=(0.8, 0.1, 0.1), split_rows=4),
+        cpu=timed,
+        long=timed,
+        claim="c",
+        temperatures=(1.0,),
+        sample_length=20,
+        dynamic=True,
+    )
+    opts = ExperimentOptions(text=str(small_text), out=str(tmp_path / "hour"), device="cpu")
+    m = run_experiment(exp, opts)
+    saved = read_config(tmp_path / "hour" / "run")
+    assert saved["data"]["split_rows"] == 4
+    assert saved["train"]["max_time"] == 1.5 and saved["train"]["max_steps"] is None
+    assert m["train"]["stopped"] == "max_time" and m["train"]["seconds"] >= 1.5
+    static, dynamic = m["test"], m["test_dynamic"]
+    assert dynamic["chars"] == static["chars"] > 0
+    assert dynamic["nats_per_char"] != static["nats_per_char"]  # the weights moved while scoring
+    assert "test, dynamic evaluation" in "\n".join(_loss_rows(m))
+    assert WARPEACE_HOUR.text.split_rows == 100 and WARPEACE_HOUR.cpu.max_time == 3600
 
 
 def test_paper_table_tiny(small_text, tmp_path):

@@ -34,12 +34,19 @@ class Text:
     bytes_mode: bool = False  # model bytes, not code points (enwik8's results are per byte)
     split: tuple[float, float, float] = (0.9, 0.05, 0.05)  # train, val, test fractions
     size: int | None = option(None, ge=1)  # the exact size in bytes the split assumes
+    split_rows: int = option(1, ge=1)  # 100: char-rnn's loader, as the paper split its texts
 
     def __post_init__(self) -> None:
         validate(self)
         given = [self.corpus is not None, self.file is not None, self.user]
         require(sum(given) == 1, "corpus", "give exactly one of {corpus}, {file}, {user}")
         DataConfig(corpus="names", split=self.split)  # the split's own rules
+
+    def data_config(self, **source) -> DataConfig:
+        """This text's DataConfig, given where it is (`corpus=` or `sources=`)."""
+        return DataConfig(
+            **source, split=self.split, split_rows=self.split_rows, bytes_mode=self.bytes_mode
+        )
 
     @property
     def label(self) -> str:
@@ -51,7 +58,8 @@ class Text:
 @dataclass(frozen=True)
 class Budget:
     """One training budget: the network and how long it trains. Steps, not seconds, so a
-    budget is reproducible (ARCHITECTURE: a time-limited run is not)."""
+    budget is reproducible (ARCHITECTURE: a time-limited run is not), except where the claim is
+    about time ("within an hour on this CPU"): then `max_time`."""
 
     kind: str = option("lstm", choices=("lstm", "gru", "rnn"))  # the post's runs are LSTMs
     layers: int = option(2, ge=1)  # stacked recurrent layers
@@ -62,6 +70,7 @@ class Budget:
     seq_len: int = option(64, ge=1)  # BPTT window
     lr: float = option(3e-3, gt=0)  # peak learning rate (AdamW, cosine)
     max_steps: int = option(1000, ge=1)  # optimizer steps
+    max_time: float | None = option(None, gt=0)  # seconds of training instead of max_steps
     eval_every: int = option(250, ge=1)  # steps between validations (the curve's points)
     sample_every: int = option(250, ge=1)  # steps between training-time samples
     sample_length: int = option(300, ge=1)  # characters per training-time sample
@@ -87,7 +96,8 @@ class Budget:
             batch_size=self.batch_size,
             seq_len=self.seq_len,
             lr=self.lr,
-            max_steps=self.max_steps,
+            max_steps=None if self.max_time else self.max_steps,
+            max_time=self.max_time,
             eval_every=self.eval_every,
             sample_every=self.sample_every,
             sample_length=self.sample_length,
@@ -114,6 +124,7 @@ class Experiment:
     evolution: tuple[int, ...] = option((), ge=1, items=True)  # steps whose samples to show
     line_list: bool = False  # the text is a list of lines (names): count real vs novel ones
     bits_per_byte: bool = False  # report bits per byte (the text is modelled as bytes)
+    dynamic: bool = False  # also score the test split with dynamic evaluation (its defaults)
 
     def __post_init__(self) -> None:
         validate(self)

@@ -28,6 +28,7 @@ from ..config import DEVICES, DataConfig, RunConfig
 from ..errors import CharwiseError
 from ..fields import option, validate
 from ..nn.devices import pick_device
+from ..runs.dynamic import dynamic_evaluate
 from ..runs.format import read_config
 from ..runs.load import load
 from ..runs.run import Run
@@ -82,7 +83,7 @@ def text_data(t: Text, name: str, opts: ExperimentOptions) -> DataConfig:
     elif t.user:
         raise CharwiseError(f"experiment {name} needs --text PATH: {t.origin}")
     elif t.corpus:
-        return DataConfig(corpus=t.corpus, split=t.split, bytes_mode=t.bytes_mode)
+        return t.data_config(corpus=t.corpus)
     else:
         folder = data_folder(opts)
         path = folder / t.file
@@ -96,7 +97,7 @@ def text_data(t: Text, name: str, opts: ExperimentOptions) -> DataConfig:
             f"{path} has {path.stat().st_size:,} bytes; experiment {name} needs the "
             f"{t.size:,}-byte file ({t.origin})"
         )
-    return DataConfig(sources=(str(path),), split=t.split, bytes_mode=t.bytes_mode)
+    return t.data_config(sources=(str(path),))
 
 
 def out_folder(exp: Experiment, opts: ExperimentOptions) -> Path:
@@ -156,6 +157,17 @@ def split_loss(run: Run, name: str) -> dict[str, float] | None:
         return None
     r = run.evaluate(ids)
     return {"nats_per_char": r.nats_per_char, "bits_per_char": r.bits_per_char, "chars": r.chars}
+
+
+def dynamic_test(run: Run) -> dict[str, float]:
+    """The test split scored with dynamic evaluation at its defaults (runs/dynamic.py)."""
+    r = dynamic_evaluate(run, split="test")
+    return {
+        "nats_per_char": r.result.nats_per_char,
+        "bits_per_char": r.result.bits_per_char,
+        "chars": r.result.chars,
+        "chars_per_s": round(r.chars_per_s, 1),
+    }
 
 
 def machine(device: str) -> str:
@@ -240,6 +252,8 @@ def run_experiment(
         "unit": "byte" if exp.bits_per_byte else "char",
         "run_dir": str(run_dir),
     }
+    if exp.dynamic and metrics["test"] is not None:
+        metrics["test_dynamic"] = dynamic_test(run)
     if exp.line_list:
         metrics["names"] = [views.line_view(run_dir, run.vocab, s) for s in samples]
     if exp.evolution:
