@@ -97,7 +97,8 @@ def listing(opts: ExperimentOptions) -> str:
             about = exp.cpu.about
         else:
             t, b = exp.text, exp.cpu
-            about = f"{b.layers}x{b.hidden} {b.kind.upper()}, {b.max_steps} steps, {b.about}"
+            length = f"{b.max_time:g} s" if b.max_time else f"{b.max_steps} steps"
+            about = f"{b.layers}x{b.hidden} {b.kind.upper()}, {length}, {b.about}"
             if t.user:
                 where = "needs --text PATH (no copy here)"
             elif t.file:
@@ -124,6 +125,12 @@ def summary(exp: Experiment | PaperTable, m: dict) -> str:
                 f"  {split}: {m[split]['nats_per_char']:.4f} nats/{unit}, "
                 f"{m[split]['bits_per_char']:.4f} bits/{unit}"
             )
+    if m.get("test_dynamic"):
+        d = m["test_dynamic"]
+        out.append(
+            f"  test, dynamic evaluation: {d['nats_per_char']:.4f} nats/{unit}, "
+            f"{d['bits_per_char']:.4f} bits/{unit} ({d['chars_per_s']:,.0f} chars/s)"
+        )
     for v in m.get("names", []):
         if v["lines"]:
             out.append(
