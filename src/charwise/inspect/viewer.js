@@ -31,9 +31,10 @@ const CharwiseViewer = (() => {
   function label(ch) {
     return ch === "\n" ? "\u21b5" : ch === " " ? "\u2423" : ch === "\t" ? "\u2192" : ch;
   }
-  // Attention weight in [0, 1]: white to green.
+  // Attention weight in [0, 1]: white to green (by its square root, so that a head spreading
+  // over many characters still shows where its largest weights go).
   function attnColour(w) {
-    const t = Math.min(1, Math.max(0, w));
+    const t = Math.sqrt(Math.min(1, Math.max(0, w)));
     return `rgb(${Math.round(255 - 200 * t)}, ${Math.round(255 - 60 * t)}, ${Math.round(255 - 170 * t)})`;
   }
   function el(tag, attrs, text) {
