@@ -95,6 +95,21 @@ def test_a_long_text_is_recorded_as_eval_scores_it():
     assert np.all((rec.attn_dist >= 0) & (rec.attn_dist < 16))
 
 
+def test_stride_one_reads_every_character_with_a_full_context(tmp_path):
+    m = tiny_model()
+    ids = np.random.default_rng(2).integers(0, 11, 40)
+    rec = record(m, ids, TOKENS, RecordOptions(stride=1, out_dir=str(tmp_path / "acts")))
+    assert (tmp_path / "acts" / "mlp.npy").exists() and rec.path == tmp_path / "acts"
+    for t in (15, 16, 30, 38):
+        window = torch.from_numpy(ids[max(0, t - 15) : t + 1])[None]  # t and the 15 before it
+        probes: list[dict] = []
+        with torch.no_grad():
+            logits, _ = m(window, probes=probes)
+        p = torch.softmax(logits[0, -1], -1)[ids[t + 1]]
+        assert rec.p_next[t] == pytest.approx(float(p), rel=1e-5)
+        np.testing.assert_allclose(rec.acts["mlp"][0, t], probes[0]["mlp"][0, -1], atol=2e-3)
+
+
 def test_a_unit_scan_covers_every_layer_and_unit():
     m = tiny_model()
     text = ('say "hi" (to me)\n' * 12)[:200]
