@@ -8,10 +8,11 @@ import pytest
 
 from charwise.inspect.report import ReportOptions, build_report
 from charwise.runs.load import load
+from charwise.training.lifecycle import train
 from charwise.use.sampling import SampleOptions, generate
 from charwise.web import create_app
 from charwise.web.server import BackgroundServer
-from conftest import train_tiny_run
+from conftest import tiny_config, train_tiny_run
 
 TEXT = "".join(
     f'{"  " * (i % 2)}x{i % 10} = f("a{i % 7}", [b, c])  # n{i % 3}\n' for i in range(300)
@@ -165,4 +166,37 @@ def test_report_renders_offline_and_its_picker_works(browser, run_dir, tmp_path)
             .dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
     }""")
     assert "selected" in pg.inner_text("#selection") and "4 chars" in pg.inner_text("#selection")
+    pg.close()
+
+
+def test_a_transformer_report_shows_where_each_head_looks(browser, tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    model = {"kind": "transformer", "layers": 2, "hidden": 16, "heads": 2, "block": 16}
+    train(tiny_config([tmp_path / "t.txt"], model=model, seq_len=16, max_steps=3), tmp_path / "r")
+    run = load(tmp_path / "r")
+    html, rec, _ = build_report(
+        run,
+        run.vocab.encode(TEXT[:200]),
+        "t.txt",
+        ReportOptions(temperatures=(1.0,), sample_length=10),
+    )
+    path = tmp_path / "report.html"
+    path.write_text(html, encoding="utf-8")
+    pg = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(path.as_uri())
+    pg.wait_for_function("document.querySelectorAll('#viewer .cw-c').length === 200")
+    assert pg.locator("table.cw-attn-dist tr").count() == 3  # a header and one row per layer
+    pg.click("#viewer .cw-c >> nth=40")
+    cells = pg.locator("[data-testid=cw-attn] td")
+    assert cells.count() == 2 * 2  # layers x heads
+    assert cells.nth(0).locator(".cw-att").count() == 5
+    # Colour by attention for layer 1, head 1: exactly the recorded top positions are shaded.
+    pg.select_option("[data-testid=cw-layer]", "1")
+    pg.select_option("[data-testid=cw-head]", "1")
+    shaded = [i for i, c in enumerate(colours(pg, 200)) if c]
+    assert shaded == sorted(int(p) for p in rec.attn_pos[1, 1, 40] if p >= 0)
+    assert all(p <= 40 for p in shaded)
+    assert errors == []
     pg.close()

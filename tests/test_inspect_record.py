@@ -150,7 +150,7 @@ def test_record_text_leaves_out_unknown_characters(tmp_path):
         vocab = Vocab.from_text("".join(TOKENS))
         model = _model("lstm")
 
-        def network(self):
+        def inspect_model(self):
             return self.model
 
     rec, skipped = record_text(_Run(), "abc€d\u00e9a")

@@ -254,8 +254,11 @@ def test_sample_eval_and_info_work_on_a_transformer_run(cli_run, short_text, cap
 @pytest.mark.parametrize(
     "cmd, said",
     [
-        (["inspect"], "a transformer does not have"),
         (["export", "--format", "onnx", "--to", "EXPORTED"], "only RNN runs export"),
+        (
+            ["inspect", "--show", "h", "--out", "EXPORTED"],
+            "a transformer has no h; choose from mlp",
+        ),
     ],
 )
 def test_what_a_transformer_lacks_is_a_clear_error(cli_run, capsys, cmd, said):
@@ -284,7 +287,7 @@ def test_compare_gains_a_transformer_row(small_text, tmp_path):
     assert math.isfinite(row.val_bpc) and len(row.sample) == 20
 
 
-def test_the_page_samples_a_transformer_and_declines_to_analyse_it(cli_run):
+def test_the_page_samples_and_analyses_a_transformer(cli_run):
     import warnings
 
     from charwise.web import create_app
@@ -295,14 +298,28 @@ def test_the_page_samples_a_transformer_and_declines_to_analyse_it(cli_run):
 
     client = TestClient(create_app([cli_run]), raise_server_exceptions=False)
     (info,) = client.get("/api/runs").json()["runs"]
-    assert info["kind"] == "transformer" and not info["inspectable"]
+    assert info["kind"] == "transformer" and info["inspectable"]
     body = {"run": "run", "prime": "It was", "length": 50, "seed": 3}
     with client.stream("POST", "/api/sample", json=body) as r:
         assert r.status_code == 200
         text = "".join(r.iter_text())
     assert text == charwise.load(cli_run).sample(50, prime="It was", seed=3)
     r = client.post("/api/analyze", json={"run": "run", "text": "It was the"})
-    assert r.status_code == 400 and "a transformer does not have" in r.json()["error"]
+    assert r.status_code == 200
+    d = r.json()
+    # One layer of 16 wide: 64 MLP units; 2 heads; the first character attends only to itself.
+    assert (d["kind"], d["unit"], d["layers"], d["hidden"], d["n"]) == (
+        "transformer",
+        "unit",
+        1,
+        64,
+        10,
+    )
+    assert len(d["acts"]["mlp"]) == 1 and d["interp"]["quantity"] == "mlp"
+    attn = d["attn"]
+    assert (attn["layers"], attn["heads"], attn["k"]) == (1, 2, 5)
+    assert len(attn["pos"]) == len(attn["w"]) == 1 * 2 * 10 * 5
+    assert attn["pos"][:5] == [0, -1, -1, -1, -1] and attn["w"][0] == pytest.approx(1.0)
 
 
 def test_fine_tuning_starts_from_a_transformer_runs_weights(tmp_path, short_text):

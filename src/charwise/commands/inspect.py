@@ -37,7 +37,8 @@ def register(sub) -> None:
         "by default its validation split) and write one self-contained HTML file: the text "
         "coloured by any cell (interpretable cells ranked first), the top guesses for every "
         "next character, surprise, training curves, samples during training and a "
-        "temperature comparison.",
+        "temperature comparison. For a transformer the cells are its MLP units, and the "
+        "report adds where each attention head looks.",
     )
     p.add_argument("run_dir", help="run directory written by `charwise train`")
     add_options(p, InspectCommand)
@@ -80,7 +81,7 @@ def run(args) -> int:
         raise CharwiseError("give --text FILE or --corpus-split NAME, not both")
     opts = build(args, ReportOptions)
     r = load(args.run_dir, device=cmd.device)
-    model = r.network()  # a clear error for a run without cells (an n-gram)
+    model = r.inspect_model()  # a clear error for a run without a network (an n-gram)
     kinds = QUANTITIES[model.cfg.kind]
     bad = [q for q in opts.show or () if q not in kinds]
     if bad:
@@ -103,13 +104,14 @@ def run(args) -> int:
         f"{rec.bits_per_char():.3f} bits/char"
         + (f"; {skipped:,} characters outside the vocabulary left out" if skipped else "")
     )
+    unit = rec.unit  # an RNN's "cell", a transformer's MLP "unit"
     print(
-        f"interpretable cells: {len(interp.interpretable)} of {interp.total_cells} "
+        f"interpretable {unit}s: {len(interp.interpretable)} of {interp.total_cells} "
         f"({100 * interp.fraction:.1f}%)"
         + (
-            f"; each beats its property's nulls (the best cell's score against the property "
+            f"; each beats its property's nulls (the best {unit}'s score against the property "
             f"shifted in time, {interp.null_quantile:g} quantile of {interp.null_shifts} shifts; "
-            "the best cell of an untrained network of the same shape)"
+            f"the best {unit} of an untrained network of the same shape)"
             if interp.null_shifts
             else ""
         )
@@ -119,11 +121,15 @@ def run(args) -> int:
         null = f" null {p.null:.3f}" if interp.null_shifts else ""
         null += "" if math.isnan(p.untrained) else f" untrained {p.untrained:.3f}"
         print(
-            f"  {p.name:<14} best L{b.layer} cell {b.cell:<4} {p.metric} {b.score:.3f}"
+            f"  {p.name:<14} best L{b.layer} {unit} {b.cell:<4} {p.metric} {b.score:.3f}"
             f"{' (inverted)' if b.sign < 0 else ''}{null}  ({p.interpretable} over threshold"
             f"{' and nulls' if null else ''})"
         )
     if interp.skipped:
         names = ", ".join(interp.skipped)
         print(f"  not scored (constant in this text, or too little of it): {names}")
+    if rec.attn_dist is not None:
+        print("attention: characters each head looks back on average (0: the character itself)")
+        for layer, row in enumerate(rec.attn_dist):
+            print(f"  L{layer} " + " ".join(f"{d:6.1f}" for d in row))
     return 0

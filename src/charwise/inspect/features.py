@@ -33,7 +33,7 @@ import torch
 
 from ..errors import CharwiseError
 from .properties import Property
-from .record import Recording
+from .recording import TANH_SHOWN, Recording
 
 _BINS = 512  # AUC from 512-bin histograms: exact for the ties of float16, O(N) per cell
 
@@ -272,7 +272,7 @@ def rank_cells(
         src = rec.act(q, layer)
         for c0 in range(0, H, block):
             a = src[:n, c0 : c0 + block].astype(np.float32)
-            if q == "c":
+            if q in TANH_SHOWN:  # as shown: AUCs are unchanged, correlations are of tanh
                 a = np.tanh(a)
             kinds = {p.kind for p in usable}
             ranks = column_ranks(a) if "binary" in kinds else None

@@ -3,6 +3,9 @@
 Activations travel as base64 int8: round(value * 127) of the display values (tanh(c) for an
 LSTM's c, h and gates as they are), one (N, H) row-major block per layer, so 5,000 characters
 of a 2x512 model cost about 7 MB of text per quantity.
+
+A transformer's recording adds "attn": per block and head, the positions each character attends
+to most and their weights, flattened (layers, heads, N, k) row-major (position -1: none).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 
 from ..errors import CharwiseError
 from .features import Interpretability
-from .record import Recording
+from .recording import Recording
 
 
 def quantize(a: np.ndarray) -> bytes:
@@ -59,4 +62,22 @@ def viewer_payload(
         "default_quantity": qs[0],
         "acts": acts,
         "interp": interp.to_dict() if interp else None,
+        "unit": rec.unit,
+        "attn": attention_payload(rec),
+    }
+
+
+def attention_payload(rec: Recording) -> dict | None:
+    """A transformer's top attended positions for the viewer (None for an RNN)."""
+    if rec.attn_pos is None or rec.attn_w is None:
+        return None
+    L, heads, _, k = rec.attn_pos.shape
+    dist = rec.attn_dist if rec.attn_dist is not None else np.zeros((L, heads))
+    return {
+        "layers": int(L),
+        "heads": int(heads),
+        "k": int(k),
+        "pos": rec.attn_pos.ravel().tolist(),
+        "w": [round(float(w), 3) for w in rec.attn_w.ravel()],
+        "dist": [[round(float(d), 2) for d in row] for row in dist],
     }

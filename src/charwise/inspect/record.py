@@ -1,12 +1,6 @@
 """Recording: run a trained CharRNN over a text, state carried, and keep per character what the
-model predicted and what every cell did.
-
-For character t (the state after reading it) a Recording holds:
-    p_next[t]            probability the model gave the true next character (NaN for the last)
-    topk_ids/probs[t]    the k most likely next characters and their probabilities
-    acts[q][l, t]        quantity q of layer l, (H,): "h" (hidden state) for every kind; for an
-                         LSTM also "c" (cell state) and its gates "input", "forget", "output",
-                         "candidate"; for a GRU its gates "reset", "update", "new".
+model predicted and what every cell did (the Recording's contents: recording.py). A transformer
+is recorded by record_windowed.py, over sliding windows; `record` hands it there.
 
 The recurrence runs through the written-out cells of cells.py (the fused kernels do not expose
 gates); tests check that they equal nn.LSTM / nn.GRU / nn.RNN given the same weights. A layer-norm
@@ -19,8 +13,6 @@ later memory-mapped). See `memory_bound` for the figure.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +20,20 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CharwiseError
-from ..fields import option, validate
 from ..nn import cells
 from ..nn.model import CharRNN
+from ..nn.transformer import CharTransformer
+from .record_windowed import record_windowed
+from .recording import (
+    QUANTITIES,
+    Recording,
+    RecordOptions,
+    Sink,
+    check_quantities,
+)
 
-QUANTITIES = {
-    "lstm": ("h", "c", "input", "forget", "output", "candidate"),
-    "gru": ("h", "reset", "update", "new"),
-    "rnn": ("h",),
-}
+__all__ = ["QUANTITIES", "RecordOptions", "Recording", "memory_bound", "record", "record_text"]
+
 # cells.py's gate names -> the names a Recording uses ("cell" is the LSTM's candidate g, which
 # would be confused with the cell state c).
 _GATE_NAMES = {
@@ -50,75 +47,19 @@ _GATE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class RecordOptions:
-    top_k: int = option(5, ge=1)  # next-character guesses kept per character (the post: 5)
-    quantities: tuple[str, ...] | None = None  # which activations to keep; None: all the kind has
-    chunk: int = option(512, ge=1)  # characters per processing chunk: bounds the working memory
-    out_dir: str | None = None  # write activations here as float16 .npy (memory-mapped later)
-
-    def __post_init__(self) -> None:
-        validate(self)
+def ranked_quantity(model: CharRNN | CharTransformer) -> str:
+    """What interpretable cells are ranked on: the LSTM's cell state (the post's), a
+    transformer's MLP units, else h."""
+    return {"lstm": "c", "transformer": "mlp"}.get(model.cfg.kind, "h")
 
 
-@dataclass
-class Recording:
-    """What a model did over a text of N characters (see the module docstring)."""
-
-    kind: str  # lstm | gru | rnn
-    layers: int
-    hidden: int
-    ids: np.ndarray  # (N,) int64
-    chars: list[str]  # (N,) printable character per position
-    tokens: list[str]  # (V,) printable character per vocabulary id
-    p_next: np.ndarray  # (N,) float32, NaN at N-1
-    topk_ids: np.ndarray  # (N, k) int32
-    topk_probs: np.ndarray  # (N, k) float32
-    acts: dict[str, np.ndarray] = field(default_factory=dict)  # q -> (L, N, H) float16
-    path: Path | None = None  # where the activations live on disk, if they do
-
-    @property
-    def n(self) -> int:
-        return len(self.ids)
-
-    def act(self, quantity: str, layer: int) -> np.ndarray:
-        """(N, H) float16 activations of one quantity of one layer."""
-        if quantity not in self.acts:
-            raise CharwiseError(
-                f"this recording has no {quantity!r}; it has {', '.join(self.acts)}"
-            )
-        if not 0 <= layer < self.layers:
-            raise CharwiseError(f"layer {layer} out of range (the model has {self.layers})")
-        return self.acts[quantity][layer]
-
-    @property
-    def display_quantity(self) -> str:
-        """The quantity the post coloured text by: the LSTM cell state, else the hidden state."""
-        return "c" if "c" in self.acts else "h"
-
-    def display(self, quantity: str, layer: int) -> np.ndarray:
-        """(N, H) float32 in [-1, 1] (gates in [0, 1]): c is shown as tanh(c), as in the post."""
-        a = self.act(quantity, layer).astype(np.float32)
-        return np.tanh(a) if quantity == "c" else a
-
-    def bits_per_char(self) -> float:
-        """Mean -log2 p(true next character) over the text (the model's loss on it)."""
-        p = self.p_next[:-1].astype(np.float64)
-        return float(-np.log2(np.maximum(p, 1e-30)).mean()) if len(p) else math.nan
-
-
-def ranked_quantity(model: CharRNN) -> str:
-    """What interpretable cells are ranked on: the LSTM's cell state (the post's), else h."""
-    return "c" if model.cfg.kind == "lstm" else "h"
-
-
-def untrained_like(model: CharRNN, seed: int = 0) -> CharRNN:
+def untrained_like(model: CharRNN | CharTransformer, seed: int = 0) -> CharRNN | CharTransformer:
     """A freshly initialised network of model's shape, on its device: the baseline whose
     cells show what tracking a property takes without any training (features.rank_cells)."""
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        fresh = CharRNN(model.cfg)
+        fresh = (CharTransformer if model.cfg.kind == "transformer" else CharRNN)(model.cfg)
     finally:
         torch.random.set_rng_state(gen_state)  # the caller's random stream is left as it was
     return fresh.to(model.head.weight.device).eval()
@@ -135,43 +76,6 @@ def memory_bound(layers: int, hidden: int, gates: int, chunk: int, top_k: int, n
     """
     per_chunk = layers * chunk * hidden * (2 + gates) * (4 + 2) + chunk * hidden * gates * 4
     return per_chunk + n * (4 + 8 + 8 * top_k)
-
-
-class _Sink:
-    """Where finished chunks go: float16 arrays in memory, or .npy files written chunk by chunk
-    (only the current chunk is ever in memory)."""
-
-    def __init__(self, names: tuple[str, ...], L: int, N: int, H: int, out_dir: str | None):
-        self.shape, self.names = (L, N, H), names
-        self.dir = Path(out_dir) if out_dir else None
-        self.arrays: dict[str, np.ndarray] = {}
-        self.offsets: dict[str, int] = {}
-        for q in names:
-            if self.dir is None:
-                self.arrays[q] = np.zeros(self.shape, dtype=np.float16)
-            else:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                mm = np.lib.format.open_memmap(
-                    self.dir / f"{q}.npy", mode="w+", dtype=np.float16, shape=self.shape
-                )
-                self.offsets[q] = mm.offset
-                del mm  # a sparse file; chunks are written with plain file writes below
-
-    def write(self, q: str, layer: int, t0: int, block: torch.Tensor) -> None:
-        """block: (T, H) float -> rows t0..t0+T of layer `layer` of quantity q."""
-        arr = block.to("cpu", torch.float16).numpy()
-        if self.dir is None:
-            self.arrays[q][layer, t0 : t0 + len(arr)] = arr
-            return
-        _, N, H = self.shape
-        with open(self.dir / f"{q}.npy", "r+b") as f:
-            f.seek(self.offsets[q] + (layer * N + t0) * H * 2)
-            f.write(arr.tobytes())
-
-    def result(self) -> dict[str, np.ndarray]:
-        if self.dir is None:
-            return self.arrays
-        return {q: np.load(self.dir / f"{q}.npy", mmap_mode="r") for q in self.names}
 
 
 @torch.inference_mode()
@@ -216,9 +120,13 @@ def _layer_over_chunk(
 
 
 def record(
-    model: CharRNN, ids: np.ndarray, tokens: list[str], opts: RecordOptions | None = None
+    model: CharRNN | CharTransformer,
+    ids: np.ndarray,
+    tokens: list[str],
+    opts: RecordOptions | None = None,
 ) -> Recording:
-    """Run `model` over ids (N,) from a zero state and record predictions and activations.
+    """Run `model` over ids (N,) from a zero state and record predictions and activations
+    (a transformer: over sliding windows, record_windowed).
 
     tokens: (V,) printable form of each vocabulary id. Memory: see `memory_bound`; without
     opts.out_dir the activations are held in memory (N * L * H * 2 bytes per quantity).
@@ -229,14 +137,11 @@ def record(
     N, L, H = len(ids), cfg.layers, cfg.hidden
     if N < 1:
         raise CharwiseError("the text to inspect is empty")
-    names = opts.quantities or QUANTITIES[cfg.kind]
-    bad = [q for q in names if q not in QUANTITIES[cfg.kind]]
-    if bad:
-        raise CharwiseError(
-            f"a {cfg.kind} has no {', '.join(bad)}; choose from {', '.join(QUANTITIES[cfg.kind])}"
-        )
+    names = check_quantities(cfg.kind, opts.quantities)
+    if cfg.kind == "transformer":
+        return record_windowed(model, ids, tokens, opts, names)
     k = min(opts.top_k, cfg.vocab_size)
-    sink = _Sink(tuple(names), L, N, H, opts.out_dir)
+    sink = Sink(names, L, N, H, opts.out_dir)
     p_next = np.full(N, np.nan, dtype=np.float32)
     topk_ids = np.zeros((N, k), dtype=np.int32)
     topk_probs = np.zeros((N, k), dtype=np.float32)
@@ -279,7 +184,7 @@ def record(
 def record_text(run, text: str, opts: RecordOptions | None = None) -> tuple[Recording, int]:
     """Record a loaded run over `text`. Characters outside the vocabulary are left out; returns
     the recording and how many were left out."""
-    model = run.network()  # a clear error for a run without cells (an n-gram)
+    model = run.inspect_model()  # a clear error for a run without a network (an n-gram)
     ids, unknown = run.vocab.encode_array(run.vocab.symbols_of(text), strict=False)
     ids = np.asarray(ids, dtype=np.int64)[~unknown]
     if len(ids) == 0 and unknown.any():

@@ -23,7 +23,8 @@ from .features import Interpretability, RankOptions, rank_cells
 from .payload import viewer_payload
 from .plots import read_jsonl, training_curves
 from .properties import text_properties
-from .record import Recording, RecordOptions, ranked_quantity, record, untrained_like
+from .record import RecordOptions, ranked_quantity, record, untrained_like
+from .recording import TANH_SHOWN, Recording
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ def _fill(template: str, parts: dict[str, str]) -> str:
 
 
 def _cell_button(layer: int, cell: int, text: str) -> str:
+    """A button that picks unit `cell` of layer `layer` in the viewer (report.js)."""
     return (
         f'<button type="button" class="cw-pick" data-layer="{layer}" data-cell="{cell}">'
         f"{html.escape(text)}</button>"
@@ -72,9 +74,10 @@ def _null_text(null: float) -> str:
     return "&ndash;" if math.isnan(null) else f"{null:.3f}"
 
 
-def interp_html(interp: Interpretability) -> str:
-    """The table of properties with their best cells (buttons that pick the cell)."""
-    q = "tanh(c)" if interp.quantity == "c" else interp.quantity
+def interp_html(interp: Interpretability, unit: str = "cell") -> str:
+    """The table of properties with their best cells (buttons that pick the cell); `unit`
+    names what a cell is (a transformer's MLP "unit")."""
+    q = f"tanh({interp.quantity})" if interp.quantity in TANH_SHOWN else interp.quantity
     n = len(interp.interpretable)
     null = (
         f" and above the null: the {interp.null_quantile:g} quantile of what the best cell "
@@ -86,11 +89,11 @@ def interp_html(interp: Interpretability) -> str:
     if any(not math.isnan(p.untrained) for p in interp.properties):
         null += ", and above the best cell of an untrained network of the same shape"
     head = (
-        f"<p><strong>{n} of {interp.total_cells} cells ({100 * interp.fraction:.1f}%) are "
+        f"<p><strong>{n} of {interp.total_cells} {unit}s ({100 * interp.fraction:.1f}%) are "
         f"interpretable</strong> by these tests: AUC &ge; {interp.auc_threshold:g} for a "
         f"yes/no property or |r| &ge; {interp.r_threshold:g} for a graded one, on {q}{null}. "
-        "A cell with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; cells "
-        "are low there.</p>"
+        f"A {unit} with AUC near 1 is high where the property holds; &ldquo;inverted&rdquo; "
+        f"{unit}s are low there.</p>"
     )
     rows = []
     for p in interp.properties:
@@ -98,7 +101,8 @@ def interp_html(interp: Interpretability) -> str:
             _cell_button(
                 c.layer,
                 c.cell,
-                f"L{c.layer} cell {c.cell}: {c.score:.3f}" + (" (inverted)" if c.sign < 0 else ""),
+                f"L{c.layer} {unit} {c.cell}: {c.score:.3f}"
+                + (" (inverted)" if c.sign < 0 else ""),
             )
             for c in p.best
         )
@@ -179,10 +183,15 @@ def default_prime(rec: Recording) -> str:
 def _meta_html(run, rec: Recording, source: str, skipped: int) -> str:
     m = run.config["model"]
     best = run.info.get("val_loss")
+    shape = (
+        f"{m['layers']}-layer transformer, {m['hidden']} wide, {m['heads']} heads, context "
+        f"{m['block']} ({rec.hidden} MLP units per layer)"
+        if m["kind"] == "transformer"
+        else f"{m['layers']}-layer {m['kind'].upper()}, {m['hidden']} cells per layer"
+    )
     bits = [
         f"run <code>{html.escape(str(run.path))}</code>",
-        f"{m['layers']}-layer {m['kind'].upper()}, {m['hidden']} cells per layer, "
-        f"vocabulary {run.vocab.size}",
+        f"{shape}, vocabulary {run.vocab.size}",
         f"text: {html.escape(source)}, {rec.n:,} characters",
     ]
     bpc = rec.bits_per_char()
@@ -197,13 +206,36 @@ def _meta_html(run, rec: Recording, source: str, skipped: int) -> str:
     return " &middot; ".join(bits)
 
 
+def attention_html(rec: Recording) -> str:
+    """A transformer's attention section: how far back each head looks on average, and how to
+    see where it looks from one character (the viewer's attention panel). "" for an RNN."""
+    if rec.attn_dist is None:
+        return ""
+    heads = rec.attn_dist.shape[1]
+    head_cells = "".join(f"<th>head {h}</th>" for h in range(heads))
+    rows = "".join(
+        f"<tr><td>layer {layer}</td>"
+        + "".join(f"<td>{d:.1f}</td>" for d in rec.attn_dist[layer])
+        + "</tr>"
+        for layer in range(rec.layers)
+    )
+    return (
+        '<h2 id="attention">Attention</h2><p class="cw-help">Click a character in the text to '
+        "see, under it, the earlier characters each head of each layer attends to most from it "
+        "(with their weights); colour by <em>attention</em> to shade them for one head. Below: "
+        "how many characters back each head looks on average (its attention-weighted distance, "
+        "0 = the character itself).</p><table class='cw-props cw-attn-dist'><tr><th></th>"
+        f"{head_cells}</tr>{rows}</table>"
+    )
+
+
 def build_report(
     run, ids: np.ndarray, source: str, opts: ReportOptions | None = None, skipped: int = 0
 ) -> tuple[str, Recording, Interpretability]:
     """Record `run` over ids (N,) (the first opts.max_chars), rank its cells, and return the
     report's HTML with the recording and the ranking."""
     opts = opts or ReportOptions()
-    model = run.network()  # a clear error for a run without cells (an n-gram)
+    model = run.inspect_model()  # a clear error for a run without a network (an n-gram)
     ids = np.asarray(ids, dtype=np.int64)[: opts.max_chars]
     if len(ids) < 2:
         raise CharwiseError("the text to inspect needs at least 2 characters")
@@ -225,7 +257,8 @@ def build_report(
         {
             "TITLE": html.escape(title),
             "META": _meta_html(run, rec, source, skipped),
-            "INTERP": interp_html(interp),
+            "INTERP": interp_html(interp, rec.unit),
+            "ATTENTION": attention_html(rec),
             "CURVES": training_curves(read_jsonl(Path(run.path) / "log.jsonl")),
             "SAMPLES": samples_html(read_jsonl(Path(run.path) / "samples.jsonl")),
             "TEMPERATURES": temperatures_html(prime, temps),

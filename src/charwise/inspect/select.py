@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CharwiseError
-from .record import Recording
+from .recording import Recording
 
 
 @dataclass(frozen=True)

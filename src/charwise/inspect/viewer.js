@@ -1,5 +1,7 @@
 // charwise viewer: text coloured by one cell or by surprise, top-k guesses on hover, a cell
 // picker with the interpretable cells first, and LSTMVis-style select/match on a text span.
+// For a transformer (data.attn) the cells are its MLP units ("unit"), and clicking a character
+// shows where each attention head looks from it (a table, and an "attention" colouring).
 // Shared by the HTML report (inlined) and the web page (/static/viewer.js). No dependencies.
 "use strict";
 const CharwiseViewer = (() => {
@@ -29,6 +31,12 @@ const CharwiseViewer = (() => {
   function label(ch) {
     return ch === "\n" ? "\u21b5" : ch === " " ? "\u2423" : ch === "\t" ? "\u2192" : ch;
   }
+  // Attention weight in [0, 1]: white to green (by its square root, so that a head spreading
+  // over many characters still shows where its largest weights go).
+  function attnColour(w) {
+    const t = Math.sqrt(Math.min(1, Math.max(0, w)));
+    return `rgb(${Math.round(255 - 200 * t)}, ${Math.round(255 - 60 * t)}, ${Math.round(255 - 170 * t)})`;
+  }
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
@@ -50,12 +58,17 @@ const CharwiseViewer = (() => {
       this.cell = first ? first[1] : 0;
       this.highlight = [];
       this.onselect = null;
+      this.unit = data.unit || "cell";
+      this.head = 0;
+      this.focus = null;  // the character whose attention is shown (a transformer's)
       root.classList.add("cw-viewer");
       root.innerHTML = "";
       this.controls = root.appendChild(el("div", { class: "cw-controls" }));
       this.status = root.appendChild(el("div", { class: "cw-status" }));
       this.textEl = root.appendChild(el("div", { class: "cw-text", "data-testid": "cw-text" }));
       this.tip = root.appendChild(el("div", { class: "cw-tip", role: "tooltip" }));
+      if (data.attn) this.attnEl = root.appendChild(el("div", { class: "cw-attn", "data-testid": "cw-attn" },
+        "Click a character to see where each attention head looks from it."));
       this.buildControls();
       this.buildText();
       this.colour();
@@ -69,8 +82,9 @@ const CharwiseViewer = (() => {
     buildControls() {
       const d = this.data, c = this.controls;
       const mode = el("select", { "data-testid": "cw-mode", title: "colour the text by" });
-      mode.append(el("option", { value: "cell" }, "cell activation"),
+      mode.append(el("option", { value: "cell" }, `${this.unit} activation`),
                   el("option", { value: "surprise" }, "surprise (-log2 p)"));
+      if (d.attn) mode.append(el("option", { value: "attention" }, "attention (click a character)"));
       mode.onchange = () => { this.mode = mode.value; this.colour(); };
       const qsel = el("select", { "data-testid": "cw-quantity", title: "which activation" });
       for (const q of d.quantities) qsel.append(el("option", { value: q }, q === "c" ? "c (as tanh c)" : q));
@@ -79,18 +93,19 @@ const CharwiseViewer = (() => {
       const lsel = el("select", { "data-testid": "cw-layer", title: "layer" });
       for (let l = 0; l < d.layers; l++) lsel.append(el("option", { value: String(l) }, `layer ${l}`));
       const num = el("input", { type: "number", min: "0", max: String(d.hidden - 1), "data-testid": "cw-cell",
-                                title: "cell number" });
+                                title: `${this.unit} number` });
       const range = el("input", { type: "range", min: "0", max: String(d.hidden - 1), "data-testid": "cw-cell-range" });
-      const ranked = el("select", { "data-testid": "cw-ranked", title: "interpretable cells, best first" });
-      ranked.append(el("option", { value: "" }, "interpretable cells\u2026"));
+      const U = this.unit;
+      const ranked = el("select", { "data-testid": "cw-ranked", title: `interpretable ${U}s, best first` });
+      ranked.append(el("option", { value: "" }, `interpretable ${U}s\u2026`));
       if (d.interp) {
         for (const [l, cell, prop, score] of d.interp.interpretable)
-          ranked.append(el("option", { value: `${l}:${cell}` }, `L${l} cell ${cell}: ${prop} (${score.toFixed(2)})`));
+          ranked.append(el("option", { value: `${l}:${cell}` }, `L${l} ${U} ${cell}: ${prop} (${score.toFixed(2)})`));
         for (const p of d.interp.properties) {
           const g = el("optgroup", { label: `best for ${p.name}` + (p.null !== null && p.null !== undefined ? ` (null ${p.null.toFixed(2)})` : "") });
           for (const b of p.best)
             g.append(el("option", { value: `${b.layer}:${b.cell}` },
-                        `L${b.layer} cell ${b.cell}: ${p.metric} ${b.score.toFixed(2)}${b.sign < 0 ? " (inverted)" : ""}`));
+                        `L${b.layer} ${U} ${b.cell}: ${p.metric} ${b.score.toFixed(2)}${b.sign < 0 ? " (inverted)" : ""}`));
           ranked.append(g);
         }
       }
@@ -99,14 +114,21 @@ const CharwiseViewer = (() => {
         const [l, cell] = ranked.value.split(":").map(Number);
         this.setCell(l, cell);
       };
-      lsel.onchange = () => this.setCell(Number(lsel.value), this.cell);
+      lsel.onchange = () => {
+        if (this.mode === "attention") { this.layer = Number(lsel.value); this.colour(); }
+        else this.setCell(Number(lsel.value), this.cell);
+      };
       num.onchange = () => this.setCell(this.layer, Number(num.value));
       range.oninput = () => this.setCell(this.layer, Number(range.value));
-      this.inputs = { mode, qsel, lsel, num, range, ranked };
+      const hsel = el("select", { "data-testid": "cw-head", title: "attention head (colour by attention)" });
+      for (let h = 0; h < (d.attn ? d.attn.heads : 0); h++) hsel.append(el("option", { value: String(h) }, `head ${h}`));
+      hsel.onchange = () => { this.head = Number(hsel.value); this.mode = "attention"; mode.value = "attention"; this.colour(); };
+      this.inputs = { mode, qsel, lsel, num, range, ranked, hsel };
       const wrap = (t, e) => { const lab = el("label", {}, t + " "); lab.append(e); return lab; };
       c.append(wrap("colour by", mode));
       if (d.quantities.length > 1) c.append(wrap("activation", qsel));
-      c.append(wrap("", lsel), wrap("cell", num), range, ranked);
+      c.append(wrap("", lsel), wrap(U, num), range, ranked);
+      if (d.attn) c.append(hsel);
       this.syncControls();
     }
     syncControls() {
@@ -140,6 +162,11 @@ const CharwiseViewer = (() => {
       });
       this.textEl.addEventListener("mouseleave", () => { this.tip.style.display = "none"; });
       this.textEl.addEventListener("mouseup", () => this.onMouseUp());
+      if (this.data.attn) this.textEl.addEventListener("click", (e) => {
+        const sel = window.getSelection();
+        const i = e.target.dataset ? e.target.dataset.i : undefined;
+        if (i !== undefined && (!sel || sel.isCollapsed)) this.setFocus(Number(i));
+      });
     }
     colour() {
       const spans = this.spans;
@@ -147,9 +174,17 @@ const CharwiseViewer = (() => {
         for (let i = 0; i < spans.length; i++) spans[i].style.backgroundColor = surpriseColour(this.surprise(i));
         this.status.textContent = `surprise: -log2 p(character | text before it); ` +
           (this.data.bpc !== null ? `mean ${this.data.bpc.toFixed(3)} bits/char` : "");
+      } else if (this.mode === "attention") {
+        for (const s of spans) s.style.backgroundColor = "";
+        const a = this.data.attn, l = this.layer, h = this.head;
+        if (this.focus !== null) {
+          for (const [p, w] of this.attended(l, h, this.focus)) spans[p].style.backgroundColor = attnColour(w);
+        }
+        this.status.textContent = `layer ${l}, head ${h}: looks back ${a.dist[l][h].toFixed(1)} characters on average; ` +
+          (this.focus === null ? "click a character" : `shading its top ${a.k} attended characters from position ${this.focus}`);
       } else {
         for (let i = 0; i < spans.length; i++) spans[i].style.backgroundColor = cellColour(this.value(i));
-        this.status.textContent = `layer ${this.layer}, cell ${this.cell} (${this.quantity}): ` +
+        this.status.textContent = `layer ${this.layer}, ${this.unit} ${this.cell} (${this.quantity}): ` +
           "red positive, blue negative" + this.describeCell();
       }
       for (const s of this.highlight) s.classList.remove("cw-match");
@@ -175,11 +210,54 @@ const CharwiseViewer = (() => {
         row.append(el("span", { class: "cw-g-ch" }, label(d.tokens[id])), el("span", { class: "cw-g-p" }, p.toFixed(3)));
         tip.append(row);
       }
-      if (this.mode === "cell") tip.append(el("div", { class: "cw-tip-foot" }, `cell value ${this.value(i).toFixed(3)}`));
+      if (this.mode === "cell") tip.append(el("div", { class: "cw-tip-foot" }, `${this.unit} value ${this.value(i).toFixed(3)}`));
       const r = span.getBoundingClientRect();
       tip.style.display = "block";
       tip.style.left = `${Math.min(window.innerWidth - 170, r.left)}px`;
       tip.style.top = `${r.bottom + 4}px`;
+    }
+
+    // -- a transformer's attention ------------------------------------------------------
+    // [[position, weight], ...] that head h of layer l attends to most from character t.
+    attended(l, h, t) {
+      const a = this.data.attn, k = a.k, base = ((l * a.heads + h) * this.data.n + t) * k, out = [];
+      for (let j = 0; j < k; j++) if (a.pos[base + j] >= 0) out.push([a.pos[base + j], a.w[base + j]]);
+      return out;
+    }
+    setFocus(t) {
+      const a = this.data.attn, d = this.data;
+      this.focus = t;
+      for (const s of this.spans) s.classList.remove("cw-focus");
+      this.spans[t].classList.add("cw-focus");
+      const panel = this.attnEl;
+      panel.innerHTML = "";
+      panel.append(el("div", { class: "cw-sel-head" },
+        `attention from \u201c${label(d.chars[t])}\u201d (position ${t}): the characters each head looks at most, with their weights`));
+      const table = el("table", { class: "cw-attn-table" });
+      const head = el("tr", {}); head.append(el("th", {}, ""));
+      for (let h = 0; h < a.heads; h++) head.append(el("th", {}, `head ${h}`));
+      table.append(head);
+      for (let l = 0; l < a.layers; l++) {
+        const row = el("tr", {}); row.append(el("th", {}, `layer ${l}`));
+        for (let h = 0; h < a.heads; h++) {
+          const cell = el("td", { "data-layer": String(l), "data-head": String(h) });
+          for (const [p, w] of this.attended(l, h, t)) {
+            const item = el("span", { class: "cw-att", title: `position ${p}, ${t - p} back` },
+              `${label(d.chars[p])} ${p === t ? "0" : "\u2212" + (t - p)} ${w.toFixed(2)}`);
+            item.style.backgroundColor = attnColour(w);
+            cell.append(item);
+          }
+          cell.onclick = () => {
+            this.layer = l; this.head = h; this.mode = "attention";
+            this.inputs.mode.value = "attention"; this.inputs.hsel.value = String(h);
+            this.syncControls(); this.colour();
+          };
+          row.append(cell);
+        }
+        table.append(row);
+      }
+      panel.append(table);
+      if (this.mode === "attention") this.colour();
     }
 
     // -- LSTMVis select / match (the same rules as charwise.inspect.select) --------------
@@ -254,22 +332,22 @@ const CharwiseViewer = (() => {
       panel.innerHTML = "";
       const text = viewer.data.chars.slice(start, end).map(label).join("");
       panel.append(el("div", { class: "cw-sel-head" },
-        `selected \u201c${text.slice(0, 60)}\u201d (${end - start} chars): ${cells.length} cells on inside, off around it`));
+        `selected \u201c${text.slice(0, 60)}\u201d (${end - start} chars): ${cells.length} ${viewer.unit}s on inside, off around it`));
       const list = el("div", { class: "cw-sel-cells" });
       for (const c of cells) {
-        const b = el("button", { type: "button" }, `L${c.layer} cell ${c.cell}${c.sign < 0 ? " (\u2212)" : ""}`);
+        const b = el("button", { type: "button" }, `L${c.layer} ${viewer.unit} ${c.cell}${c.sign < 0 ? " (\u2212)" : ""}`);
         b.onclick = () => viewer.setCell(c.layer, c.cell);
         list.append(b);
       }
       panel.append(list);
       if (cells.length) {
         panel.append(el("div", { class: "cw-sel-head" },
-          `${matches.length} other places where the top ${Math.min(5, cells.length)} cells fire together (outlined)`));
+          `${matches.length} other places where the top ${Math.min(5, cells.length)} ${viewer.unit}s fire together (outlined)`));
         viewer.setCell(cells[0].layer, cells[0].cell);
         viewer.markSpans(matches);
       }
     };
   }
-  return { decode, cellColour, surpriseColour, Viewer, attachSelectPanel };
+  return { decode, cellColour, surpriseColour, attnColour, Viewer, attachSelectPanel };
 })();
 if (typeof window !== "undefined") window.CharwiseViewer = CharwiseViewer;

@@ -9,6 +9,9 @@ It answers the calls the trainer makes of a CharRNN, with no state to carry: `in
 returns (), `forward(x, state)` returns (logits, ()), so the training loop runs it unchanged on
 random block-long windows (data/batches.WindowBatcher). For generation it keeps a key/value
 cache: `prefill(x)` reads a (B, t) prefix from an empty cache, `decode(x)` adds one character.
+For inspection, `forward(x, probes=[])` runs the same blocks with the attention written out
+(softmax(q k^T / sqrt(hd)) v instead of the fused kernel) and hands back each block's attention
+weights and MLP units (`probe`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ def rotate(x: torch.Tensor, rot: Rotation) -> torch.Tensor:
     return torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
 
 
+def attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Causal attention weights as scaled_dot_product_attention(is_causal=True) computes them:
+    q, k (B, heads, t, hd) -> softmax(q k^T / sqrt(hd)) (B, heads, t, t), 0 above the diagonal.
+    Its rows times v are the fused kernel's output (tests check it reproduces the logits)."""
+    t = q.shape[-2]
+    scores = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+    future = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
+    return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+
+
 class Block(nn.Module):
     """x + attention(LN(x)), then x + MLP(LN(x)) (pre-LN: trains stably at Adam's 3e-3)."""
 
@@ -57,22 +70,36 @@ class Block(nn.Module):
             q, k = rotate(q, rot), rotate(k, rot)
         return q, k, v
 
-    def _rest(self, x: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
-        """The block after attention: att (B, heads, t, hd) -> the block's output (B, t, D)."""
+    def _rest(self, x: torch.Tensor, att: torch.Tensor, probe: dict | None = None) -> torch.Tensor:
+        """The block after attention: att (B, heads, t, hd) -> the block's output (B, t, D).
+        With `probe` (a dict), probe["mlp"] = the MLP's units after the GELU, (B, t, 4D)."""
         B, _, t, _ = att.shape
         p = self.dropout if self.training else 0.0
         x = x + F.dropout(self.proj(att.transpose(1, 2).reshape(B, t, -1)), p, self.training)
-        h = self.out(F.gelu(self.fc(self.ln2(x))))
-        return x + F.dropout(h, p, self.training)
+        units = F.gelu(self.fc(self.ln2(x)))
+        if probe is not None:
+            probe["mlp"] = units
+        return x + F.dropout(self.out(units), p, self.training)
 
     def forward(
-        self, x: torch.Tensor, rot: Rotation | None = None, cache: list | None = None
+        self,
+        x: torch.Tensor,
+        rot: Rotation | None = None,
+        cache: list | None = None,
+        probe: dict | None = None,
     ) -> torch.Tensor:
         """x (B, t, D) -> (B, t, D), every position attending to itself and those before it.
-        With `cache` (an empty list), the keys and values are appended to it for decoding."""
+        With `cache` (an empty list), the keys and values are appended to it for decoding.
+        With `probe` (a dict), the attention is written out and the block leaves in it
+        "attn", the weights (B, heads, t, t) (row i: how position i spreads over 0..i, zero
+        after i), and "mlp" (see _rest)."""
         q, k, v = self._split(x, rot)
         if cache is not None:
             cache.extend((k, v))
+        if probe is not None:
+            w = attention_weights(q, k)
+            probe["attn"] = w
+            return self._rest(x, w @ v, probe)
         # No dropout on the attention probabilities: with dropout_p > 0 PyTorch leaves its fused
         # CPU kernel for the unfused one, which made a default training step ~1.8x slower;
         # dropout stays on the residual branches and the embedding.
@@ -164,13 +191,24 @@ class CharTransformer(nn.Module):
             rot = (self.rot_cos[start:end], self.rot_sin[start:end])
         return F.dropout(e, self.cfg.dropout, self.training), rot
 
-    def forward(self, x: torch.Tensor, state: State | None = None, return_hidden: bool = False):
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: State | None = None,
+        return_hidden: bool = False,
+        probes: list[dict] | None = None,
+    ):
         """x: (B, T) ids, T <= block -> logits (B, T, V) and () (no state); with return_hidden
         also the last block's normalised outputs (B, T, D). `state` is accepted and ignored,
-        so the trainer's TBPTT call works unchanged."""
+        so the trainer's TBPTT call works unchanged. With `probes` (an empty list) the
+        attention is written out and one dict per block is appended to it: "attn" (B, heads,
+        T, T) weights and "mlp" (B, T, 4D) units (Block.forward)."""
         h, rot = self._embed(self._check(x))
         for blk in self.blocks:
-            h = blk(h, rot)
+            probe = None if probes is None else {}
+            h = blk(h, rot, probe=probe)
+            if probes is not None:
+                probes.append(probe)
         h = self.norm(h)
         logits = self.head(h)
         return (logits, (), h) if return_hidden else (logits, ())

@@ -6,7 +6,10 @@ Commands and tools use only this interface, so they never ask which kind of mode
     run.loss_over_ids(ids)       -> (total nats, N-1)   (evaluation)
     run.split("val")             -> ids of the run's own split, the text checked unchanged
     run.describe()               -> what `charwise info` reports for this kind
-    run.network()                -> the recurrent network (inspect, the page), or a clear error
+    run.network()                -> the recurrent network (export, dynamic evaluation), or a
+                                    clear error
+    run.inspect_model()          -> the network inspect and the page record (an RNN's or a
+                                    transformer's), or a clear error
 
 Each kind subclasses Run (runs/rnn.py, ngram/run.py); runs/load.py picks the subclass. A kind's
 generate hands use/sampling.decode a Decoder (its step function, use/beam.py), so sampling,
@@ -33,7 +36,7 @@ SPLITS = ("train", "val", "test")
 
 
 class NoNetworkError(CharwiseError):
-    """The run's model has no recurrent cells to look at (an n-gram)."""
+    """The run's model has no network of the kind asked for (an n-gram has none at all)."""
 
 
 @dataclass
@@ -74,13 +77,26 @@ class Run:
         raise NotImplementedError
 
     def network(self):
-        """The recurrent network whose predictions and cells inspect and the page show."""
+        """The recurrent network (a CharRNN) that export and dynamic evaluation work on."""
         raise NoNetworkError(f"this is {self.label}: it has no cells to inspect")
+
+    def inspect_model(self):
+        """The network whose predictions and units inspect and the page record (a CharRNN or
+        a CharTransformer: inspect/record.record takes either)."""
+        return self.network()
 
     @property
     def has_network(self) -> bool:
         try:
             self.network()
+        except NoNetworkError:
+            return False
+        return True
+
+    @property
+    def inspectable(self) -> bool:
+        try:
+            self.inspect_model()
         except NoNetworkError:
             return False
         return True

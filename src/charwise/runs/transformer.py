@@ -1,7 +1,8 @@
 """A transformer run (`charwise train --model transformer`): a CharTransformer behind the Run
 interface. Sampling and scoring go through the same functions as an RNN's (use/sampling.py and
 use/evaluate.py read a bounded-context model with a key/value cache and sliding windows), so
-only what it is and what it lacks differ."""
+only what it is and what it lacks differ. Inspection records it through inspect_model()
+(inspect/record_windowed.py); it has no recurrent network() to export."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.vocab import Vocab
+from ..nn.transformer import CharTransformer
 from .rnn import RNNRun, load_rnn
 from .run import NoNetworkError
 
@@ -18,10 +20,13 @@ class TransformerRun(RNNRun):
 
     def network(self):
         raise NoNetworkError(
-            f"this is {self.label}: inspect and the page's analysis show an RNN's cell "
-            "activations, which a transformer does not have; `charwise eval` scores it and "
-            "`charwise sample` samples it"
+            f"this is {self.label}: it has no recurrent network (export and dynamic "
+            "evaluation need one); `charwise eval` scores it, `charwise sample` samples it "
+            "and `charwise inspect` looks inside it"
         )
+
+    def inspect_model(self) -> CharTransformer:
+        return self.model
 
     @property
     def label(self) -> str:

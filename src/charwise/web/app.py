@@ -118,7 +118,7 @@ def _describe(name: str, run: Run) -> dict:
         "params": run.config.get("params"),
         "val_bpc": None if val is None else val / math.log(2),
         "step": run.info.get("step"),
-        "inspectable": run.has_network,
+        "inspectable": run.inspectable,
         "last_sample": samples[-1]["text"] if samples else "",
     }
 
@@ -257,7 +257,7 @@ def create_app(
     async def analyze(request: Request) -> Response:
         d = await body_json(request)
         _, run = get_run(d)
-        model = run.network()  # a 400 for a run without cells (an n-gram)
+        model = run.inspect_model()  # a 400 for a run without a network (an n-gram)
         text = text_field(d, "text")
         if len(text) > limits.max_text:
             raise ApiError(413, f"the text is over {limits.max_text} characters")

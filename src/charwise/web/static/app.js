@@ -25,7 +25,10 @@
   }
   function selectRun(rerun) {
     const r = currentRun();
-    const bits = [`${r.layers}-layer ${r.kind.toUpperCase()}, ${r.hidden} cells per layer, vocabulary ${r.vocab_size}`];
+    const shape = r.kind === "transformer"
+      ? `${r.layers}-layer transformer, ${r.hidden} wide (${4 * r.hidden} MLP units per layer)`
+      : `${r.layers}-layer ${r.kind.toUpperCase()}, ${r.hidden} cells per layer`;
+    const bits = [`${shape}, vocabulary ${r.vocab_size}`];
     if (r.val_bpc !== null) bits.push(`validation ${r.val_bpc.toFixed(3)} bits/char at step ${r.step}`);
     $("run-info").textContent = bits.join(" \u00b7 ");
     $("analyze-panel").hidden = !r.inspectable;
@@ -101,12 +104,12 @@
     }
     CharwiseViewer.attachSelectPanel(viewer, $("selection"));
     window.charwiseViewer = viewer;
-    const it = data.interp;
+    const it = data.interp, unit = data.unit || "cell";
     st.textContent = `${data.n} characters, ${data.bpc !== null ? data.bpc.toFixed(3) + " bits/char" : ""}` +
       (data.skipped ? `, ${data.skipped} characters the model does not know left out` : "");
-    $("interp").textContent = it ? `${it.interpretable.length} of ${it.total_cells} cells ` +
+    $("interp").textContent = it ? `${it.interpretable.length} of ${it.total_cells} ${unit}s ` +
       `(${(100 * it.fraction).toFixed(1)}%) track a property of this text (AUC \u2265 ${it.auc_threshold} or |r| \u2265 ${it.r_threshold}` +
-      (it.null_shifts ? `, and above what the best cell scores against the property shifted in time` : "") + ")" +
+      (it.null_shifts ? `, and above what the best ${unit} scores against the property shifted in time` : "") + ")" +
       (it.skipped.length ? `; not scored here: ${it.skipped.join(", ")}` : "") : "";
   }
 
