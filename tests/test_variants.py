@@ -198,3 +198,16 @@ def test_a_variant_exports_and_its_card_names_the_cell(ln_run, tmp_path, capsys)
     pytest.importorskip("onnxruntime")
     assert main(["export", str(run_dir), "--format", "onnx", "--to", str(tmp_path / "ox")]) == 0
     assert "checked" in capsys.readouterr().out
+
+
+def test_the_web_page_names_the_variant_cell(ln_run):
+    import warnings
+
+    from charwise.web import create_app
+
+    with warnings.catch_warnings():  # starlette 1.x suggests httpx2; httpx works the same here
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    (info,) = TestClient(create_app([ln_run[0]])).get("/api/runs").json()["runs"]
+    assert info["kind"] == "gru" and info["cell"] == "Mogrifier LN-GRU (2 rounds)"

@@ -53,6 +53,7 @@ def test_page_assets_and_runs(client):
     runs = client.get("/api/runs").json()["runs"]
     assert [r["name"] for r in runs] == ["run", "run-2"]  # two runs, chosen from a list
     assert runs[0]["kind"] == "lstm" and runs[0]["inspectable"] and runs[0]["last_sample"]
+    assert runs[0]["cell"] == "LSTM"
     assert "<svg" in client.get("/api/runs/run/curves").json()["svg"]
 
 

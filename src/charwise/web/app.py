@@ -45,6 +45,7 @@ from ..inspect.plots import read_jsonl, training_curves
 from ..inspect.properties import text_properties
 from ..inspect.record import RecordOptions, ranked_quantity, record_text
 from ..runs.load import load
+from ..runs.rnn import RNNRun, cell_name
 from ..runs.run import Run
 from ..use.sampling import SampleOptions, encode_prime
 
@@ -112,6 +113,8 @@ def _describe(name: str, run: Run) -> dict:
     return {
         "name": name,
         "kind": m["kind"],
+        # The cell as people name it ("LN-GRU", "Mogrifier GRU (4 rounds)"), RNNs only.
+        "cell": cell_name(run.model.cfg) if isinstance(run, RNNRun) else None,
         "layers": m.get("layers"),
         "hidden": m.get("hidden"),
         "vocab_size": run.vocab.size,

@@ -27,7 +27,7 @@
     const r = currentRun();
     const shape = r.kind === "transformer"
       ? `${r.layers}-layer transformer, ${r.hidden} wide (${4 * r.hidden} MLP units per layer)`
-      : `${r.layers}-layer ${r.kind.toUpperCase()}, ${r.hidden} cells per layer`;
+      : `${r.layers}-layer ${r.cell || r.kind.toUpperCase()}, ${r.hidden} cells per layer`;
     const bits = [`${shape}, vocabulary ${r.vocab_size}`];
     if (r.val_bpc !== null) bits.push(`validation ${r.val_bpc.toFixed(3)} bits/char at step ${r.step}`);
     $("run-info").textContent = bits.join(" \u00b7 ");
