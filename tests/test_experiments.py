@@ -4,6 +4,7 @@ missing-text errors, the War and Peace evolution samples, the paper table and th
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import pytest
@@ -12,7 +13,7 @@ from charwise.cli import main
 from charwise.config import DataConfig, RunConfig
 from charwise.errors import CharwiseError
 from charwise.experiments import catalog
-from charwise.experiments.page import _loss_rows
+from charwise.experiments.page import _loss_rows, _ngram_line
 from charwise.experiments.posts import EXPERIMENTS, WARPEACE, WARPEACE_HOUR
 from charwise.experiments.registry import Budget, Experiment, Text
 from charwise.experiments.runner import ExperimentOptions, command_line, run_experiment
@@ -208,6 +209,7 @@ def test_a_timed_experiment_on_row_splits_scores_test_statically_and_dynamically
         temperatures=(1.0,),
         sample_length=20,
         dynamic=True,
+        ngram_order=3,
     )
     opts = ExperimentOptions(text=str(small_text), out=str(tmp_path / "hour"), device="cpu")
     m = run_experiment(exp, opts)
@@ -218,7 +220,12 @@ def test_a_timed_experiment_on_row_splits_scores_test_statically_and_dynamically
     static, dynamic = m["test"], m["test_dynamic"]
     assert dynamic["chars"] == static["chars"] > 0
     assert dynamic["nats_per_char"] != static["nats_per_char"]  # the weights moved while scoring
-    assert "test, dynamic evaluation" in "\n".join(_loss_rows(m))
+    rows = "\n".join(_loss_rows(m))
+    assert "test, dynamic evaluation" in rows and "| test, baseline: 3-gram" in rows
+    g = m["ngram"]
+    assert g["order"] == 3 and g["test"]["chars"] == static["chars"]
+    assert 0 < g["val"]["nats_per_char"] < math.log(len(set(small_text.read_text())))
+    assert _ngram_line(m) == ("3-gram (validation)", g["val"]["bits_per_char"])
     assert WARPEACE_HOUR.text.split_rows == 100 and WARPEACE_HOUR.cpu.max_time == 3600
 
 

@@ -125,6 +125,13 @@ def summary(exp: Experiment | PaperTable, m: dict) -> str:
                 f"  {split}: {m[split]['nats_per_char']:.4f} nats/{unit}, "
                 f"{m[split]['bits_per_char']:.4f} bits/{unit}"
             )
+    g = m.get("ngram") or {}
+    for split in ("val", "test"):
+        if g.get(split):
+            out.append(
+                f"  {split}, {g['order']}-gram baseline: {g[split]['nats_per_char']:.4f} "
+                f"nats/{unit}, {g[split]['bits_per_char']:.4f} bits/{unit}"
+            )
     if m.get("test_dynamic"):
         d = m["test_dynamic"]
         out.append(

@@ -23,10 +23,16 @@ def _records(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def curve_figure(
-    run_dir: Path, path: Path, title: str, unit: str = "char", marks: tuple[int, ...] = ()
+    run_dir: Path,
+    path: Path,
+    title: str,
+    unit: str = "char",
+    marks: tuple[int, ...] = (),
+    baseline: tuple[str, float] | None = None,
 ) -> Path | None:
     """Training (per log window) and validation bits per `unit` against the step; `marks`
-    (the evolution steps) as dotted lines. None when the run logged nothing."""
+    (the evolution steps) as dotted lines; `baseline` (label, bits) as a horizontal line (the
+    n-gram's validation loss). None when the run logged nothing."""
     recs = _records(run_dir)
     train = [(r["step"], r["bpc"]) for r in recs if r.get("event") == "train" and r.get("bpc")]
     val = [(r["step"], r["val_bpc"]) for r in recs if r.get("event") == "val" and r.get("val_bpc")]
@@ -53,6 +59,8 @@ def curve_figure(
         )
     for s in marks:
         ax.axvline(s, color="grey", ls=":", lw=0.8)
+    if baseline is not None:
+        ax.axhline(baseline[1], color="tab:green", ls="--", lw=1, label=baseline[0])
     ax.set_xlabel("step")
     ax.set_ylabel(f"bits per {unit}")
     ax.set_title(title, fontsize=10)

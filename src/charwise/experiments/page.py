@@ -89,6 +89,14 @@ def _rel(path: Path, page: Path) -> str:
     return Path(os.path.relpath(path, page.parent)).as_posix()
 
 
+def _ngram_line(m: dict[str, Any]) -> tuple[str, float] | None:
+    """The n-gram's validation bits as the curve's baseline (label, bits), if one was counted."""
+    g = m.get("ngram")
+    if not g or not g.get("val"):
+        return None
+    return f"{g['order']}-gram (validation)", g["val"]["bits_per_char"]
+
+
 def _loss_rows(m: dict[str, Any]) -> list[str]:
     unit = m.get("unit", "char")
     rows = [f"| split | nats/{unit} | bits/{unit} |", "| --- | --- | --- |"]
@@ -96,6 +104,14 @@ def _loss_rows(m: dict[str, Any]) -> list[str]:
         r = m.get(split)
         if r:
             rows.append(f"| {split} | {r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} |")
+    g = m.get("ngram")
+    for split in ("val", "test") if g else ():
+        r = g.get(split)
+        if r:
+            rows.append(
+                f"| {split}, baseline: {g['order']}-gram (Kneser-Ney) | "
+                f"{r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} |"
+            )
     r = m.get("test_dynamic")
     if r:
         rows.append(
@@ -130,6 +146,7 @@ def _section(
         f"{exp.title}: {model['layers']}x{model['hidden']} {model['kind'].upper()}",
         m.get("unit", "char"),
         exp.evolution,
+        _ngram_line(m),
     )
     if curve:
         lines += ["", f"![training curve of {tag}]({_rel(curve, page)})"]

@@ -11,6 +11,7 @@ shows into the experiment's folder:
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shlex
@@ -27,6 +28,7 @@ from ..atomic import atomic_write
 from ..config import DEVICES, DataConfig, RunConfig
 from ..errors import CharwiseError
 from ..fields import option, validate
+from ..ngram import NGramConfig, train_ngram
 from ..nn.devices import pick_device
 from ..runs.dynamic import dynamic_evaluate
 from ..runs.format import read_config
@@ -170,6 +172,24 @@ def dynamic_test(run: Run) -> dict[str, float]:
     }
 
 
+def ngram_baseline(data: DataConfig, order: int) -> dict[str, Any]:
+    """An interpolated Kneser-Ney n-gram counted on the run's train split, scored on its val
+    and test splits: the count-based line the RNN's curve is drawn against."""
+    t0 = time.perf_counter()
+    res = train_ngram(data, NGramConfig(order=order))
+    out: dict[str, Any] = {"order": order}
+    for name, ids in (("val", res.val), ("test", res.test)):
+        if len(ids) >= 2:
+            total, n = res.model.loss_over_ids(ids)
+            out[name] = {
+                "nats_per_char": total / n,
+                "bits_per_char": total / n / math.log(2),
+                "chars": n,
+            }
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
 def machine(device: str) -> str:
     """One line naming what produced the numbers."""
     cpu = platform.processor() or platform.machine()
@@ -254,6 +274,8 @@ def run_experiment(
     }
     if exp.dynamic and metrics["test"] is not None:
         metrics["test_dynamic"] = dynamic_test(run)
+    if exp.ngram_order:
+        metrics["ngram"] = ngram_baseline(cfg.data, exp.ngram_order)
     if exp.line_list:
         metrics["names"] = [views.line_view(run_dir, run.vocab, s) for s in samples]
     if exp.evolution:
