@@ -136,12 +136,12 @@ def test_a_mogrifier_gru_stays_bounded_over_a_long_text():
     assert state[0].abs().max() <= 1.0
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", list(VARIANTS) + list(MLSTM))
 def test_training_mode_with_dropout_reaches_every_extra_parameter(variant):
     torch.manual_seed(0)
     cfg = ModelConfig(
         vocab_size=V, kind="lstm", layers=L, hidden=H, embed=E, dropout=0.3, embed_dropout=0.1,
-        weight_drop=0.2, **VARIANTS[variant],
+        weight_drop=0.2, **{**VARIANTS, **MLSTM}[variant],
     )  # fmt: skip
     m = CharRNN(cfg).train()
     x = torch.randint(V, (B, T))
