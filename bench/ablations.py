@@ -6,6 +6,7 @@ after the other in one process, then a table against the defaults.
     /work/tools/measure .venv/bin/python bench/ablations.py --steps 800      # equal steps
     /work/tools/measure .venv/bin/python bench/ablations.py --parallel --set threads=1
     .venv/bin/python bench/ablations.py --only default,layer-norm --budget 60
+    .venv/bin/python bench/ablations.py --only default,lstm,mlstm,tied --steps 200
 
 Two modes, because a shared machine gives each run an unknown share of the CPU:
 - wall budget (`--budget S`, the benchmark's own rule): every variant trains S seconds of wall
@@ -47,6 +48,14 @@ VARIANTS: dict[str, dict] = {
     "layer-norm": {"layer_norm": True},
     "mogrifier": {"mogrify": 4, "mogrify_rank": 32},
     "layer-norm+mogrifier": {"layer_norm": True, "mogrify": 4, "mogrify_rank": 32},
+    # The mLSTM against the plain LSTM it modifies (the default cell is a GRU): at 2x512 it adds
+    # W_mx, W_mh (0.8 M weights to the LSTM's 3.3 M) and one (H, H) matmul a step.
+    "lstm": {"kind": "lstm"},
+    "mlstm": {"kind": "lstm", "multiplicative": True},
+    # The output layer tied to the embedding through a 512 -> 64 projection, and a wider
+    # embedding tied without one (512: the head is the embedding itself).
+    "tied": {"tie_embedding": True},
+    "tied-512": {"tie_embedding": True, "embed": 512},
     "lr-2e-3": {"lr": 2e-3},
     "warmup-200": {"warmup": 200},
 }

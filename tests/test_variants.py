@@ -1,5 +1,6 @@
-"""Cell variants without a fused kernel (nn/variants.py): layer normalisation (`layer_norm`) and
-the Mogrifier (`mogrify`): shapes, one step equals the window forward, the Mogrifier with its
+"""Cell variants without a fused kernel (nn/variants.py): layer normalisation (`layer_norm`), the
+Mogrifier (`mogrify`) and the mLSTM (`multiplicative`), and the tied output layer
+(`tie_embedding`, nn/head.py): shapes, one step equals the window forward, the Mogrifier with its
 gates at 1 is the plain cell, training / save / load / sampling / eval / inspect through a run,
 a tiny overfit, and the command line."""
 
@@ -25,6 +26,11 @@ VARIANTS = {
     "mog": {"mogrify": 3, "mogrify_rank": 4},
     "ln+mog-full": {"layer_norm": True, "mogrify": 2, "mogrify_rank": 0},
 }
+# LSTM only: the multiplicative LSTM alone and with the others.
+MLSTM = {
+    "mlstm": {"multiplicative": True},
+    "ln+mog+mlstm": {"layer_norm": True, "mogrify": 2, "mogrify_rank": 4, "multiplicative": True},
+}
 
 
 def _model(kind: str, **kw) -> CharRNN:
@@ -37,11 +43,26 @@ def _random_state(m: CharRNN, batch: int):
     return tuple(0.5 * torch.randn(s.shape, generator=g) for s in m.init_state(batch))
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_shapes_and_one_step_equals_the_window(kind, variant):
-    m = _model(kind, **VARIANTS[variant])
-    assert m.written_out
+CASES = [(k, v, VARIANTS[v]) for k in KINDS for v in VARIANTS]
+CASES += [("lstm", v, kw) for v, kw in MLSTM.items()]
+# The tied head on a fused cell (written_out False: the sampler's snapshot folds E @ P), with
+# a written-out cell, and with embed == hidden (no projection).
+CASES += [(k, "tied", {"tie_embedding": True}) for k in KINDS]
+CASES += [("lstm", "tied+mlstm", {"tie_embedding": True, "multiplicative": True})]
+CASES += [("gru", "tied-wide", {"tie_embedding": True, "embed": H})]
+
+
+@pytest.mark.parametrize(
+    ("kind", "variant", "settings"), CASES, ids=[f"{k}-{v}" for k, v, _ in CASES]
+)
+def test_shapes_and_one_step_equals_the_window(kind, variant, settings):
+    """forward (training's path) and step (sampling's) give the same logits and states, and
+    so does the sampler's snapshot (Stepper), fused layout or ModelRunner."""
+    settings = {"embed": E, **settings}
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=V, kind=kind, layers=L, hidden=H, **settings)
+    m = CharRNN(cfg).eval()
+    assert m.written_out == any(k in settings for k in ("layer_norm", "mogrify", "multiplicative"))
     x = torch.randint(V, (B, T))
     state0 = _random_state(m, B)
     with torch.no_grad():
@@ -50,6 +71,11 @@ def test_shapes_and_one_step_equals_the_window(kind, variant):
         for t in range(T):
             logits, state = m.step(x[:, t], state)
             outs.append(logits)
+        stepper, snap_state, snap = Stepper(m), state0, []
+        for t in range(T):
+            logits, snap_state = stepper.step(x[:, t], snap_state)
+            snap.append(logits)
+    torch.testing.assert_close(torch.stack(snap, 1), ref, atol=1e-5, rtol=0)
     assert ref.shape == (B, T, V) and hidden.shape == (B, T, H)
     assert len(ref_state) == (2 if kind == "lstm" else 1)
     assert all(s.shape == (L, B, H) for s in ref_state)
@@ -110,12 +136,12 @@ def test_a_mogrifier_gru_stays_bounded_over_a_long_text():
     assert state[0].abs().max() <= 1.0
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", list(VARIANTS) + list(MLSTM))
 def test_training_mode_with_dropout_reaches_every_extra_parameter(variant):
     torch.manual_seed(0)
     cfg = ModelConfig(
         vocab_size=V, kind="lstm", layers=L, hidden=H, embed=E, dropout=0.3, embed_dropout=0.1,
-        weight_drop=0.2, **VARIANTS[variant],
+        weight_drop=0.2, **{**VARIANTS, **MLSTM}[variant],
     )  # fmt: skip
     m = CharRNN(cfg).train()
     x = torch.randint(V, (B, T))

@@ -65,6 +65,12 @@ class ModelConfig:
     layer_norm: bool = False  # RNN: layer normalisation inside the cell (LN-GRU / LN-LSTM)
     mogrify: int = option(0, ge=0)  # RNN: Mogrifier rounds of input / state gating (0: off)
     mogrify_rank: int = option(32, ge=0)  # RNN: rank of the Mogrifier matrices (0: full rank)
+    # Krause et al. 2016: the gates read m = (W_mx x) * (W_mh h) in place of h, so each input
+    # character picks its own recurrent transition; one more (H, H) matmul per step.
+    multiplicative: bool = False  # LSTM: the multiplicative LSTM (mLSTM)
+    # Press & Wolf 2017, Inan et al. 2017: logits = E P h + b with E the input embedding and P a
+    # learned hidden -> embed projection (none when embed == hidden): one matrix fewer.
+    tie_embedding: bool = False  # RNN: the output layer reuses the input embedding
 
     def __post_init__(self) -> None:
         for name in KIND_DEFAULTS["rnn"]:
@@ -88,6 +94,16 @@ class ModelConfig:
                 "{layer_norm} and {mogrify} change an RNN's cell; a transformer has its own "
                 "layer normalisation",
             )
+            require(
+                not self.multiplicative and not self.tie_embedding,
+                "tie_embedding",
+                "{multiplicative} and {tie_embedding} are RNN settings; a transformer has neither",
+            )
+        require(
+            not self.multiplicative or self.kind == "lstm",
+            "multiplicative",
+            "{multiplicative} is an LSTM variant (the mLSTM): it needs {kind} lstm",
+        )
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 State is a tuple of (L, B, H) tensors: (h, c) for an LSTM, (h,) for a GRU or RNN.
 `forward` runs whole (B, T) windows through the fused kernel (oneDNN on CPU, cuDNN on GPU);
 `step` advances one character with the written-out cells of cells.py, which skips the fused
-kernel's per-call set-up cost that dominates when T = 1. With `layer_norm` or `mogrify` the
-cells have no fused kernel: every path runs variants.py's written-out cells on the fused
-module's weights plus each layer's extra parameters (`extras`).
+kernel's per-call set-up cost that dominates when T = 1. With `layer_norm`, `mogrify` or
+`multiplicative` the cells have no fused kernel: every path runs variants.py's written-out cells
+on the fused module's weights plus each layer's extra parameters (`extras`). With
+`tie_embedding` the head is head.py's TiedHead, which reads the embedding's matrix.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import CharwiseError
 from . import cells
+from .head import TiedHead
 from .variants import LayerExtras
 
 State = tuple[torch.Tensor, ...]
@@ -52,16 +54,21 @@ class CharRNN(nn.Module):
                     cfg.layer_norm,
                     cfg.mogrify,
                     cfg.mogrify_rank,
+                    cfg.multiplicative,
                 )
                 for k in range(cfg.layers)
             )
-        self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
+        self.head: nn.Linear | TiedHead = (
+            TiedHead(self.embed, cfg.hidden)
+            if cfg.tie_embedding
+            else nn.Linear(cfg.hidden, cfg.vocab_size)
+        )
         self.reset_parameters()
 
     @property
     def written_out(self) -> bool:
-        """Whether the cell is a variant without a fused kernel (LN, Mogrifier)."""
-        return self.cfg.layer_norm or self.cfg.mogrify > 0
+        """Whether the cell is a variant without a fused kernel (LN, Mogrifier, mLSTM)."""
+        return self.cfg.layer_norm or self.cfg.mogrify > 0 or self.cfg.multiplicative
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embed.weight, std=1.0)
@@ -73,6 +80,12 @@ class CharRNN(nn.Module):
                     # starts out remembering, so gradients flow through time from the first step.
                     getattr(self.rnn, f"bias_ih_l{k}")[H : 2 * H].fill_(1.0)
                     getattr(self.rnn, f"bias_hh_l{k}")[H : 2 * H].zero_()
+
+    def output_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head as one affine map of the top layer's h: W (V, H), b (V,) (tied: E @ P)."""
+        head = self.head
+        w = head.matrix() if isinstance(head, TiedHead) else head.weight
+        return w, head.bias
 
     @property
     def num_params(self) -> int:

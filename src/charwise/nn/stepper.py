@@ -28,7 +28,7 @@ Two layouts, chosen by precision and what the machine offers:
   bytes, while biases, cell states, activations and the output layer stay fp32. That is the
   precision bf16-autocast training runs the same matmuls in.
 The arithmetic is the written-out cells of cells.py; tests check it equals the model.
-Cell variants without a fused kernel (layer norm, Mogrifier: variants.py) have no snapshot
+Cell variants without a fused kernel (layer norm, Mogrifier, mLSTM: variants.py) have no snapshot
 layout: their Stepper's runners are `ModelRunner`s, the model's own `step` behind the same
 interface, in fp32, so every caller of `Stepper(model).runner(state)` works with them.
 """
@@ -109,8 +109,8 @@ class Stepper:
         with torch.no_grad():
             weights = [self._laid_out(model, k) for k in range(cfg.layers)]
             emb = model.embed.weight.detach().float()
-            head_w = model.head.weight.detach().float() * self.h_scale  # (V, H)
-            head_b = model.head.bias.detach().float()
+            head_w, head_b = (t.detach().float() for t in model.output_layer())
+            head_w = head_w * self.h_scale  # (V, H); a tied head's E @ P
             self.row_major = dtype == torch.float32 and self._build_onednn(
                 weights, emb, head_w, head_b
             )

@@ -1,5 +1,6 @@
-"""Cell variants that have no fused kernel: layer normalisation inside the cell and the
-Mogrifier's input / state gating, written out step by step around the fused module's weights.
+"""Cell variants that have no fused kernel: layer normalisation inside the cell, the
+Mogrifier's input / state gating and the multiplicative LSTM, written out step by step around
+the fused module's weights.
 
 - Layer normalisation (Ba et al. 2016, "Layer Normalization"; LN-LSTM, LN-GRU): each gate
   block of the input term W_ih x and of the recurrent term W_hh h is normalised over its H
@@ -16,12 +17,20 @@ Mogrifier's input / state gating, written out step by step around the fused modu
   the mogrified h feeds only the recurrent term and the GRU interpolates with the h it was given:
   h_t = (1-z) n + z h_{t-1}. Carrying the mogrified h (up to 2 h a step) made h grow without
   bound over a long text (NaN in validation).
+- Multiplicative LSTM (Krause, Lu, Murray & Renals 2016, "Multiplicative LSTM for sequence
+  modelling"): the gates read m = (W_mx x) * (W_mh h_{t-1}), (B, H), in place of h_{t-1}, so
+  the recurrent transition W_hh diag(W_mx x) W_mh depends on the input character. W_hh and the
+  biases are the fused module's; the layer adds W_mx (`mul_x`: (H, in)) and W_mh (`mul_h`:
+  (H, H)). With LN the recurrent term W_hh m is normalised; with the Mogrifier, m is made from
+  the mogrified x and h.
 
 The recurrence runs in Python one step at a time, like PyTorch's CPU GRU kernel does in C++
 (there is no oneDNN GRU), so a step costs a few more autograd nodes than the fused call; the
 input term of every step is one matmul over the window unless the Mogrifier needs x per step.
 A 2x512 training step at 96 x 32 (bf16 autocast, 1 thread) cost 1.6x the fused GRU's CPU time
-with LN and 1.8x with a 4-round rank-32 Mogrifier (NOTES / bench/ablations.py).
+with LN and 1.8x with a 4-round rank-32 Mogrifier (NOTES / bench/ablations.py). The mLSTM adds
+one (B, H) x (H, H) matmul per step to the LSTM's (B, H) x (H, 4H); its W_mx x is one matmul
+over the window.
 Every function keeps PyTorch's gate order and returns the gates with cells.py's names, so
 inspection sees an LN or Mogrifier cell like any other.
 """
@@ -39,12 +48,28 @@ LayerWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 class LayerExtras(nn.Module):
     """The parameters one layer adds to the fused module's: LN gains (`ln_ih`, `ln_hh`: (G*H,);
-    an LSTM's `ln_c_weight`, `ln_c_bias`: (H,)) and the Mogrifier's factors (`mog_a{i}`,
-    `mog_b{i}`: round i's matrix is mog_a @ mog_b, (out, rank) @ (rank, H or in))."""
+    an LSTM's `ln_c_weight`, `ln_c_bias`: (H,)), the Mogrifier's factors (`mog_a{i}`,
+    `mog_b{i}`: round i's matrix is mog_a @ mog_b, (out, rank) @ (rank, H or in)) and the
+    mLSTM's `mul_x` (H, in) and `mul_h` (H, H)."""
 
-    def __init__(self, kind: str, inp: int, hidden: int, layer_norm: bool, rounds: int, rank: int):
+    def __init__(
+        self,
+        kind: str,
+        inp: int,
+        hidden: int,
+        layer_norm: bool,
+        rounds: int,
+        rank: int,
+        multiplicative: bool = False,
+    ):
         super().__init__()
         self.kind, self.layer_norm, self.rounds, self.H = kind, layer_norm, rounds, hidden
+        self.multiplicative = multiplicative
+        if multiplicative:
+            # Unit-variance outputs for unit-variance inputs (as the Mogrifier's factors): m
+            # starts at the scale of the h it replaces, so W_hh's initialisation still fits.
+            self.mul_x = nn.Parameter(torch.randn(hidden, inp) * inp**-0.5)
+            self.mul_h = nn.Parameter(torch.randn(hidden, hidden) * hidden**-0.5)
         gh = GATES[kind] * hidden
         if layer_norm:
             self.ln_ih = nn.Parameter(torch.ones(gh))
@@ -92,6 +117,10 @@ class LayerExtras(nn.Module):
                 h = 2 * torch.sigmoid(F.linear(F.linear(x, b), a)) * h
         return x, h
 
+    def multiply(self, mx: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The mLSTM's m = mx * (W_mh h): mx = W_mx x (B, H), h (B, H) -> m (B, H)."""
+        return mx * F.linear(h, self.mul_h)
+
     def cell(
         self,
         gx: torch.Tensor,
@@ -102,7 +131,7 @@ class LayerExtras(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
         """One step from the input term gx (B, G*H) and the state h, c (B, H) -> h_t, c_t (c
         None for a GRU / RNN) and the gates, PyTorch's formulas otherwise. `h_gates` (the
-        mogrified h) replaces h in the recurrent term only."""
+        mogrified h, the mLSTM's m) replaces h in the recurrent term only."""
         gh = self.recurrent_term(h if h_gates is None else h_gates, w[1], w[3])
         if self.kind == "gru":
             xr, xz, xn = gx.chunk(3, dim=-1)
@@ -129,6 +158,8 @@ class LayerExtras(nn.Module):
         h_gates = None
         if self.rounds:
             x, h_gates = self.mogrify(x, h)
+        if self.multiplicative:
+            h_gates = self.multiply(F.linear(x, self.mul_x), h if h_gates is None else h_gates)
         return self.cell(self.input_term(x, w[0], w[2]), h, c, w, h_gates)
 
     def run(
@@ -144,7 +175,11 @@ class LayerExtras(nn.Module):
                 h, c, _ = self.step(xt, h, c, w)
                 outs.append(h)
         else:
-            for gt in self.input_term(x, w[0], w[2]).unbind(1):  # every step in one matmul
-                h, c, _ = self.cell(gt, h, c, w)
+            gxs = self.input_term(x, w[0], w[2]).unbind(1)  # every step in one matmul
+            # mLSTM: W_mx x of every step in one matmul too; only W_mh h waits for h.
+            mxs = F.linear(x, self.mul_x).unbind(1) if self.multiplicative else (None,) * len(gxs)
+            for gt, mt in zip(gxs, mxs, strict=True):
+                h_gates = None if mt is None else self.multiply(mt, h)
+                h, c, _ = self.cell(gt, h, c, w, h_gates)
                 outs.append(h)
         return torch.stack(outs, dim=1), h, c

@@ -28,9 +28,10 @@ def _gate_perm(H: int) -> np.ndarray:
 def rnn_params_from_torch(model) -> Arrays:
     """A one-layer CharRNN of kind "rnn" -> min-char-rnn's Wxh, Whh, Why, bh, by (float64)."""
     cfg = model.cfg
-    if cfg.kind != "rnn" or cfg.layers != 1 or model.written_out:
+    if cfg.kind != "rnn" or cfg.layers != 1 or model.written_out or cfg.tie_embedding:
         raise CharwiseError(
-            "min-char-rnn is a one-layer vanilla RNN: use kind 'rnn', 1 layer, no cell variant"
+            "min-char-rnn is a one-layer vanilla RNN: use kind 'rnn', 1 layer, no cell variant, "
+            "no tied embedding"
         )
     w_ih, w_hh, b_ih, b_hh = (_np(t) for t in model.layer_weights(0))
     E = _np(model.embed.weight)
@@ -61,8 +62,10 @@ def rnn_grads_to_torch(g: Arrays, model) -> Arrays:
 def lstm_params_from_torch(model) -> Arrays:
     """A CharRNN of kind "lstm" (any number of layers) -> the reference character LSTM."""
     cfg = model.cfg
-    if cfg.kind != "lstm" or model.written_out:
-        raise CharwiseError("the reference LSTM needs a model of kind 'lstm' (no cell variant)")
+    if cfg.kind != "lstm" or model.written_out or cfg.tie_embedding:
+        raise CharwiseError(
+            "the reference LSTM needs a model of kind 'lstm' (no cell variant, no tied embedding)"
+        )
     perm = _gate_perm(cfg.hidden)
     p = {"embed": _np(model.embed.weight)}
     for k in range(cfg.layers):

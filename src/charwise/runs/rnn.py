@@ -46,8 +46,9 @@ class RNNRun(Run):
     def describe(self) -> dict[str, Any]:
         m = self.model.cfg
         out: dict[str, Any] = {
-            "headline": f"{cell_name(m)} {m.layers}x{m.hidden} (embedding {m.embed}, dropout "
-            f"{m.dropout}), {self.model.num_params:,} parameters",
+            "headline": f"{cell_name(m)} {m.layers}x{m.hidden} (embedding {m.embed}"
+            f"{', tied to the output' if m.tie_embedding else ''}, dropout {m.dropout}), "
+            f"{self.model.num_params:,} parameters",
             "params": self.model.num_params,
             "best_val_loss": self.info.get("val_loss"),
         }
@@ -65,8 +66,10 @@ class RNNRun(Run):
 
 
 def cell_name(m) -> str:
-    """A ModelConfig's cell as people name it: "GRU", "LN-LSTM", "Mogrifier GRU (4 rounds)"."""
-    name = ("LN-" if m.layer_norm else "") + m.kind.upper()
+    """A ModelConfig's cell as people name it: "GRU", "LN-LSTM", "Mogrifier GRU (4 rounds)",
+    "mLSTM" (the multiplicative LSTM)."""
+    cell = "mLSTM" if m.multiplicative else m.kind.upper()
+    name = ("LN-" if m.layer_norm else "") + cell
     return f"Mogrifier {name} ({m.mogrify} rounds)" if m.mogrify else name
 
 
