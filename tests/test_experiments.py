@@ -156,6 +156,12 @@ def test_rerun_resumes_and_refuses_other_settings(names_run, capsys):
     base = ["experiment", "names", "--max-steps", "2", "--out", out, "--quiet", "--device", "cpu"]
     assert main(base) == 0
     assert "2 steps" in capsys.readouterr().out
+    # A run saved before a model setting existed (its config lacks it) is still the same run.
+    cfg_path = runs / "names" / "run" / "config.json"
+    saved = json.loads(cfg_path.read_text())
+    del saved["model"]["tie_embedding"]
+    cfg_path.write_text(json.dumps(saved))
+    assert main(base) == 0
     err = _one_line_error(capsys, [*base, "--long"])
     assert "other settings" in err
 

@@ -16,7 +16,7 @@ import os
 import platform
 import shlex
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
-from ..config import DEVICES, DataConfig, RunConfig
+from ..config import DEVICES, DataConfig, ModelConfig, RunConfig
 from ..errors import CharwiseError
 from ..fields import option, validate
 from ..ngram import NGramConfig, train_ngram
@@ -132,7 +132,10 @@ def check_existing(cfg: RunConfig, run_dir: Path) -> None:
         return
     saved = read_config(run_dir)
     want = {k: v for k, v in asdict(cfg.model).items() if k != "vocab_size"}
-    have = {k: saved.get("model", {}).get(k) for k in want}
+    # A setting the saved run predates was its default then (every new field defaults to the
+    # behaviour before it), so a run started by an older charwise still counts as the same.
+    defaults = {f.name: f.default for f in fields(ModelConfig)}
+    have = {k: saved.get("model", {}).get(k, defaults.get(k)) for k in want}
     for k in FIXED_TRAIN:  # what the saved state depends on (resume keeps the saved value)
         want[k], have[k] = getattr(cfg.train, k), saved.get("train", {}).get(k)
     if want != have:
