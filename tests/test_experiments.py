@@ -13,8 +13,9 @@ from charwise.cli import main
 from charwise.config import DataConfig, RunConfig
 from charwise.errors import CharwiseError
 from charwise.experiments import catalog
+from charwise.experiments.hour import WARPEACE_HOUR
 from charwise.experiments.page import _loss_rows, _ngram_line
-from charwise.experiments.posts import EXPERIMENTS, WARPEACE, WARPEACE_HOUR
+from charwise.experiments.posts import EXPERIMENTS, WARPEACE
 from charwise.experiments.registry import Budget, Experiment, Text
 from charwise.experiments.runner import ExperimentOptions, command_line, run_experiment
 from charwise.experiments.table import PAPER_TABLE, Grid, PaperTable, TableText, format_table
