@@ -233,6 +233,11 @@ def test_a_timed_experiment_on_row_splits_scores_test_statically_and_dynamically
     assert g["order"] == 3 and g["test"]["chars"] == static["chars"]
     assert 0 < g["val"]["nats_per_char"] < math.log(len(set(small_text.read_text())))
     assert _ngram_line(m) == ("3-gram (validation)", g["val"]["bits_per_char"])
+    pytest.importorskip("matplotlib")
+    from charwise.experiments.figures import curve_figure
+
+    png = curve_figure(tmp_path / "hour" / "run", tmp_path / "c.png", "t", baseline=_ngram_line(m))
+    assert png is not None and png.stat().st_size > 0
     assert WARPEACE_HOUR.text.split_rows == 100 and WARPEACE_HOUR.cpu.max_time == 3600
 
 

@@ -61,6 +61,10 @@ def curve_figure(
         ax.axvline(s, color="grey", ls=":", lw=0.8)
     if baseline is not None:
         ax.axhline(baseline[1], color="tab:green", ls="--", lw=1, label=baseline[0])
+        # Zoom on where the run meets the baseline: the first steps' ~6 bits would flatten it.
+        near = [b for _, b in val] + [baseline[1]]
+        low = min(near + [b for _, b in train])
+        ax.set_ylim(low - 0.05 * (max(near) - low + 0.1), max(near) + 0.5 * (max(near) - low + 0.1))
     ax.set_xlabel("step")
     ax.set_ylabel(f"bits per {unit}")
     ax.set_title(title, fontsize=10)
