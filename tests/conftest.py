@@ -100,6 +100,20 @@ def train_overfit(base, model: dict | None = None, max_steps: int = 200):
     return base / "run", OVERFIT_TEXT
 
 
+def check_memorised(run, text: str):
+    """A run that memorised `text` (train_overfit) after loading: it scores the text
+    near-perfectly, sampling continues it, and inspection records it. Returns the recording."""
+    from charwise.inspect.record import RecordOptions, record
+    from charwise.use.sampling import SampleOptions
+
+    ids = run.vocab.encode(text)
+    total, n = run.loss_over_ids(ids)
+    assert total / n < 0.2
+    out = run.generate(SampleOptions(length=40, prime="the cat", temperature=0.1, seed=0))[0]
+    assert out.startswith(" sat; the dog")
+    return record(run.model, ids, list(text), RecordOptions(top_k=1))
+
+
 def train_tiny_run(d, text: str, kind: str = "lstm"):
     """A 2x16 LSTM (or `kind`) trained for 30 steps on `text` (so with log.jsonl and
     samples.jsonl) in d / "run"; returns that run directory."""

@@ -15,11 +15,10 @@ import torch
 from charwise.cli import main
 from charwise.config import ModelConfig
 from charwise.errors import CharwiseError
-from charwise.inspect.record import RecordOptions, record
 from charwise.nn.model import CharRNN
 from charwise.reference.bridge import lstm_params_from_torch
 from charwise.runs.load import load
-from charwise.use.sampling import SampleOptions
+from conftest import check_memorised
 
 V, H, E = 11, 16, 6
 
@@ -113,12 +112,7 @@ def test_a_tied_mlstm_overfits_and_round_trips_through_its_run(mlstm_tied_run, t
     assert run.model.cfg.multiplicative and run.model.cfg.tie_embedding
     assert run.model.head.weight is run.model.embed.weight  # tied again after loading
     assert "mLSTM" in run.describe()["headline"] and "tied" in run.describe()["headline"]
-    ids = run.vocab.encode(text)
-    total, n = run.loss_over_ids(ids)
-    assert total / n < 0.2
-    out = run.generate(SampleOptions(length=40, prime="the cat", temperature=0.1, seed=0))[0]
-    assert out.startswith(" sat; the dog")
-    rec = record(run.model, ids, list(text), RecordOptions(top_k=1))
+    rec = check_memorised(run, text)
     assert set(rec.acts) >= {"h", "c", "input", "forget"}
     assert rec.bits_per_char() < 0.5
 

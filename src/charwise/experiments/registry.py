@@ -55,6 +55,11 @@ class Text:
         return f"`{self.file}` from the data folder" if self.file else "your own copy (--text PATH)"
 
 
+def shared_text(file: str, origin: str, **kw) -> Text:
+    """A text of the data folder (../shared/data), whose PROVENANCE.md tells its origin."""
+    return Text(file=file, origin=f"{origin}; see PROVENANCE.md in the data folder", **kw)
+
+
 @dataclass(frozen=True)
 class Budget:
     """One training budget: the network and how long it trains. Steps, not seconds, so a
