@@ -180,6 +180,7 @@ def test_page_from_a_finished_run(names_run, tmp_path):
     assert (tmp_path / "docs" / "images" / "experiments" / "names-curve.png").stat().st_size > 0
     assert "Not run for this page:" in text and "`warpeace`" in text
     assert "Temperature 0.5:" in text and m["command"] in text
+    assert f"`charwise experiment --page {page.as_posix()}`" in text  # how to make this page
 
 
 def test_evolution_samples_at_exact_steps(small_text, tmp_path):

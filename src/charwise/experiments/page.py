@@ -51,7 +51,7 @@ def write_page(runs: str | Path, page: str | Path, images: str | Path | None = N
     images = Path(images) if images else page.parent / "images" / "experiments"
     done = finished(runs)
     names = {exp.name for exp, _, _ in done}
-    parts = [_header(names)]
+    parts = [_header(names, page)]
     for exp, folder, m in done:
         tag = folder.name
         if isinstance(exp, PaperTable):
@@ -63,7 +63,7 @@ def write_page(runs: str | Path, page: str | Path, images: str | Path | None = N
     return [str(f) for _, f, _ in done]
 
 
-def _header(done: set[str]) -> str:
+def _header(done: set[str], page: Path) -> str:
     missing = [n for n in ALL if n not in done]
     lines = [
         "# Experiments: the post and the paper, rerun",
@@ -77,8 +77,8 @@ def _header(done: set[str]) -> str:
         "Times are wall-clock seconds of training on the machine named under each section; "
         "on a machine shared with other jobs they overstate what the budget costs.",
         "",
-        "This page is generated: `charwise experiment --page docs/experiments.md` (it reads "
-        "`runs/experiments/`).",
+        f"This page is generated: `charwise experiment --page {page.as_posix()}` (it reads "
+        "the finished experiments' folders).",
     ]
     if missing:
         lines += ["", "Not run for this page: " + ", ".join(f"`{n}`" for n in missing) + "."]
