@@ -48,7 +48,9 @@ def finished(runs: Path) -> list[tuple[Experiment | PaperTable, Path, dict[str, 
 def write_page(runs: str | Path, page: str | Path, images: str | Path | None = None) -> list[str]:
     """Write the page; returns the folders it shows."""
     runs, page = Path(runs), Path(page)
-    images = Path(images) if images else page.parent / "images" / "experiments"
+    # Each page its own figures (docs/experiments.md -> docs/images/experiments/), so two pages
+    # drawn from different runs never overwrite each other's.
+    images = Path(images) if images else page.parent / "images" / page.stem
     done = finished(runs)
     names = {exp.name for exp, _, _ in done}
     parts = [_header(names, page)]
