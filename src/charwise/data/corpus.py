@@ -312,7 +312,9 @@ def split_ids(ids: np.ndarray, fractions: tuple[float, float, float], rows: int 
     row_len = n // rows
     if row_len < 3:
         raise FieldError(
-            "split_rows", f"{{split_rows}} {rows} leaves rows of {row_len} characters; lower it"
+            "split_rows",
+            f"{{split_rows}} {rows} leaves rows of {row_len} character"
+            f"{'' if row_len == 1 else 's'}; lower it",
         )
     grid = np.asarray(ids[: rows * row_len]).reshape(rows, row_len)
     n_train = int(round(row_len * fractions[0]))
