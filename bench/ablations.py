@@ -58,6 +58,11 @@ VARIANTS: dict[str, dict] = {
     "tied-512": {"tie_embedding": True, "embed": 512},
     "lr-2e-3": {"lr": 2e-3},
     "warmup-200": {"warmup": 200},
+    # Batch-size schedules: the 96 streams cut into groups of 24 (or 48) per update at the
+    # start, growing geometrically to the whole batch over the first 30% (or 60%) of the run.
+    "batch-24": {"start_batch": 24, "batch_ramp": 0.3},
+    "batch-48": {"start_batch": 48, "batch_ramp": 0.3},
+    "batch-24-long": {"start_batch": 24, "batch_ramp": 0.6},
 }
 DEFAULT_ORDER = "default,layer-norm,mogrifier"
 

@@ -75,6 +75,10 @@ def _one_error_line(capsys) -> str:
         ("--epochs", "nan"),
         ("--seed", "-1"),
         ("--ema", "1"),
+        ("--start-batch", "0"),
+        ("--start-batch", "5"),  # above --batch-size 4: it grows to it
+        ("--batch-ramp", "0"),
+        ("--batch-ramp", "1.5"),
     ],
 )
 def test_bad_training_values_are_refused_up_front(tmp_path, text, capsys, option, value):

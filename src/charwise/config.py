@@ -152,6 +152,12 @@ class TrainConfig:
     # its block (data/batches.WindowBatcher), so both kinds take steps of the same size.
     batch_size: int = option(96, ge=1)  # parallel streams (global, over all processes)
     seq_len: int = option(32, ge=1)  # BPTT window, state carried (transformer: see --block)
+    # A batch-size schedule (Smith et al. 2018, "Don't decay the learning rate, increase the
+    # batch size"): early in the run each batch's streams are cut into groups, one optimizer
+    # update per group, so the run takes more, smaller steps while the loss falls fastest. The
+    # data order and the carried state are those of the full batch; only the updates differ.
+    start_batch: int | None = option(None, ge=1)  # streams per update at first (a batch schedule)
+    batch_ramp: float = option(0.3, gt=0, le=1)  # share of the run over which start_batch grows to batch_size
     optimizer: str = option("adamw", choices=OPTIMIZERS)  # rmsprop is char-rnn's
     lr: float = option(3e-3, gt=0)  # peak learning rate; Adam on char-RNNs tolerates 2e-3..5e-3
     min_lr_ratio: float = option(0.05, ge=0, le=1)  # cosine / linear decay to lr * this
@@ -182,6 +188,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         validate(self)
+        require(
+            self.start_batch is None or self.start_batch <= self.batch_size,
+            "start_batch",
+            "{start_batch} must not exceed {batch_size} (it grows to it)",
+        )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import time
 from . import distributed as ddp
 from .events import TrainResult
 from .records import LogWindow
-from .schedule import learning_rate, progress
+from .schedule import learning_rate, progress, update_groups
 from .signals import Interrupt
 from .trainer import Trainer
 
@@ -17,7 +17,8 @@ def run(tr: Trainer) -> TrainResult:
     """Train `tr` from its current step until a limit (steps, time, epochs), --patience or a
     signal stops the run; the state is saved at the end, so the run can be resumed.
 
-    Each step: the learning rate for this point of the run, one optimisation step, the counters
+    Each step: the learning rate (and the batch-size schedule's updates per batch) for this
+    point of the run, one training step on the next batch, the counters
     and the clock (rank 0's, so every rank agrees). Every so often: a `train` record of the log
     window (which also checks that the loss has not diverged), validation (rank 0; keeps the
     best weights, counts patience), a sample (rank 0), a resumable save. A run that stops
@@ -49,7 +50,7 @@ def run(tr: Trainer) -> TrainResult:
             prog = progress(tc, p.step, p.elapsed, p.epoch_float)
             lr = learning_rate(tc, p.step, prog, p.epoch)
             t0 = time.perf_counter()
-            loss = tr.train_step(lr)
+            loss = tr.train_step(lr, update_groups(tc, prog))
             window.add(loss, tr.grad_norm, time.perf_counter() - t0)
             p.advance()
             now = time.perf_counter()

@@ -1,5 +1,5 @@
 """Learning-rate schedules: linear warm-up, then cosine decay (default), linear decay, char-rnn's
-per-epoch exponential decay, or constant.
+per-epoch exponential decay, or constant; and the batch-size schedule (`update_groups`).
 
 The cosine and linear decays run over training *progress* in [0, 1], the furthest along of the
 active limits (steps / max_steps, seconds / max_time, epochs / epochs). A run stopped by
@@ -46,3 +46,14 @@ def learning_rate(cfg: TrainConfig, step: int, prog: float, epoch: int) -> float
     if cfg.schedule == "linear":
         return floor + (cfg.lr - floor) * (1.0 - prog)
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * prog))
+
+
+def update_groups(cfg: TrainConfig, prog: float) -> int:
+    """How many optimizer updates the batch at progress `prog` is cut into (1 = the whole batch,
+    the default). With --start-batch S the streams per update grow geometrically from S at the
+    start to batch_size B at progress `batch_ramp`: B / groups is S * (B / S) ** (prog / ramp),
+    rounded to the nearest whole number of groups."""
+    if not cfg.start_batch or cfg.start_batch >= cfg.batch_size or prog >= cfg.batch_ramp:
+        return 1
+    size = cfg.start_batch * (cfg.batch_size / cfg.start_batch) ** (prog / cfg.batch_ramp)
+    return max(1, round(cfg.batch_size / size))

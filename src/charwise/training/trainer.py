@@ -123,10 +123,13 @@ class Trainer:
         self.grad_norm = torch.zeros((), device=self.device)  # the last step's, before clipping
 
     # -- one optimisation step ----------------------------------------------------------------
-    def train_step(self, lr: float) -> torch.Tensor:
-        """One optimisation step on batch `progress.pos` at learning rate `lr`, carrying the state
-        from the previous one. Returns the batch's mean loss, a 0-d tensor on the device (no host
-        sync); leaves the gradient norm before clipping in self.grad_norm."""
+    def train_step(self, lr: float, groups: int = 1) -> torch.Tensor:
+        """One training step on batch `progress.pos` at learning rate `lr`, carrying the state
+        from the previous one: one optimizer update, or `groups` updates on disjoint groups of
+        the batch's streams (the batch-size schedule, schedule.update_groups), each group
+        carrying its own streams' state. Returns the batch's mean loss, a 0-d tensor on the
+        device (no host sync); leaves the last update's gradient norm before clipping in
+        self.grad_norm."""
         pos = self.progress.pos
         # (B, T) int64 each, y = x shifted by one
         x, y = self.batches.batch(pos, self.progress.epoch)
@@ -144,8 +147,28 @@ class Trainer:
             self.hidden = self.model.init_state(self.batches.B, self.device)
         for g in self.opt.param_groups:
             g["lr"] = lr
+        groups = max(1, min(groups, x.shape[0]))  # every rank has the same B, so the same groups
+        if groups == 1:
+            loss, self.hidden = self._update(x, y, self.hidden)
+            return loss
+        # State tensors are (L, B, H): group i's streams are the same rows of x, y and the state.
+        xs, ys = x.tensor_split(groups), y.tensor_split(groups)
+        hs = [s.tensor_split(groups, dim=1) for s in self.hidden]
+        losses, states = [], []
+        for i in range(groups):
+            loss, state = self._update(xs[i], ys[i], tuple(h[i] for h in hs))
+            losses.append(loss * xs[i].shape[0])
+            states.append(state)
+        self.hidden = tuple(torch.cat(parts, dim=1) for parts in zip(*states))
+        return torch.stack(losses).sum() / x.shape[0]
+
+    def _update(
+        self, x: torch.Tensor, y: torch.Tensor, hidden: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """One optimizer update on x, y (b, T) from state `hidden` (tuple of (L, b, H); () for a
+        transformer): (the mean loss, a 0-d tensor; the state after x, detached, fp32)."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits, hidden = self.net(x, self.hidden)  # logits: (B, T, V)
+            logits, hidden = self.net(x, hidden)  # logits: (b, T, V)
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -160,8 +183,7 @@ class Trainer:
             self.avg.update(self.model)
         # Keep the values, cut the graph: gradients stop at the window edge (truncated BPTT).
         # float(): under autocast the cuDNN state comes back fp16; carry and save it as fp32.
-        self.hidden = tuple(s.float() for s in detach_state(hidden))
-        return loss.detach()
+        return loss.detach(), tuple(s.float() for s in detach_state(hidden))
 
     # -- what happens every so often -------------------------------------------------------------
     def log_window(self, window: LogWindow, lr: float) -> None:
