@@ -157,7 +157,7 @@ class TrainConfig:
     # update per group, so the run takes more, smaller steps while the loss falls fastest. The
     # data order and the carried state are those of the full batch; only the updates differ.
     start_batch: int | None = option(None, ge=1)  # streams per update at first (a batch schedule)
-    batch_ramp: float = option(0.3, gt=0, le=1)  # share of the run over which start_batch grows to batch_size
+    batch_ramp: float = option(0.3, gt=0, le=1)  # run fraction taken to grow to batch_size
     optimizer: str = option("adamw", choices=OPTIMIZERS)  # rmsprop is char-rnn's
     lr: float = option(3e-3, gt=0)  # peak learning rate; Adam on char-RNNs tolerates 2e-3..5e-3
     min_lr_ratio: float = option(0.05, ge=0, le=1)  # cosine / linear decay to lr * this

@@ -159,7 +159,7 @@ class Trainer:
             loss, state = self._update(xs[i], ys[i], tuple(h[i] for h in hs))
             losses.append(loss * xs[i].shape[0])
             states.append(state)
-        self.hidden = tuple(torch.cat(parts, dim=1) for parts in zip(*states))
+        self.hidden = tuple(torch.cat(parts, dim=1) for parts in zip(*states, strict=True))
         return torch.stack(losses).sum() / x.shape[0]
 
     def _update(
