@@ -64,7 +64,32 @@ def test_sampling_streams_into_the_page(page, server, run_dir):
     )[0]
     assert page.inner_text("#sample-out .gen") == expected
     assert page.inner_text("#sample-out .prime") == "x1 = "
+    # A beam width switches to beam search: the library's beam text, in one piece, and the
+    # sampling controls (which change nothing for it) greyed out; 0 samples again.
+    assert page.is_disabled("[data-testid=length-penalty]")
+    page.fill("[data-testid=beam]", "3")
+    assert page.is_disabled("[data-testid=temperature]")
+    page.fill("[data-testid=length-penalty]", "0.5")
+    page.fill("[data-testid=length]", "60")
+    page.click("[data-testid=sample-btn]")
+    page.wait_for_function(
+        "document.getElementById('sample-out').dataset.done === 'true'", timeout=60_000
+    )
+    beam = run.sample(60, prime="x1 = ", beam=3, length_penalty=0.5)
+    assert page.inner_text("#sample-out .gen") == beam and len(beam) == 60
+    assert out.get_attribute("data-chunks") == "1"
+    assert page.inner_text("[data-testid=sample-status]").endswith("of a beam of 3")
+    page.fill("[data-testid=beam]", "0")
+    assert page.is_enabled("[data-testid=temperature]")
+    assert page.is_disabled("[data-testid=length-penalty]")
     assert page.errors == []
+    page.fill("[data-testid=beam]", "99")  # over the server's --max-beam: its error, shown
+    page.click("[data-testid=sample-btn]")
+    page.wait_for_function(
+        "document.getElementById('sample-out').dataset.done === 'true'", timeout=60_000
+    )
+    assert page.inner_text("[data-testid=sample-status]") == "beam must be between 1 and 32"
+    assert all("400" in e for e in page.errors)
 
 
 def test_the_page_sends_a_temperature_schedule_and_a_regex_stop(page, server, run_dir):

@@ -16,13 +16,15 @@ import httpx
 import numpy as np
 import pytest
 
-from charwise.config import DataConfig
+from charwise.config import DataConfig, ModelConfig
 from charwise.errors import CharwiseError
 from charwise.inspect import record_text
+from charwise.inspect.record import recorded_units
 from charwise.ngram import NGramConfig, train_ngram
 from charwise.runs.load import load
 from charwise.use.sampling import SampleOptions, generate
 from charwise.web import ServeLimits, create_app
+from charwise.web.app import text_limit
 from charwise.web.server import BackgroundServer
 from conftest import train_tiny_run
 
@@ -97,6 +99,54 @@ def test_sample_takes_a_temperature_schedule_and_a_regex_stop(client, run_dir):
     )
 
 
+def test_beam_search_returns_the_librarys_beam_text_in_one_piece(client, run_dir, monkeypatch):
+    run = load(run_dir)
+    body = {"run": "run", "prime": "x1 = ", "length": 80, "beam": 4}
+    with client.stream("POST", "/api/sample", json=body) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        chunks = list(r.iter_text())
+    expected = run.sample(80, prime="x1 = ", beam=4)
+    assert chunks == [expected]  # the same stream, in one piece: the best is known at the end
+    # It ranks by the model's own probabilities: the sampling fields change nothing (as on the
+    # command line, where they are a note, not an error).
+    drawn = client.post("/api/sample", json={**body, "temperature": 0.3, "top_k": 2, "seed": 5})
+    assert drawn.text == expected
+    # A stop rule ends texts and the length penalty ranks them, as in the library. This 30-step
+    # model's best texts barely differ in length, so the penalty changes nothing here: what the
+    # run was asked is checked too.
+    served, asked = client.app.state.runs["run"], []
+    original = served.generate
+
+    def spy(opts, on_text=None):
+        asked.append(opts)
+        return original(opts, on_text)
+
+    monkeypatch.setattr(served, "generate", spy)
+    stopped = {**body, "stop_regex": r"\S ", "length_penalty": 1.5}
+    got = client.post("/api/sample", json=stopped).text
+    assert got == run.sample(80, prime="x1 = ", beam=4, stop_regex=r"\S ", length_penalty=1.5)
+    (opts,) = asked
+    assert (opts.beam, opts.length_penalty, opts.stop_regex) == (4, 1.5, r"\S ")
+
+
+def test_analyze_limits_the_text_by_the_runs_units(run_dir):
+    """A reply grows with units x characters: a run's text limit is the budget over its units,
+    so a wide run gets fewer characters, and the default GRU keeps 3,000."""
+    assert text_limit(recorded_units(ModelConfig(vocab_size=65)), ServeLimits()) == 3000
+    tf = ModelConfig(vocab_size=65, kind="transformer")  # 4 x 1024 MLP units
+    assert text_limit(recorded_units(tf), ServeLimits()) == 750
+    # The 2x16 LSTM has 32 units: a budget of 32 x 100 gives it 100 characters.
+    c = TestClient(create_app([run_dir], ServeLimits(max_unit_chars=3200)))
+    assert c.get("/api/runs").json()["runs"][0]["max_text"] == 100
+    r = c.post("/api/analyze", json={"text": TEXT[:101]})
+    assert r.status_code == 413 and r.json()["error"] == (
+        "the text is over 100 characters, the limit for run 'run' (32 units; a reply carries "
+        "at most 3,200 units x characters)"
+    )
+    r = c.post("/api/analyze", json={"text": TEXT[:100]})
+    assert r.status_code == 200 and r.json()["n"] == 100
+
+
 def test_analyze_returns_the_recording(client, run_dir):
     text = TEXT[:300]
     r = client.post(
@@ -142,6 +192,19 @@ def test_analyze_shows_a_grus_hidden_state(tmp_path):
         ("post", "/api/analyze", {"json": {"text": None}}, 400, "text must be a string"),
         ("post", "/api/sample", {"json": {"temperature": 0}}, 400, "temperature"),
         ("post", "/api/sample", {"json": {"top_k": 0}}, 400, "top_k"),
+        ("post", "/api/sample", {"json": {"beam": 0}}, 400, "beam must be at least 1, not 0"),
+        ("post", "/api/sample", {"json": {"beam": "4"}}, 400, "beam must be an integer"),
+        ("post", "/api/sample", {"json": {"beam": 2.5}}, 400, "beam must be an integer"),
+        ("post", "/api/sample", {"json": {"beam": 33}}, 400, "beam must be between 1 and 32"),
+        (
+            "post",
+            "/api/sample",
+            {"json": {"beam": 2, "length_penalty": -1}},
+            400,
+            "length_penalty must not be negative",
+        ),
+        # The command line refuses --beam with -t 0 too: the temperature is still checked.
+        ("post", "/api/sample", {"json": {"beam": 2, "temperature": 0}}, 400, "temperature"),
         (
             "post",
             "/api/sample",
@@ -149,7 +212,13 @@ def test_analyze_shows_a_grus_hidden_state(tmp_path):
             400,
             "not in the model's vocab",
         ),
-        ("post", "/api/analyze", {"json": {"text": "x" * 501}}, 413, "over 500 characters"),
+        (
+            "post",
+            "/api/analyze",
+            {"json": {"text": "x" * 501}},
+            413,
+            "over 500 characters, the limit for run 'run'",
+        ),
         (
             "post",
             "/api/analyze",
@@ -168,14 +237,15 @@ def test_analyze_shows_a_grus_hidden_state(tmp_path):
 def test_bad_requests_get_json_errors(client, method, url, kwargs, status, message):
     r = getattr(client, method)(url, **kwargs)
     assert r.status_code == status
-    assert message in r.json()["error"]
+    assert message in r.json()["error"] and "\n" not in r.json()["error"]  # one line
     assert client.get("/api/runs").status_code == 200  # still serving
 
 
 def test_null_top_k_and_seed_mean_none(client):
-    """top_k and seed default to none, so null for them is the same as leaving them out."""
+    """top_k, seed and beam default to none, so null for them is the same as leaving them out
+    (a null beam samples)."""
     body = {"run": "run", "prime": "x1", "length": 20}
-    r = client.post("/api/sample", json={**body, "top_k": None, "seed": None})
+    r = client.post("/api/sample", json={**body, "top_k": None, "seed": None, "beam": None})
     assert r.status_code == 200 and len(r.text) == 20
 
 

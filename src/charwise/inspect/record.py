@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import ModelConfig
 from ..errors import CharwiseError
 from ..nn import cells
 from ..nn.model import CharRNN
@@ -32,7 +33,15 @@ from .recording import (
     check_quantities,
 )
 
-__all__ = ["QUANTITIES", "RecordOptions", "Recording", "memory_bound", "record", "record_text"]
+__all__ = [
+    "QUANTITIES",
+    "RecordOptions",
+    "Recording",
+    "memory_bound",
+    "record",
+    "record_text",
+    "recorded_units",
+]
 
 # cells.py's gate names -> the names a Recording uses ("cell" is the LSTM's candidate g, which
 # would be confused with the cell state c).
@@ -51,6 +60,13 @@ def ranked_quantity(model: CharRNN | CharTransformer) -> str:
     """What interpretable cells are ranked on: the LSTM's cell state (the post's), a
     transformer's MLP units, else h."""
     return {"lstm": "c", "transformer": "mlp"}.get(model.cfg.kind, "h")
+
+
+def recorded_units(cfg: ModelConfig) -> int:
+    """Units a recording of a model of `cfg` shows per character, all layers together: layers x
+    hidden (a transformer's MLP has 4 x its width). A viewer payload grows with units x
+    characters."""
+    return cfg.layers * (4 * cfg.hidden if cfg.kind == "transformer" else cfg.hidden)
 
 
 def untrained_like(model: CharRNN | CharTransformer, seed: int = 0) -> CharRNN | CharTransformer:

@@ -5,8 +5,9 @@ in-process through Starlette's TestClient; the CLI runs it with uvicorn).
     GET  /api/runs                 the runs served, with their settings and recent samples
     GET  /api/runs/{name}/curves   training curves as inline SVG
     POST /api/sample               {run, prime, temperature, top_k, top_p, length, seed,
-                                   temperature_end, stop_regex} -> the sample, streamed as
-                                   plain text while it is generated
+                                   temperature_end, stop_regex, beam, length_penalty} -> the
+                                   sample, streamed as plain text while it is generated; with
+                                   beam, the beam's best text, sent in one piece when found
     POST /api/analyze              {run, text, features} -> predictions, activations and the
                                    interpretable cells (the viewer's JSON, see inspect/payload.py)
 
@@ -14,7 +15,7 @@ Model work runs in a thread pool, so the event loop keeps serving other requests
 samples. Every request is bounded (body size, text and sample length); a bad one gets a 4xx
 JSON {"error": "..."} and never takes the server down. A field may be left out for its default;
 JSON null stands for "left out" only where the default is "none" (top_k, seed, temperature_end,
-stop_regex), and is a 400
+stop_regex, beam), and is a 400
 anywhere else (a null prime or length is a client bug, not a request for the default).
 """
 
@@ -43,7 +44,7 @@ from ..inspect.features import rank_cells
 from ..inspect.payload import viewer_payload
 from ..inspect.plots import read_jsonl, training_curves
 from ..inspect.properties import text_properties
-from ..inspect.record import RecordOptions, ranked_quantity, record_text
+from ..inspect.record import RecordOptions, ranked_quantity, record_text, recorded_units
 from ..runs.load import load
 from ..runs.rnn import RNNRun, cell_name
 from ..runs.run import Run
@@ -53,9 +54,17 @@ from ..use.sampling import SampleOptions, encode_prime
 @dataclass(frozen=True)
 class ServeLimits:
     max_body: int = option(64_000, ge=1)  # bytes of one request body
-    # ~1.4 KB of reply per character per 1k cells.
-    max_text: int = option(3000, ge=1)  # characters analysed per request
+    max_text: int = option(3000, ge=1)  # characters analysed per request, for any run
+    # An analysis replies ~1.4 bytes per unit per character (inspect/payload.py), so a run's
+    # text limit is this over its units: the default GRU's 2x512 keeps max_text's 3,000
+    # characters (~4 MB), a default transformer's 4x1024 MLP units get 750 (not ~16 MB at 3,000).
+    max_unit_chars: int = option(
+        3_072_000, ge=1
+    )  # units x characters analysed per request: a wide run's text limit is this / its units
     max_length: int = option(5000, ge=1)  # characters sampled per request
+    # Beam search is not streamed and runs to its end even if the client leaves: width x length
+    # steps of the model, so its width is bounded as the length is.
+    max_beam: int = option(32, ge=1)  # beam width per request
     max_prime: int = option(2000, ge=1)  # characters of a prime
     max_features: int = option(10, ge=0)  # user features (NAME=REGEX) per analysis
 
@@ -83,6 +92,8 @@ SAMPLE_FIELDS = (
     "seed",
     "temperature_end",
     "stop_regex",
+    "beam",
+    "length_penalty",
 )
 
 
@@ -106,10 +117,20 @@ def _run_names(run_dirs: list[str | Path]) -> dict[str, Path]:
     return names
 
 
-def _describe(name: str, run: Run) -> dict:
+def text_limit(units: int, limits: ServeLimits) -> int:
+    """The most characters /api/analyze takes for a run of `units` units (recorded_units):
+    max_text, or fewer where units x characters would pass max_unit_chars. At least 2, the
+    fewest an analysis needs."""
+    return min(limits.max_text, max(2, limits.max_unit_chars // units))
+
+
+def _describe(name: str, run: Run, limits: ServeLimits) -> dict:
     m = run.config["model"]
     samples = read_jsonl(Path(run.path) / "samples.jsonl")
     val = run.info.get("val_loss")
+    max_text = None
+    if run.inspectable:
+        max_text = text_limit(recorded_units(run.inspect_model().cfg), limits)
     return {
         "name": name,
         "kind": m["kind"],
@@ -122,6 +143,7 @@ def _describe(name: str, run: Run) -> dict:
         "val_bpc": None if val is None else val / math.log(2),
         "step": run.info.get("step"),
         "inspectable": run.inspectable,
+        "max_text": max_text,  # characters the page may analyse (None: nothing to inspect)
         "last_sample": samples[-1]["text"] if samples else "",
     }
 
@@ -179,7 +201,7 @@ def create_app(
 
     async def list_runs(request: Request) -> Response:
         return JSONResponse(
-            {"runs": [_describe(n, r) for n, r in runs.items()], "limits": limits.__dict__}
+            {"runs": [_describe(n, r, limits) for n, r in runs.items()], "limits": limits.__dict__}
         )
 
     async def curves(request: Request) -> Response:
@@ -200,8 +222,12 @@ def create_app(
             raise ApiError(400, f"length must be between 1 and {limits.max_length}")
         if len(opts.prime) > limits.max_prime:
             raise ApiError(413, f"the prime is over {limits.max_prime} characters")
+        if opts.beam is not None and opts.beam > limits.max_beam:
+            raise ApiError(400, f"beam must be between 1 and {limits.max_beam}")
         # unknown characters: a 400 now, not a 200 whose stream ends in an error.
         encode_prime(run.vocab, opts.prime)
+        # Beam search goes through the same stream: its one on_text call (the best text, at the
+        # end) arrives as the stream's one piece, so the page reads both alike.
         return StreamingResponse(
             _stream(run, opts),
             media_type="text/plain; charset=utf-8",
@@ -259,11 +285,17 @@ def create_app(
 
     async def analyze(request: Request) -> Response:
         d = await body_json(request)
-        _, run = get_run(d)
+        name, run = get_run(d)
         model = run.inspect_model()  # a 400 for a run without a network (an n-gram)
         text = text_field(d, "text")
-        if len(text) > limits.max_text:
-            raise ApiError(413, f"the text is over {limits.max_text} characters")
+        units = recorded_units(model.cfg)
+        most = text_limit(units, limits)
+        if len(text) > most:
+            msg = f"the text is over {most} characters, the limit for run {name!r}"
+            if most < limits.max_text:  # the run's units set it
+                budget = limits.max_unit_chars
+                msg += f" ({units:,} units; a reply carries at most {budget:,} units x characters)"
+            raise ApiError(413, msg)
         features = d.get("features", [])
         if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
             raise ApiError(400, "features must be a list of 'NAME=REGEX' strings")

@@ -1,4 +1,5 @@
-// charwise serve: the page's logic. Sampling streams plain text from POST /api/sample;
+// charwise serve: the page's logic. Sampling streams plain text from POST /api/sample (beam
+// search comes back the same way, as one piece at the end);
 // "look inside" posts the text to /api/analyze and shows it with CharwiseViewer (viewer.js).
 "use strict";
 (() => {
@@ -9,6 +10,15 @@
     try { return (await resp.json()).error || resp.statusText; } catch { return resp.statusText; }
   }
   function currentRun() { return runs.find((r) => r.name === $("run").value); }
+  // The run's own text limit: a run with many units gets fewer characters (a bounded reply).
+  function maxText() { return currentRun().max_text || limits.max_text; }
+  // A beam width other than 0 or empty means beam search (the server checks the value).
+  function beamWidth() { const b = $("beam").value; return b && Number(b) !== 0 ? Number(b) : null; }
+  function beamChanged() {  // beam search draws nothing: the sampling controls change nothing
+    const beam = beamWidth() !== null;
+    for (const id of ["temperature", "temperature-end", "top-k"]) $(id).disabled = beam;
+    $("length-penalty").disabled = !beam;
+  }
 
   async function loadRuns() {
     const resp = await fetch("/api/runs");
@@ -20,6 +30,7 @@
       $("run").append(o);
     }
     $("length").max = String(limits.max_length);
+    $("beam").max = String(limits.max_beam);
     $("run").onchange = () => selectRun(true);
     selectRun(false);
   }
@@ -32,7 +43,7 @@
     if (r.val_bpc !== null) bits.push(`validation ${r.val_bpc.toFixed(3)} bits/char at step ${r.step}`);
     $("run-info").textContent = bits.join(" \u00b7 ");
     $("analyze-panel").hidden = !r.inspectable;
-    if (!$("text").value || rerun) $("text").value = (r.last_sample || "").slice(0, Math.min(600, limits.max_text));
+    if (!$("text").value || rerun) $("text").value = (r.last_sample || "").slice(0, Math.min(600, maxText()));
     $("curves").innerHTML = "";
     fetch(`/api/runs/${encodeURIComponent(r.name)}/curves`).then((x) => x.json()).then((d) => { $("curves").innerHTML = d.svg; });
     if (r.inspectable && $("text").value) analyze();
@@ -48,13 +59,19 @@
     gen.textContent = "";
     out.dataset.chunks = "0";
     out.dataset.done = "false";
-    $("sample-status").textContent = "sampling\u2026";
+    const beam = beamWidth();
+    $("sample-status").textContent = beam === null ? "sampling\u2026" : "beam search\u2026";
     $("sample-status").classList.remove("error");
     $("stop-btn").disabled = false;
-    const body = { run: $("run").value, prime: $("prime").value, temperature: Number($("temperature").value),
-                   length: Number($("length").value) };
-    if ($("temperature-end").value) body.temperature_end = Number($("temperature-end").value);
-    if ($("top-k").value) body.top_k = Number($("top-k").value);
+    const body = { run: $("run").value, prime: $("prime").value, length: Number($("length").value) };
+    if (beam !== null) {
+      body.beam = beam;
+      if ($("length-penalty").value) body.length_penalty = Number($("length-penalty").value);
+    } else {
+      body.temperature = Number($("temperature").value);
+      if ($("temperature-end").value) body.temperature_end = Number($("temperature-end").value);
+      if ($("top-k").value) body.top_k = Number($("top-k").value);
+    }
     if ($("stop-regex").value) body.stop_regex = $("stop-regex").value;
     if ($("seed").value) body.seed = Number($("seed").value);
     try {
@@ -69,7 +86,8 @@
         out.dataset.chunks = String(Number(out.dataset.chunks) + 1);
         out.scrollTop = out.scrollHeight;
       }
-      $("sample-status").textContent = `${gen.textContent.length} characters`;
+      $("sample-status").textContent = `${gen.textContent.length} characters` +
+        (beam === null ? "" : `, the most likely of a beam of ${beam}`);
     } catch (e) {
       if (e.name !== "AbortError") {
         $("sample-status").textContent = e.message;
@@ -89,7 +107,7 @@
     const st = $("analyze-status");
     st.classList.remove("error");
     if (text.length < 2) { st.textContent = "type at least 2 characters"; return; }
-    if (text.length > limits.max_text) { st.textContent = `at most ${limits.max_text} characters`; st.classList.add("error"); return; }
+    if (text.length > maxText()) { st.textContent = `at most ${maxText()} characters for this run`; st.classList.add("error"); return; }
     st.textContent = "running the model\u2026";
     const features = $("features").value.split(";").map((s) => s.trim()).filter(Boolean);
     const resp = await fetch("/api/analyze", { method: "POST", headers: { "Content-Type": "application/json" },
@@ -114,10 +132,12 @@
   }
 
   $("sample-btn").onclick = sample;
+  $("beam").addEventListener("input", beamChanged);
+  beamChanged();  // a width the browser kept from before a reload
   $("stop-btn").onclick = () => sampling && sampling.abort();
   $("analyze-btn").onclick = analyze;
   $("analyze-sample").onclick = () => {
-    $("text").value = ($("prime").value + $("sample-out").querySelector(".gen").textContent).slice(0, limits.max_text);
+    $("text").value = ($("prime").value + $("sample-out").querySelector(".gen").textContent).slice(0, maxText());
     analyze();
     $("analyze-panel").scrollIntoView({ behavior: "smooth" });
   };
