@@ -58,9 +58,7 @@ class ServeLimits:
     # An analysis replies ~1.4 bytes per unit per character (inspect/payload.py), so a run's
     # text limit is this over its units: the default GRU's 2x512 keeps max_text's 3,000
     # characters (~4 MB), a default transformer's 4x1024 MLP units get 750 (not ~16 MB at 3,000).
-    max_unit_chars: int = option(
-        3_072_000, ge=1
-    )  # units x characters analysed per request: a wide run's text limit is this / its units
+    max_unit_chars: int = option(3_072_000, ge=1)  # units x characters analysed per request
     max_length: int = option(5000, ge=1)  # characters sampled per request
     # Beam search is not streamed and runs to its end even if the client leaves: width x length
     # steps of the model, so its width is bounded as the length is.
