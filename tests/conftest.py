@@ -176,8 +176,8 @@ def poison_after(monkeypatch, step: int) -> None:
 
     original = Trainer.train_step
 
-    def poisoned(self, lr):
-        loss = original(self, lr)
+    def poisoned(self, lr, groups=1):
+        loss = original(self, lr, groups)
         if self.progress.step == step:
             with torch.no_grad():
                 self.model.head.weight.fill_(float("nan"))

@@ -183,9 +183,9 @@ def test_threads_sets_the_training_threads(tmp_path, text, monkeypatch):
     seen = []
     real = Trainer.train_step
 
-    def spy(self, lr):
+    def spy(self, lr, groups=1):
         seen.append(torch.get_num_threads())
-        return real(self, lr)
+        return real(self, lr, groups)
 
     monkeypatch.setattr(Trainer, "train_step", spy)
     run = tmp_path / "run"
