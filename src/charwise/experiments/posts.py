@@ -36,7 +36,7 @@ NAMES = Experiment(
         eval_every=250,
         sample_every=500,
         lr=2e-3,
-        about="~1 h on a CPU, minutes on a GPU",
+        about="~17 CPU-minutes (measured: 1012 s, 1 thread)",
     ),
     claim="Trained on a list of about 8,000 names, the network invents plausible new names: most "
     "of the names it samples are not in the training list.",
