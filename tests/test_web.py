@@ -300,7 +300,7 @@ def test_real_server_serves_requests_concurrently(run_dir):
     app = create_app([run_dir])
     run = app.state.runs["run"]
     original = run.generate
-    gate, done = threading.Event(), threading.Event()
+    gate, done, reached = threading.Event(), threading.Event(), threading.Event()
     produced = []  # characters the sampler handed to the server
 
     def gated(opts, on_text):
@@ -310,6 +310,7 @@ def test_real_server_serves_requests_concurrently(run_dir):
         def held(stream, piece):
             produced.append(piece)
             if len(produced) == 50:  # mid-stream: hold until the other requests were answered
+                reached.set()
                 gate.wait(40)
             elif len(produced) > 50:
                 time.sleep(0.002)  # ~10 s for the rest: time enough to see the hang-up
@@ -327,6 +328,9 @@ def test_real_server_serves_requests_concurrently(run_dir):
                 # One iterator kept open: a dropped one closes the response when collected.
                 pieces = long.iter_text()
                 assert 0 < len(next(pieces)) <= 50
+                # The other requests start once the sampler is held (on a loaded machine it can
+                # take a while to get there), so they are answered while the stream is open.
+                assert reached.wait(20)
                 results = []
 
                 def ask():
