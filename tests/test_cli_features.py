@@ -1,5 +1,5 @@
 """Advertised command-line features, each through the command that offers it, checked for its
-effect (not only that the command exits 0): --optimizer rmsprop, --schedule linear|exp, the
+effect (not only that the command exits 0): --optimizer rmsprop|muon, --schedule linear|exp, the
 dropouts through train / --resume / --init-from, compare with RNN rows, sample into a closed
 pipe, --threads, eval --split test, --corpus python, --glob, serve's limits and --host."""
 
@@ -54,6 +54,30 @@ def test_rmsprop_trains_and_resumes_with_its_own_state(tmp_path, text):
     assert main(["train", "--resume", str(run), "--max-steps", "5", "--quiet"]) == 0
     assert [r["step"] for r in read_records(run)] == [1, 2, 3, 4, 5]
     assert {k.split(".")[-1] for k in load_train_state(run)[0] if k.startswith("opt.")} == opt
+
+
+def test_muon_trains_and_resumes_with_both_optimizers_state(tmp_path, text):
+    run = tmp_path / "run"
+    assert main(["train", str(text), "--out", str(run), "--max-steps", "3", *TINY,
+                 "--optimizer", "muon", "--muon-scale", "2", "--log-every", "1"]) == 0  # fmt: skip
+    assert _config(run)["train"]["optimizer"] == "muon"
+    assert _config(run)["train"]["muon_scale"] == 2
+    tensors, trainer = load_train_state(run)
+    opt = {k.split(".")[-1] for k in tensors if k.startswith("opt.")}
+    assert opt == {"momentum_buffer", "exp_avg", "exp_avg_sq", "step"}  # Muon's and AdamW's
+    assert len(trainer["optimizer"]["param_groups"]) == 3
+    assert main(["train", "--resume", str(run), "--max-steps", "5", "--quiet"]) == 0
+    assert [r["step"] for r in read_records(run)] == [1, 2, 3, 4, 5]
+    buf = {k: v for k, v in load_train_state(run)[0].items() if k.endswith("momentum_buffer")}
+    assert buf and all(not torch.equal(v, tensors[k]) for k, v in buf.items())  # kept moving
+
+
+def test_muon_settings_without_muon_are_an_error(tmp_path, text, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(text), "--out", str(run), "--max-steps", "3", *TINY,
+                 "--muon-decay", "0.2"]) == 2  # fmt: skip
+    assert "--muon-decay set Muon's updates: add --optimizer muon" in capsys.readouterr().err
+    assert not run.exists()
 
 
 def test_linear_and_exp_schedules_set_the_learning_rate_of_each_step(tmp_path, text):

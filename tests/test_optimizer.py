@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from charwise.config import ModelConfig, TrainConfig
+from charwise.nn.build import build_model
 from charwise.nn.model import CharRNN
-from charwise.training.optimizer import make_optimizer
+from charwise.training.optimizer import MuonAdamW, make_optimizer, set_weight_decay
 
 
 def _model() -> CharRNN:
@@ -37,3 +39,93 @@ def test_each_optimizer_as_configured():
     sgd = make_optimizer(_model(), TrainConfig(optimizer="sgd", lr=0.5))
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
     assert sgd.defaults["lr"] == 0.5
+
+
+def _names(model: torch.nn.Module, group: dict) -> set[str]:
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {names[id(p)] for p in group["params"]}
+
+
+def test_muon_takes_the_networks_matrices_and_adamw_the_rest():
+    model = _model()
+    opt = make_optimizer(model, TrainConfig(optimizer="muon", weight_decay=0.2, muon_decay=0.05))
+    assert isinstance(opt, MuonAdamW)
+    muon, decayed, other = opt.param_groups
+    assert _names(model, muon) == {f"rnn.weight_{k}_l{i}" for k in ("ih", "hh") for i in (0, 1)}
+    assert _names(model, decayed) == {"head.weight"}
+    assert "embed.weight" in _names(model, other) and "head.bias" in _names(model, other)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.05, 0.2, 0.0]
+    everything = [p for g in opt.param_groups for p in g["params"]]
+    assert len(everything) == len({id(p) for p in everything}) == len(list(model.parameters()))
+    # The transformer: attention and MLP matrices to Muon; embedding, positions and head not.
+    t = build_model(ModelConfig(vocab_size=7, kind="transformer", layers=1, hidden=8, heads=2,
+                                block=8, positions="learned"))  # fmt: skip
+    topt = make_optimizer(t, TrainConfig(optimizer="muon"))
+    assert all(n.startswith("blocks.") for n in _names(t, topt.param_groups[0]))
+    assert {"pos.weight", "head.weight"} <= _names(t, topt.param_groups[1])
+
+
+def test_a_muon_step_moves_each_matrix_by_an_orthogonalised_update_at_the_scaled_rate():
+    torch.manual_seed(0)
+    model = _model()
+    cfg = TrainConfig(optimizer="muon", lr=1e-3, muon_scale=3.0, muon_decay=0.0)
+    opt = make_optimizer(model, cfg)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    x = torch.randint(0, 7, (6, 10))
+    logits, _ = model(x, model.init_state(6, torch.device("cpu")))
+    F.cross_entropy(logits.reshape(-1, 7), x.roll(-1, 1).reshape(-1)).backward()
+    opt.step()
+    for n, p in model.named_parameters():
+        if not n.startswith("rnn.weight"):
+            continue
+        delta = before[n] - p.detach()
+        rows, cols = delta.shape
+        # match_rms_adamw: lr * scale * 0.2 * sqrt(max(rows, cols)) times an orthogonal matrix,
+        # whose singular values Newton-Schulz leaves in about [0.7, 1.2] (AdamW's first step,
+        # lr * sign(g), is nothing like it).
+        sv = torch.linalg.svdvals(delta) / (1e-3 * 3.0 * 0.2 * max(rows, cols) ** 0.5)
+        assert 0.5 < float(sv.min()) and float(sv.max()) < 1.3, (n, sv)
+    # The scaled rate is Muon's only for the step: the groups keep the schedule's rate.
+    assert [g["lr"] for g in opt.param_groups] == [1e-3] * 3
+    # The head is AdamW's: its first step moves every weight by about lr (sign-like).
+    head = (before["head.weight"] - model.head.weight.detach()).abs()
+    assert torch.allclose(head[head > 0], torch.full_like(head[head > 0], 1e-3), rtol=0.05)
+
+
+def test_muon_state_round_trips_and_weight_decay_reaches_adamws_matrices():
+    torch.manual_seed(0)
+    model = _model()
+    opt = make_optimizer(model, TrainConfig(optimizer="muon", weight_decay=0.1, muon_decay=0.3))
+    x = torch.randint(0, 7, (4, 6))
+    for _ in range(2):
+        opt.zero_grad()
+        logits, _ = model(x, model.init_state(4, torch.device("cpu")))
+        F.cross_entropy(logits.reshape(-1, 7), x.reshape(-1)).backward()
+        opt.step()
+    sd = opt.state_dict()
+    kinds = {k for s in sd["state"].values() for k in s}
+    assert {"momentum_buffer", "exp_avg", "exp_avg_sq", "step"} <= kinds
+    fresh = make_optimizer(model, TrainConfig(optimizer="muon"))
+    fresh.load_state_dict(sd)
+    again = fresh.state_dict()
+    assert again["param_groups"] == sd["param_groups"]
+    for i, s in sd["state"].items():
+        for k, v in s.items():
+            assert torch.equal(torch.as_tensor(again["state"][i][k]), torch.as_tensor(v))
+    set_weight_decay(fresh, 0.02)
+    # --resume's --weight-decay reaches AdamW's matrices; Muon's decay is the saved one.
+    assert [g["weight_decay"] for g in fresh.param_groups] == [0.3, 0.02, 0.0]
+    assert fresh.adamw.param_groups[0]["weight_decay"] == 0.02  # the optimizers' own groups
+
+
+def test_muons_decay_shrinks_only_its_matrices_at_its_scaled_rate():
+    model = _model()
+    opt = make_optimizer(model, TrainConfig(optimizer="muon", lr=1e-2, muon_scale=2.0,
+                                            muon_decay=0.5))  # fmt: skip
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)  # no gradient: only the decay moves anything
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt.step()
+    for n, p in model.named_parameters():
+        want = before[n] * (1 - 1e-2 * 2.0 * 0.5) if n.startswith("rnn.weight") else before[n]
+        assert torch.allclose(p.detach(), want, atol=1e-7), n

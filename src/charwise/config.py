@@ -26,7 +26,7 @@ KIND_DEFAULTS = {
     "transformer": {"layers": 4, "hidden": 256, "dropout": 0.0},
 }
 POSITIONS = ("learned", "rope")
-OPTIMIZERS = ("adamw", "rmsprop", "sgd")
+OPTIMIZERS = ("adamw", "muon", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "linear", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -158,8 +158,14 @@ class TrainConfig:
     # data order and the carried state are those of the full batch; only the updates differ.
     start_batch: int | None = option(None, ge=1)  # streams per update at first (a batch schedule)
     batch_ramp: float = option(0.3, gt=0, le=1)  # run fraction taken to grow to batch_size
-    optimizer: str = option("adamw", choices=OPTIMIZERS)  # rmsprop is char-rnn's
+    # muon: Muon on the matrices inside the network, AdamW on the rest; rmsprop is char-rnn's
+    optimizer: str = option("adamw", choices=OPTIMIZERS)
     lr: float = option(3e-3, gt=0)  # peak learning rate; Adam on char-RNNs tolerates 2e-3..5e-3
+    # Muon's orthogonal updates grow the recurrent matrices without decay until the GRU
+    # saturates (a 600 s run at 3x diverged from step ~300), so its matrices decay; AdamW's not.
+    # 1.5x with decay 0.25 did best of nine 600 s settings (bench/RESULTS.md).
+    muon_scale: float = option(1.5, gt=0)  # muon: Muon's rate over --lr (AdamW-RMS units)
+    muon_decay: float = option(0.25, ge=0)  # muon: decoupled weight decay of Muon's matrices
     min_lr_ratio: float = option(0.05, ge=0, le=1)  # cosine / linear decay to lr * this
     weight_decay: float = option(0.0, ge=0)  # decoupled (AdamW) weight decay on matrices only
     beta2: float = option(0.99, ge=0, lt=1)  # shorter second-moment memory than 0.999

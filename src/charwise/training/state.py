@@ -23,6 +23,7 @@ from ..fields import FieldError
 from ..runs.format import load_tensors, save_tensors
 from .average import WeightAverage
 from .errors import Saved
+from .optimizer import set_weight_decay
 
 STATE_FILE = "state.safetensors"
 BEST_FILE = "model.safetensors"  # the best weights by validation loss (runs/format.py writes it)
@@ -131,7 +132,7 @@ def restore_train_state(
     )
     # Loading the optimizer state also restores the saved param groups' hyperparameters: put
     # back the (possibly changed on --resume) weight decay of the decayed group.
-    opt.param_groups[0]["weight_decay"] = weight_decay
+    set_weight_decay(opt, weight_decay)
     if average is not None:
         if trainer.get("average_updates") is None:
             raise FieldError("ema", "the saved state has no weight average: resume without {ema}")
