@@ -64,7 +64,7 @@ VARIANTS: dict[str, dict] = {
     "batch-48": {"start_batch": 48, "batch_ramp": 0.3},
     "batch-24-long": {"start_batch": 24, "batch_ramp": 0.6},
     # Muon (orthogonalised momentum) on the GRU's four matrices, AdamW on the rest, at its
-    # defaults (1.5x the rate, decay 0.25).
+    # defaults (1.5x the rate, decay 0.4).
     "muon": {"optimizer": "muon"},
 }
 DEFAULT_ORDER = "default,layer-norm,mogrifier"

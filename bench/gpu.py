@@ -88,6 +88,7 @@ def train_speed(
 ) -> dict:
     model = ModelConfig(vocab_size=V, layers=layers, hidden=hidden, embed=64, kind=kind)
     tc = TrainConfig(
+        optimizer="adamw",  # the network's FLOP/s (see bench/throughput.py's train_speed)
         batch_size=batch,
         seq_len=seq,
         max_steps=10**9,

@@ -91,6 +91,7 @@ def main() -> None:
             ModelConfig(vocab_size=1, kind=a.kind, layers=layers, hidden=hidden, dropout=0.0),
             data,
             TrainConfig(
+                optimizer="adamw",  # the recorded analyses' (RESULTS), from before Muon
                 max_time=a.time,
                 eval_every=a.save_every,
                 save_every=a.save_every,

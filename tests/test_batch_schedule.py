@@ -54,7 +54,9 @@ def test_groups_keep_each_streams_state_and_the_batch_loss(tmp_path, short_text)
 
 
 def test_each_group_is_its_own_optimizer_update(tmp_path, short_text):
-    whole, grouped = _trainer(tmp_path / "a", short_text), _trainer(tmp_path / "b", short_text)
+    # AdamW: its state counts the updates ("step"); Muon's momentum buffer does not.
+    whole = _trainer(tmp_path / "a", short_text, optimizer="adamw")
+    grouped = _trainer(tmp_path / "b", short_text, optimizer="adamw")
     grouped.model.load_state_dict(whole.model.state_dict())
     whole.train_step(1e-2)
     grouped.train_step(1e-2, groups=4)  # 4 streams: one per update

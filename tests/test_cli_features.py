@@ -58,8 +58,9 @@ def test_rmsprop_trains_and_resumes_with_its_own_state(tmp_path, text):
 
 def test_muon_trains_and_resumes_with_both_optimizers_state(tmp_path, text):
     run = tmp_path / "run"
+    # No --optimizer: Muon is the RNNs' default.
     assert main(["train", str(text), "--out", str(run), "--max-steps", "3", *TINY,
-                 "--optimizer", "muon", "--muon-scale", "2", "--log-every", "1"]) == 0  # fmt: skip
+                 "--muon-scale", "2", "--log-every", "1"]) == 0  # fmt: skip
     assert _config(run)["train"]["optimizer"] == "muon"
     assert _config(run)["train"]["muon_scale"] == 2
     tensors, trainer = load_train_state(run)
@@ -75,8 +76,13 @@ def test_muon_trains_and_resumes_with_both_optimizers_state(tmp_path, text):
 def test_muon_settings_without_muon_are_an_error(tmp_path, text, capsys):
     run = tmp_path / "run"
     assert main(["train", str(text), "--out", str(run), "--max-steps", "3", *TINY,
-                 "--muon-decay", "0.2"]) == 2  # fmt: skip
-    assert "--muon-decay set Muon's updates: add --optimizer muon" in capsys.readouterr().err
+                 "--optimizer", "adamw", "--muon-decay", "0.2"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--muon-decay set Muon's updates; this run trains with adamw" in err
+    # The transformer's default is AdamW: Muon's settings alone are refused there too.
+    assert main(["train", str(text), "--out", str(run), "--max-steps", "3", "--model",
+                 "transformer", "--muon-scale", "2", "--quiet"]) == 2  # fmt: skip
+    assert "--muon-scale set Muon's updates; this run trains with adamw" in capsys.readouterr().err
     assert not run.exists()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from charwise.config import ModelConfig, TrainConfig
+from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from charwise.nn.build import build_model
 from charwise.nn.model import CharRNN
 from charwise.training.optimizer import MuonAdamW, make_optimizer, set_weight_decay
@@ -17,7 +17,7 @@ def _model() -> CharRNN:
 
 def test_only_the_weight_matrices_are_decayed():
     model = _model()
-    opt = make_optimizer(model, TrainConfig(weight_decay=0.1))
+    opt = make_optimizer(model, TrainConfig(optimizer="adamw", weight_decay=0.1))
     decayed, other = opt.param_groups
     names = {id(p): n for n, p in model.named_parameters()}
     decayed_names = {names[id(p)] for p in decayed["params"]}
@@ -129,3 +129,19 @@ def test_muons_decay_shrinks_only_its_matrices_at_its_scaled_rate():
     for n, p in model.named_parameters():
         want = before[n] * (1 - 1e-2 * 2.0 * 0.5) if n.startswith("rnn.weight") else before[n]
         assert torch.allclose(p.detach(), want, atol=1e-7), n
+
+
+def test_rnns_train_with_muon_and_the_transformer_with_adamw_unless_told():
+    data = DataConfig(corpus="names")
+    kinds = [("gru", "muon"), ("lstm", "muon"), ("rnn", "muon"), ("transformer", "adamw")]
+    for kind, want in kinds:
+        cfg = RunConfig(ModelConfig(vocab_size=7, kind=kind), data, TrainConfig())
+        assert cfg.train.optimizer == want, kind
+        assert RunConfig.from_dict(cfg.to_dict()).train.optimizer == want  # saved as such
+    told = RunConfig(ModelConfig(vocab_size=7), data, TrainConfig(optimizer="adamw"))
+    assert told.train.optimizer == "adamw"
+    # A bare TrainConfig (the library without a RunConfig) gets the model's kind's default.
+    assert isinstance(make_optimizer(_model(), TrainConfig()), MuonAdamW)
+    t = build_model(ModelConfig(vocab_size=7, kind="transformer", layers=1, hidden=8, heads=2,
+                                block=8))  # fmt: skip
+    assert isinstance(make_optimizer(t, TrainConfig()), torch.optim.AdamW)

@@ -86,13 +86,16 @@ def run(args) -> int:
         if not cmd.out:
             raise CharwiseError("give --out RUN_DIR (where the model is written)")
         data = data_config(args)
-        muon_only = [flag(k) for k in ("muon_scale", "muon_decay") if k in train_kw]
-        if muon_only and train_kw.get("optimizer") != "muon":
-            raise CharwiseError(f"{', '.join(muon_only)} set Muon's updates: add --optimizer muon")
         if cmd.init_from:
             model_kw = _fine_tune_model_options(cmd.init_from, model_kw)
         model = ModelConfig(vocab_size=1, **model_kw)
         cfg = RunConfig(model=model, data=data, train=TrainConfig(**train_kw))
+        muon_only = [flag(k) for k in ("muon_scale", "muon_decay") if k in train_kw]
+        if muon_only and cfg.train.optimizer != "muon":
+            raise CharwiseError(
+                f"{', '.join(muon_only)} set Muon's updates; this run trains with "
+                f"{cfg.train.optimizer} (--optimizer muon uses them)"
+            )
         with _advised():
             res = train(cfg, cmd.out, cb, init_from=cmd.init_from)
     if launched_rank() != 0:  # torchrun: the notes below once, from rank 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..config import TrainConfig
+from ..config import TrainConfig, default_optimizer
 
 
 def _is_matrix(name: str, p: torch.nn.Parameter) -> bool:
@@ -22,10 +22,12 @@ def _is_hidden_matrix(name: str, p: torch.nn.Parameter) -> bool:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | MuonAdamW:
-    """Two parameter groups, in this order (the saved state and --resume's weight decay count on
-    it): [0] the matrices, decayed by cfg.weight_decay; [1] the rest, not decayed. Muon: three,
-    see MuonAdamW."""
-    if cfg.optimizer == "muon":
+    """cfg.optimizer (None: the model kind's default) over `model`'s parameters. Two parameter
+    groups, in this order (the saved state and --resume's weight decay count on it): [0] the
+    matrices, decayed by cfg.weight_decay; [1] the rest, not decayed. Muon: three, see
+    MuonAdamW."""
+    name = cfg.optimizer or default_optimizer(getattr(getattr(model, "cfg", None), "kind", "gru"))
+    if name == "muon":
         return MuonAdamW(model, cfg)
     # Decay matrices only: biases, embeddings' scale and gains should not be pulled to zero.
     decay = [p for n, p in model.named_parameters() if _is_matrix(n, p)]
@@ -34,9 +36,9 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": other, "weight_decay": 0.0},
     ]
-    if cfg.optimizer == "adamw":
+    if name == "adamw":
         return _adamw(groups, cfg, model)
-    if cfg.optimizer == "rmsprop":  # char-rnn's: alpha 0.95
+    if name == "rmsprop":  # char-rnn's: alpha 0.95
         return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=0.95)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9)
 

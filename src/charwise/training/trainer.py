@@ -113,7 +113,8 @@ class Trainer:
         self.amp = self.tc.amp and bf16_native(self.device)
         # Under autocast PyTorch runs cuDNN RNNs in float16 whatever the autocast dtype (only the
         # embedding and head use bf16), so the loss is scaled against fp16 gradient underflow.
-        # With fused AdamW the scaler skips overflowing steps on the GPU, without a host sync.
+        # With fused AdamW the scaler skips overflowing steps on the GPU, without a host sync;
+        # Muon (not fused) costs one sync a step to read the scaler's overflow flag.
         # (On CPU autocast keeps bf16 throughout, whose fp32-sized exponent needs no scaling.)
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp and self.device.type == "cuda"
