@@ -288,17 +288,22 @@ def test_compile_trains_the_same_and_saves_plain_weights(runs, tmp_path, monkeyp
     assert len(charwise.sample(run, length=10, seed=0)) == 10
 
 
+def _train_on_cuda(runs, monkeypatch, out: Path, optimizer: str) -> Path:
+    """The reference run's settings on the GPU with autocast, 20 steps, into `out`."""
+    text = str(runs["ref"].parent / "text.txt")
+    monkeypatch.setenv("CHARWISE_CACHE", str(runs["ref"].parent / "cache"))
+    args = [a if a != "cpu" else "cuda" for a in ARGS if a != "--no-amp"]
+    args += ["--optimizer", optimizer]
+    assert cli_main(["train", text, "--out", str(out), "--max-steps", "20", *args]) == 0
+    return out
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_step_amp_and_checkpoint_on_cpu(runs, tmp_path, monkeypatch):
     """One GPU: autocast + GradScaler + fused AdamW train (the loss falls like the fp32 CPU run),
     the carried state stays fp32, and the checkpoint loads and samples on the CPU. AdamW, whose
     fused step needs no host sync; the RNNs' default Muon is checked below."""
-    text = str(runs["ref"].parent / "text.txt")
-    monkeypatch.setenv("CHARWISE_CACHE", str(runs["ref"].parent / "cache"))
-    out = tmp_path / "gpu"
-    args = [a if a != "cpu" else "cuda" for a in ARGS if a != "--no-amp"]
-    args += ["--optimizer", "adamw"]
-    assert cli_main(["train", text, "--out", str(out), "--max-steps", "20", *args]) == 0
+    out = _train_on_cuda(runs, monkeypatch, tmp_path / "gpu", "adamw")
     ref, got = _losses(runs["ref"]), _losses(out)
     assert got[20] < got[1] - 0.3
     # fp16 cuDNN vs fp32 CPU, and the loss scale may skip a first overflowing step: close only.
@@ -333,12 +338,7 @@ def test_cuda_step_amp_and_checkpoint_on_cpu(runs, tmp_path, monkeypatch):
 def test_cuda_muon_trains_under_the_grad_scaler_and_resumes(runs, tmp_path, monkeypatch):
     """The RNNs' default optimizer on a GPU: Muon and AdamW under autocast's GradScaler learn,
     and the run resumes with both optimizers' state."""
-    text = str(runs["ref"].parent / "text.txt")
-    monkeypatch.setenv("CHARWISE_CACHE", str(runs["ref"].parent / "cache"))
-    out = tmp_path / "gpu-muon"
-    args = [a if a != "cpu" else "cuda" for a in ARGS if a != "--no-amp"]
-    args += ["--optimizer", "muon"]
-    assert cli_main(["train", text, "--out", str(out), "--max-steps", "20", *args]) == 0
+    out = _train_on_cuda(runs, monkeypatch, tmp_path / "gpu-muon", "muon")
     got = _losses(out)
     assert got[20] < got[1] - 0.3
     tensors, st = load_train_state(out)
