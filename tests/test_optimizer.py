@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 import torch
 import torch.nn.functional as F
 
 from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from charwise.data.corpus import load_corpus
 from charwise.nn.build import build_model
 from charwise.nn.model import CharRNN
+from charwise.training.events import Callbacks
 from charwise.training.optimizer import MuonAdamW, make_optimizer, set_weight_decay
+from charwise.training.trainer import Trainer
+from conftest import tiny_config
 
 
 def _model() -> CharRNN:
@@ -85,8 +92,8 @@ def test_a_muon_step_moves_each_matrix_by_an_orthogonalised_update_at_the_scaled
         # lr * sign(g), is nothing like it).
         sv = torch.linalg.svdvals(delta) / (1e-3 * 3.0 * 0.2 * max(rows, cols) ** 0.5)
         assert 0.5 < float(sv.min()) and float(sv.max()) < 1.3, (n, sv)
-    # The scaled rate is Muon's only for the step: the groups keep the schedule's rate.
-    assert [g["lr"] for g in opt.param_groups] == [1e-3] * 3
+    # The scaled rate is Muon's group's own; AdamW's groups keep the schedule's rate.
+    assert [g["lr"] for g in opt.param_groups] == [3e-3, 1e-3, 1e-3]
     # The head is AdamW's: its first step moves every weight by about lr (sign-like).
     head = (before["head.weight"] - model.head.weight.detach()).abs()
     assert torch.allclose(head[head > 0], torch.full_like(head[head > 0], 1e-3), rtol=0.05)
@@ -145,3 +152,12 @@ def test_rnns_train_with_muon_and_the_transformer_with_adamw_unless_told():
     t = build_model(ModelConfig(vocab_size=7, kind="transformer", layers=1, hidden=8, heads=2,
                                 block=8))  # fmt: skip
     assert isinstance(make_optimizer(t, TrainConfig()), torch.optim.AdamW)
+
+
+def test_the_trainer_sets_muons_rate_at_its_scale_of_the_schedules(tmp_path, short_text):
+    cfg = tiny_config([short_text], optimizer="muon", muon_scale=2.5, amp=False)
+    corpus = load_corpus(cfg.data)
+    cfg = replace(cfg, model=replace(cfg.model, vocab_size=corpus.vocab.size))
+    tr = Trainer(cfg, tmp_path, corpus, Callbacks())
+    tr.train_step(4e-3)
+    assert [g["lr"] for g in tr.opt.param_groups] == [pytest.approx(1e-2), 4e-3, 4e-3]

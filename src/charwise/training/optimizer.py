@@ -26,7 +26,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     groups, in this order (the saved state and --resume's weight decay count on it): [0] the
     matrices, decayed by cfg.weight_decay; [1] the rest, not decayed. Muon: three, see
     MuonAdamW."""
-    name = cfg.optimizer or default_optimizer(getattr(getattr(model, "cfg", None), "kind", "gru"))
+    name = cfg.optimizer or default_optimizer(model.cfg.kind)
     if name == "muon":
         return MuonAdamW(model, cfg)
     # Decay matrices only: biases, embeddings' scale and gains should not be pulled to zero.
@@ -64,11 +64,11 @@ class MuonAdamW:
 
     Groups, in this order: [0] Muon's matrices (decayed by `cfg.muon_decay`), [1] AdamW's head
     and other matrices (decayed by `cfg.weight_decay`), [2] AdamW's rest (not decayed). The
-    trainer sets one learning rate on every group; Muon steps at `cfg.muon_scale` times it, in
+    schedule drives both: Muon's group carries `lr_scale` = `cfg.muon_scale`, and the trainer
+    sets each group's rate to the schedule's times its `lr_scale`. The rate is in
     "match_rms_adamw" units (Moonshot's scaling: the update's RMS that of an AdamW update at the
-    same rate), so the schedule drives both. Muon's decay is decoupled and scales with its rate
-    (w *= 1 - rate * decay). Duck-types the optimizer interface the trainer, GradScaler and the
-    saved state use."""
+    same rate). Muon's decay is decoupled and scales with its rate (w *= 1 - rate * decay).
+    Duck-types the optimizer interface the trainer, GradScaler and the saved state use."""
 
     decayed_groups = (1,)  # --weight-decay's; Muon's own decay is --muon-decay, set at start
 
@@ -80,9 +80,11 @@ class MuonAdamW:
         taken = {id(p) for p in hidden}
         decay = [p for n, p in named if _is_matrix(n, p) and id(p) not in taken]
         other = [p for n, p in named if not _is_matrix(n, p) and id(p) not in taken]
-        self.scale = cfg.muon_scale
         self.muon = torch.optim.Muon(
-            hidden, lr=cfg.lr, weight_decay=cfg.muon_decay, adjust_lr_fn="match_rms_adamw"
+            [{"params": hidden, "lr_scale": cfg.muon_scale}],
+            lr=cfg.lr * cfg.muon_scale,
+            weight_decay=cfg.muon_decay,
+            adjust_lr_fn="match_rms_adamw",
         )
         groups = [
             {"params": decay, "weight_decay": cfg.weight_decay},
@@ -97,14 +99,7 @@ class MuonAdamW:
         self.adamw.zero_grad(set_to_none)
 
     def step(self, closure: None = None) -> None:
-        lrs = [g["lr"] for g in self.muon.param_groups]
-        for g in self.muon.param_groups:
-            g["lr"] *= self.scale
-        try:
-            self.muon.step()
-        finally:
-            for g, lr in zip(self.muon.param_groups, lrs, strict=True):
-                g["lr"] = lr
+        self.muon.step()
         self.adamw.step()
 
     def state_dict(self) -> dict[str, Any]:

@@ -146,8 +146,8 @@ class Trainer:
             x, y = block[:, :-1], block[:, 1:]
         if pos == 0 or self.hidden is None:  # epoch boundary: streams restart, so does state
             self.hidden = self.model.init_state(self.batches.B, self.device)
-        for g in self.opt.param_groups:
-            g["lr"] = lr
+        for g in self.opt.param_groups:  # a group may run at a multiple of it (Muon's)
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         groups = max(1, min(groups, x.shape[0]))  # every rank has the same B, so the same groups
         if groups == 1:
             loss, self.hidden = self._update(x, y, self.hidden)
