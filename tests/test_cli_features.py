@@ -23,6 +23,7 @@ from charwise.cli import main
 from charwise.data import corpora
 from charwise.nn import model as model_module
 from charwise.runs.load import load
+from charwise.training import optimizer as optimizer_module
 from charwise.training.state import load_train_state
 from charwise.training.trainer import Trainer
 from conftest import SHORT_TEXT, read_records
@@ -56,9 +57,10 @@ def test_rmsprop_trains_and_resumes_with_its_own_state(tmp_path, text):
     assert {k.split(".")[-1] for k in load_train_state(run)[0] if k.startswith("opt.")} == opt
 
 
-def test_muon_trains_and_resumes_with_both_optimizers_state(tmp_path, text):
+def test_muon_trains_and_resumes_with_both_optimizers_state(tmp_path, text, monkeypatch):
     run = tmp_path / "run"
-    # No --optimizer: Muon is the RNNs' default.
+    # No --optimizer: "auto", Muon where bf16 matmuls are native (as here, patched).
+    monkeypatch.setattr(optimizer_module, "bf16_native", lambda device: True)
     assert main(["train", str(text), "--out", str(run), "--max-steps", "3", *TINY,
                  "--muon-scale", "2", "--log-every", "1"]) == 0  # fmt: skip
     assert _config(run)["train"]["optimizer"] == "muon"
@@ -73,7 +75,7 @@ def test_muon_trains_and_resumes_with_both_optimizers_state(tmp_path, text):
     assert buf and all(not torch.equal(v, tensors[k]) for k, v in buf.items())  # kept moving
 
 
-def test_muon_settings_without_muon_are_an_error(tmp_path, text, capsys):
+def test_muon_settings_without_muon_are_an_error(tmp_path, text, capsys, monkeypatch):
     run = tmp_path / "run"
     assert main(["train", str(text), "--out", str(run), "--max-steps", "3", *TINY,
                  "--optimizer", "adamw", "--muon-decay", "0.2"]) == 2  # fmt: skip
@@ -83,6 +85,12 @@ def test_muon_settings_without_muon_are_an_error(tmp_path, text, capsys):
     assert main(["train", str(text), "--out", str(run), "--max-steps", "3", "--model",
                  "transformer", "--muon-scale", "2", "--quiet"]) == 2  # fmt: skip
     assert "--muon-scale set Muon's updates; this run trains with adamw" in capsys.readouterr().err
+    # An RNN's "auto" without native bf16 is AdamW, and says so.
+    monkeypatch.setattr(optimizer_module, "bf16_native", lambda device: False)
+    assert main(["train", str(text), "--out", str(run), "--max-steps", "3", *TINY,
+                 "--muon-scale", "2", "--quiet"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "this run trains with adamw (auto's choice on this machine)" in err
     assert not run.exists()
 
 

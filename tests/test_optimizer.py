@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -12,8 +13,16 @@ from charwise.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from charwise.data.corpus import load_corpus
 from charwise.nn.build import build_model
 from charwise.nn.model import CharRNN
+from charwise.training import optimizer as optimizer_module
 from charwise.training.events import Callbacks
-from charwise.training.optimizer import MuonAdamW, make_optimizer, set_weight_decay
+from charwise.training.lifecycle import train
+from charwise.training.optimizer import (
+    Fp32Muon,
+    MuonAdamW,
+    make_optimizer,
+    resolve_optimizer,
+    set_weight_decay,
+)
 from charwise.training.trainer import Trainer
 from conftest import tiny_config
 
@@ -99,6 +108,37 @@ def test_a_muon_step_moves_each_matrix_by_an_orthogonalised_update_at_the_scaled
     assert torch.allclose(head[head > 0], torch.full_like(head[head > 0], 1e-3), rtol=0.05)
 
 
+def test_fp32_muon_updates_as_torchs_muon_without_bf16():
+    # Same rate, decay, momentum and Nesterov step as torch.optim.Muon; its Newton-Schulz in fp32
+    # where torch's runs in bf16, so the two agree to bf16's rounding (~1%), and the momentum is
+    # kept under torch's name (a run saved on one CPU resumes on another).
+    torch.manual_seed(0)
+    for shape in [(24, 8), (8, 24)]:
+        w0 = torch.randn(*shape) * 0.1
+        moved = []
+        for cls in (torch.optim.Muon, Fp32Muon):
+            w = torch.nn.Parameter(w0.clone())
+            opt = cls([w], lr=0.02, weight_decay=0.3, adjust_lr_fn="match_rms_adamw")
+            gen = torch.Generator().manual_seed(1)
+            for _ in range(3):
+                w.grad = torch.randn(*shape, generator=gen)
+                opt.step()
+            assert set(opt.state[w]) == {"momentum_buffer"}
+            moved.append(w.detach() - w0)
+        torchs, ours = moved
+        assert float((torchs - ours).norm() / torchs.norm()) < 0.03, shape
+    with pytest.raises(ValueError, match="match_rms_adamw"):
+        Fp32Muon([torch.nn.Parameter(torch.zeros(2, 2))], adjust_lr_fn="original")
+
+
+def test_muon_orthogonalises_in_bf16_only_where_the_hardware_has_it(monkeypatch):
+    # PyTorch's Muon casts to bf16, which CPUs without native bf16 emulate ~100x slower than
+    # fp32: there a 2x512 GRU's step took seconds.
+    for native, cls in [(True, torch.optim.Muon), (False, Fp32Muon)]:
+        monkeypatch.setattr(optimizer_module, "bf16_native", lambda device, n=native: n)
+        assert type(make_optimizer(_model(), TrainConfig(optimizer="muon")).muon) is cls
+
+
 def test_muon_state_round_trips_and_weight_decay_reaches_adamws_matrices():
     torch.manual_seed(0)
     model = _model()
@@ -138,20 +178,38 @@ def test_muons_decay_shrinks_only_its_matrices_at_its_scaled_rate():
         assert torch.allclose(p.detach(), want, atol=1e-7), n
 
 
-def test_rnns_train_with_muon_and_the_transformer_with_adamw_unless_told():
+def test_rnns_default_to_auto_which_is_muon_only_with_native_bf16(monkeypatch):
     data = DataConfig(corpus="names")
-    kinds = [("gru", "muon"), ("lstm", "muon"), ("rnn", "muon"), ("transformer", "adamw")]
+    kinds = [("gru", "auto"), ("lstm", "auto"), ("rnn", "auto"), ("transformer", "adamw")]
     for kind, want in kinds:
         cfg = RunConfig(ModelConfig(vocab_size=7, kind=kind), data, TrainConfig())
         assert cfg.train.optimizer == want, kind
         assert RunConfig.from_dict(cfg.to_dict()).train.optimizer == want  # saved as such
     told = RunConfig(ModelConfig(vocab_size=7), data, TrainConfig(optimizer="adamw"))
     assert told.train.optimizer == "adamw"
-    # A bare TrainConfig (the library without a RunConfig) gets the model's kind's default.
-    assert isinstance(make_optimizer(_model(), TrainConfig()), MuonAdamW)
+    cpu = torch.device("cpu")
     t = build_model(ModelConfig(vocab_size=7, kind="transformer", layers=1, hidden=8, heads=2,
                                 block=8))  # fmt: skip
-    assert isinstance(make_optimizer(t, TrainConfig()), torch.optim.AdamW)
+    for native, rnn_opt in [(True, "muon"), (False, "adamw")]:
+        monkeypatch.setattr(optimizer_module, "bf16_native", lambda device, n=native: n)
+        assert resolve_optimizer("auto", "gru", cpu) == rnn_opt
+        assert resolve_optimizer(None, "lstm", cpu) == rnn_opt
+        assert resolve_optimizer(None, "transformer", cpu) == "adamw"
+        assert resolve_optimizer("sgd", "gru", cpu) == "sgd"  # a named one is kept
+        # A bare TrainConfig (the library without a RunConfig) gets the kind's default too.
+        opt = make_optimizer(_model(), TrainConfig())
+        assert isinstance(opt, MuonAdamW if native else torch.optim.AdamW)
+        assert isinstance(make_optimizer(t, TrainConfig()), torch.optim.AdamW)
+
+
+def test_training_saves_the_optimizer_auto_chose(tmp_path, short_text, monkeypatch):
+    # config.json names the optimizer used, so --resume elsewhere keeps it.
+    for native, want in [(True, "muon"), (False, "adamw")]:
+        monkeypatch.setattr(optimizer_module, "bf16_native", lambda device, n=native: n)
+        cfg = tiny_config([short_text], optimizer="auto", max_steps=2)
+        train(cfg, tmp_path / want)
+        saved = json.loads((tmp_path / want / "config.json").read_text())
+        assert saved["train"]["optimizer"] == want
 
 
 def test_the_trainer_sets_muons_rate_at_its_scale_of_the_schedules(tmp_path, short_text):

@@ -26,11 +26,14 @@ KIND_DEFAULTS = {
     "transformer": {"layers": 4, "hidden": 256, "dropout": 0.0},
 }
 POSITIONS = ("learned", "rope")
-OPTIMIZERS = ("adamw", "muon", "rmsprop", "sgd")
-# The optimizer when none is given. RNNs: Muon on the cell's matrices won the 600 s
-# tinyshakespeare benchmark against AdamW on one and on two threads (1.411-1.416 against
-# 1.450-1.451 on two, bench/RESULTS.md). The transformer keeps AdamW: Muon was not measured on it.
-OPTIMIZER_DEFAULTS = {"rnn": "muon", "transformer": "adamw"}
+OPTIMIZERS = ("auto", "adamw", "muon", "rmsprop", "sgd")
+# The optimizer when none is given. RNNs: "auto", which training resolves on its device
+# (training/optimizer.resolve_optimizer): Muon on the cell's matrices where bf16 matmuls are
+# native, AdamW elsewhere. Muon won the 600 s tinyshakespeare benchmark on an AVX512-BF16 Xeon
+# (1.411-1.416 against AdamW's 1.450-1.451 on two threads) and lost it on an AVX2 EPYC, where its
+# Newton-Schulz products run in fp32 (1.4693 against 1.4544, bench/RESULTS.md). The transformer
+# keeps AdamW: Muon was not measured on it.
+OPTIMIZER_DEFAULTS = {"rnn": "auto", "transformer": "adamw"}
 SCHEDULES = ("cosine", "linear", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -167,9 +170,11 @@ class TrainConfig:
     # data order and the carried state are those of the full batch; only the updates differ.
     start_batch: int | None = option(None, ge=1)  # streams per update at first (a batch schedule)
     batch_ramp: float = option(0.3, gt=0, le=1)  # run fraction taken to grow to batch_size
-    # None: the kind's (OPTIMIZER_DEFAULTS), filled in by RunConfig. muon: Muon on the matrices
-    # inside the network, AdamW on the embedding, head and biases.
-    optimizer: str | None = option(None, choices=OPTIMIZERS)  # RNNs: muon; transformers: adamw
+    # None: the kind's (OPTIMIZER_DEFAULTS), filled in by RunConfig. "auto": muon where bf16
+    # matmuls are native, else adamw, resolved when training starts (config.json then names the
+    # one used). muon: Muon on the matrices inside the network, AdamW on the embedding, head and
+    # biases.
+    optimizer: str | None = option(None, choices=OPTIMIZERS)  # RNNs: auto; transformers: adamw
     lr: float = option(3e-3, gt=0)  # peak learning rate; Adam on char-RNNs tolerates 2e-3..5e-3
     # Muon's orthogonal updates grow the recurrent matrices without decay until the GRU
     # saturates (a 600 s run at 3x diverged from step ~300), so its matrices decay; AdamW's not.

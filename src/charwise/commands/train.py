@@ -13,11 +13,13 @@ from tqdm import tqdm
 
 from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..errors import CharwiseError
+from ..nn.devices import pick_device
 from ..runs.format import read_config
 from ..training.distributed import launched_rank
 from ..training.errors import DivergedError, RunExistsError, RunTextChangedError
 from ..training.events import Callbacks, TrainResult
 from ..training.lifecycle import FINETUNE_MODEL_SETTINGS, RESUME_CHANGEABLE, resume, train
+from ..training.optimizer import resolve_optimizer
 from ._options import add_options, build, collect, data_config
 from .flags import flag
 
@@ -91,11 +93,15 @@ def run(args) -> int:
         model = ModelConfig(vocab_size=1, **model_kw)
         cfg = RunConfig(model=model, data=data, train=TrainConfig(**train_kw))
         muon_only = [flag(k) for k in ("muon_scale", "muon_decay") if k in train_kw]
-        if muon_only and cfg.train.optimizer != "muon":
-            raise CharwiseError(
-                f"{', '.join(muon_only)} set Muon's updates; this run trains with "
-                f"{cfg.train.optimizer} (--optimizer muon uses them)"
-            )
+        if muon_only:
+            device = pick_device(cfg.train.device)
+            used = resolve_optimizer(cfg.train.optimizer, model.kind, device)
+            if used != "muon":
+                why = " (auto's choice on this machine)" if cfg.train.optimizer == "auto" else ""
+                raise CharwiseError(
+                    f"{', '.join(muon_only)} set Muon's updates; this run trains with "
+                    f"{used}{why} (--optimizer muon uses them)"
+                )
         with _advised():
             res = train(cfg, cmd.out, cb, init_from=cmd.init_from)
     if launched_rank() != 0:  # torchrun: the notes below once, from rank 0

@@ -24,6 +24,7 @@ from . import distributed as ddp
 from .errors import RunExistsError, RunTextChangedError
 from .events import Callbacks, TrainResult
 from .loop import run
+from .optimizer import resolve_optimizer
 from .records import LOG_FILE, SAMPLES_FILE
 from .state import BEST_FILE, STATE_FILE
 from .trainer import Trainer
@@ -171,7 +172,8 @@ def train(
     if (out / STATE_FILE).exists() or (out / BEST_FILE).exists():
         raise RunExistsError(out)
     cfg = _absolute_sources(_with_default_limit(cfg))
-    dist = ddp.setup(pick_device(cfg.train.device).type)
+    device = pick_device(cfg.train.device)
+    dist = ddp.setup(device.type)
     init_weights = None
     if init_from is not None:
         base = load(init_from)
@@ -195,6 +197,10 @@ def train(
         with ddp.local_first(dist):
             corpus = load_corpus(cfg.data, cache_dir=cache_dir)
         cfg = replace(cfg, model=replace(cfg.model, vocab_size=corpus.vocab.size))
+    # "auto" becomes the optimizer it stands for here (after fine-tuning settled the kind), so
+    # config.json names the one used and --resume on another machine keeps it.
+    opt = resolve_optimizer(cfg.train.optimizer, cfg.model.kind, device)
+    cfg = replace(cfg, train=replace(cfg.train, optimizer=opt))
     trainer = Trainer(cfg, out, corpus, callbacks or Callbacks(), init_weights, dist)
     if trainer.dist.is_main:
         # A run folder reused after an attempt that saved no checkpoint (it diverged at once):
