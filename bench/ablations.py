@@ -66,7 +66,7 @@ VARIANTS: dict[str, dict] = {
     # Muon (orthogonalised momentum) on the GRU's four matrices, AdamW on the rest, at its
     # defaults (1.5x the rate, decay 0.4).
     "muon": {"optimizer": "muon"},
-    # AdamW on every parameter (the RNNs' default before Muon).
+    # AdamW on every parameter (the RNNs' default where bf16 is not native).
     "adamw": {"optimizer": "adamw"},
 }
 DEFAULT_ORDER = "default,layer-norm,mogrifier"

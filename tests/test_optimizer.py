@@ -132,7 +132,7 @@ def test_fp32_muon_updates_as_torchs_muon_without_bf16():
 
 
 def test_muon_orthogonalises_in_bf16_only_where_the_hardware_has_it(monkeypatch):
-    # PyTorch's Muon casts to bf16, which CPUs without native bf16 emulate ~100x slower than
+    # PyTorch's Muon casts to bf16, which CPUs without native bf16 emulate ~60x slower than
     # fp32: there a 2x512 GRU's step took seconds.
     for native, cls in [(True, torch.optim.Muon), (False, Fp32Muon)]:
         monkeypatch.setattr(optimizer_module, "bf16_native", lambda device, n=native: n)
