@@ -32,6 +32,8 @@ _API = {
     "load_corpus": "data.corpus",
     "DynamicConfig": "use.dynamic",
     "dynamic_evaluate": "runs.dynamic",
+    "CacheConfig": "use.cache",
+    "cache_evaluate": "runs.dynamic",
     "adapted_sample": "runs.dynamic",
     "HubCharRNN": "export.hf",  # needs the export extra (huggingface_hub)
 }

@@ -1,16 +1,19 @@
 """`charwise eval RUN_DIR FILE...`: bits and nats per character and perplexity over any text;
-with --dynamic, adapting to the text while reading it (runs/dynamic.py)."""
+with --dynamic, adapting to the text while reading it, and with --cache, mixing each prediction
+with a continuous cache of the text just read (runs/dynamic.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
 from ..errors import CharwiseError
 from ..fields import option
-from ..runs.dynamic import TUNE_CHARS, DynamicResult, dynamic_evaluate
+from ..runs.dynamic import TUNE_CHARS, DynamicResult, cache_evaluate, dynamic_evaluate
 from ..runs.load import load
 from ..runs.run import SPLITS
+from ..use.cache import CacheConfig
 from ..use.dynamic import DynamicConfig
 from ..use.dynamic_tune import Trial
 from ._options import add_options, build, collect
@@ -25,6 +28,7 @@ class EvalCommand:
     dynamic: bool = False  # adapt to the text while reading it (dynamic evaluation, Krause 2018)
     tune: bool = False  # with --dynamic: first choose --lr, --decay, --segment on the val split
     tune_chars: int = option(TUNE_CHARS, ge=2)  # validation characters each tuning trial reads
+    cache: bool = False  # mix each prediction with a cache of the text just read (Grave 2017)
 
 
 def register(sub) -> None:
@@ -37,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("files", nargs="*", help="text files (or use --split)")
     add_options(p, EvalCommand)
     add_options(p.add_argument_group("dynamic evaluation (with --dynamic)"), DynamicConfig)
+    add_options(p.add_argument_group("continuous cache (with --cache)"), CacheConfig)
     p.set_defaults(func=run)
 
 
@@ -48,6 +53,12 @@ def run(args) -> int:
         which = "not both" if args.files else "one of them"
         raise CharwiseError(f"give text files to evaluate on or --split val|test|train, {which}")
     given = collect(args, DynamicConfig)
+    cached = collect(args, CacheConfig)
+    if cached and not cmd.cache:
+        raise CharwiseError(
+            f"{', '.join(flag(k) for k in cached)} set the continuous cache: add {flag('cache')}"
+        )
+    cache = CacheConfig(**cached) if cmd.cache else None
     if not cmd.dynamic:
         extra = [flag(k) for k in given] + [
             flag(k) for k in ("tune", "tune_chars") if k in collect(args, EvalCommand)
@@ -55,21 +66,32 @@ def run(args) -> int:
         if extra:
             raise CharwiseError(f"{', '.join(extra)} set dynamic evaluation: add {flag('dynamic')}")
     else:
-        return _dynamic(r, cmd, DynamicConfig(**given), args.files)
-    res = r.evaluate(r.split(cmd.split)) if cmd.split else r.evaluate_files(args.files)
+        return _dynamic(r, cmd, DynamicConfig(**given), args.files, cache)
+    speed, extra = "", {}
+    if cache is not None:
+        res, seconds = cache_evaluate(r, files=args.files or None, split=cmd.split, cache=cache)
+        cps = res.chars / max(seconds, 1e-9)
+        speed = f"\nspeed       {cps:,.0f} characters/s (with the cache)"
+        extra = {"cache": dataclasses.asdict(cache), "chars_per_s": cps, "seconds": seconds}
+    elif cmd.split:
+        res = r.evaluate(r.split(cmd.split))
+    else:
+        res = r.evaluate_files(args.files)
     if cmd.json:
-        print(json.dumps(res.to_dict()))
+        print(json.dumps({**res.to_dict(), **extra}))
         return 0
     print(
         f"bits/char   {res.bits_per_char:.4f}\nnats/char   {res.nats_per_char:.4f}\n"
-        f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}"
+        f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}{speed}"
     )
     if res.unknown_chars:
         print(f"skipped     {res.unknown_chars:,} characters outside the vocabulary: {res.unknown}")
     return 0
 
 
-def _dynamic(r, cmd: EvalCommand, cfg: DynamicConfig, files: list[str]) -> int:
+def _dynamic(
+    r, cmd: EvalCommand, cfg: DynamicConfig, files: list[str], cache: CacheConfig | None
+) -> int:
     def on_trial(t: Trial) -> None:
         if not cmd.json:
             print(
@@ -86,6 +108,7 @@ def _dynamic(r, cmd: EvalCommand, cfg: DynamicConfig, files: list[str]) -> int:
         tune_on_val=cmd.tune,
         tune_chars=cmd.tune_chars,
         on_trial=on_trial,
+        cache=cache,
     )
     if cmd.json:
         print(json.dumps(dr.to_dict()))
@@ -100,7 +123,7 @@ def _dynamic(r, cmd: EvalCommand, cfg: DynamicConfig, files: list[str]) -> int:
         f"bits/char   {res.bits_per_char:.4f}\nnats/char   {res.nats_per_char:.4f}\n"
         f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}\n"
         f"speed       {dr.chars_per_s:,.0f} characters/s ({c.streams} streams, segments of "
-        f"{c.segment}; statistics {dr.stats_seconds:.1f} s)"
+        f"{c.segment}{'; with the cache' if cache else ''}; statistics {dr.stats_seconds:.1f} s)"
     )
     if res.unknown_chars:
         print(f"skipped     {res.unknown_chars:,} characters outside the vocabulary: {res.unknown}")

@@ -1,6 +1,8 @@
-"""Dynamic evaluation of a loaded run (the method is use/dynamic.py): `dynamic_evaluate` scores
-text with adaptation on (optionally tuning the settings on the run's validation split first), and
-`adapted_sample` reads a text with adaptation on and samples in its style.
+"""Scoring a loaded run while it adapts to the text it reads. Dynamic evaluation (the method is
+use/dynamic.py): `dynamic_evaluate` scores text with adaptation on (optionally tuning the settings
+on the run's validation split first), and `adapted_sample` reads a text with adaptation on and
+samples in its style. The continuous cache (use/cache.py): `cache_evaluate` scores text with each
+prediction mixed with the stream's recent hidden states; `dynamic_evaluate(cache=...)` does both.
 
 Only the `Run` interface is used: `network()` (an n-gram run has no gradient and gets a clear
 error) and `split(name)`. The run's weights, in memory and on disk, are never changed: the method
@@ -21,6 +23,7 @@ import numpy as np
 
 from ..errors import CharwiseError
 from ..nn.model import CharRNN
+from ..use.cache import CacheConfig
 from ..use.dynamic import (
     DynamicConfig,
     GradStats,
@@ -29,7 +32,7 @@ from ..use.dynamic import (
     gradient_stats,
 )
 from ..use.dynamic_tune import Trial, tune
-from ..use.evaluate import EvalResult, result_from_nats
+from ..use.evaluate import EvalResult, loss_over_ids, result_from_nats
 from ..use.sampling import SampleOptions
 from .load import load
 from .run import NoNetworkError, Run
@@ -48,6 +51,7 @@ class DynamicResult:
     tune_seconds: float = 0.0
     trials: tuple[Trial, ...] = ()  # the tuning's trials, in order
     stats: GradStats | None = None  # the RMS term used (pass it on to skip measuring it again)
+    cache: CacheConfig | None = None  # the continuous cache's settings, when it was used
 
     @property
     def chars_per_s(self) -> float:
@@ -62,6 +66,7 @@ class DynamicResult:
             "stats_seconds": self.stats_seconds,
             "tune_seconds": self.tune_seconds,
             "trials": [t.to_dict() for t in self.trials],
+            "cache": None if self.cache is None else dataclasses.asdict(self.cache),
         }
 
 
@@ -127,24 +132,18 @@ def dynamic_evaluate(
     tune_chars: int = TUNE_CHARS,
     on_trial: Callable[[Trial], None] | None = None,
     stats: GradStats | None = None,
+    cache: CacheConfig | None = None,
 ) -> DynamicResult:
     """The run's loss with dynamic evaluation over one of: (N,) ids, text files, or its own
     split ("val", "test"). With tune_on_val the settings are first chosen on the first
     `tune_chars` characters of the validation split (use/dynamic_tune.py). `stats`: a previous
-    result's statistics, reused when measured with the same segment length and model."""
-    if sum(x is not None for x in (ids, files, split)) != 1:
-        raise CharwiseError("give one of ids, files or split to evaluate on")
+    result's statistics, reused when measured with the same segment length and model. With
+    `cache` the scored predictions are also mixed with a continuous cache (the tuning runs
+    without it)."""
     cfg = cfg or DynamicConfig()
     run = _loaded(run)
     net = network_of(run)
-    unknown, desc = 0, ""
-    if files is not None:
-        ids, unknown, desc = run.read_files(files)
-    elif split is not None:
-        ids = run.split(split)
-    ids = np.asarray(ids).reshape(-1)
-    if ids.size and ids.dtype.kind not in "iu":
-        raise CharwiseError(f"dynamic_evaluate() takes integer character ids, not {ids.dtype}")
+    ids, unknown, desc = _text(run, ids, files, split, "dynamic_evaluate")
     measure = _Stats(run, net, cfg)
     if stats is not None:
         measure.cache[stats.segment] = stats
@@ -161,7 +160,7 @@ def dynamic_evaluate(
         tune_s = time.perf_counter() - t - measure.seconds
     used = measure(cfg.segment)
     t = time.perf_counter()
-    total, n, _ = adapt_over_ids(net, ids, cfg, used)
+    total, n, _ = adapt_over_ids(net, ids, cfg, used, cache=cache)
     seconds = time.perf_counter() - t
     return DynamicResult(
         result_from_nats(total, n, unknown, desc),
@@ -171,7 +170,58 @@ def dynamic_evaluate(
         tune_s,
         tuple(trials),
         used,
+        cache,
     )
+
+
+def _text(
+    run: Run, ids: np.ndarray | None, files, split: str | None, what: str
+) -> tuple[np.ndarray, int, str]:
+    """The text to score, from exactly one of ids, files or split: ((N,) ids, characters left
+    out as outside the vocabulary, which ones)."""
+    if sum(x is not None for x in (ids, files, split)) != 1:
+        raise CharwiseError("give one of ids, files or split to evaluate on")
+    unknown, desc = 0, ""
+    if files is not None:
+        ids, unknown, desc = run.read_files(files)
+    elif split is not None:
+        ids = run.split(split)
+    ids = np.asarray(ids).reshape(-1)
+    if ids.size and ids.dtype.kind not in "iu":
+        raise CharwiseError(f"{what}() takes integer character ids, not {ids.dtype}")
+    return ids, unknown, desc
+
+
+def cache_evaluate(
+    run: Run | str | Path,
+    ids: np.ndarray | None = None,
+    *,
+    files: str | Path | list[str | Path] | None = None,
+    split: str | None = None,
+    cache: CacheConfig | None = None,
+) -> tuple[EvalResult, float]:
+    """The run's loss with the continuous cache (no gradient steps) over one of: (N,) ids, text
+    files, or its own split -> (the result, scoring seconds)."""
+    run = _loaded(run)
+    if not isinstance(run, Run):
+        raise CharwiseError(
+            f"cache_evaluate takes a loaded run or its path, not {type(run).__name__}"
+        )
+    try:
+        net = run.network()
+    except NoNetworkError:
+        raise CharwiseError(
+            f"the continuous cache reads an RNN's hidden states, and this is {run.label}; "
+            "use a trained RNN run"
+        ) from None
+    ids, unknown, desc = _text(run, ids, files, split, "cache_evaluate")
+    cache = cache or CacheConfig()
+    # Side-by-side streams (speed) each cache only their own piece: no more of them than there
+    # are pieces at least a cache long, or a short text would never fill one.
+    streams = max(1, min(32, (len(ids) - 1) // cache.cache_size))
+    t = time.perf_counter()
+    total, n = loss_over_ids(net, ids, streams=streams, cache=cache)
+    return result_from_nats(total, n, unknown, desc), time.perf_counter() - t
 
 
 def adapted_sample(

@@ -41,6 +41,7 @@ from ..errors import CharwiseError
 from ..fields import option, validate
 from ..nn.devices import bf16_native
 from ..nn.model import CharRNN, State
+from .cache import CacheConfig, ContinuousCache
 from .sampling import SampleOptions, generate
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -185,11 +186,13 @@ def adapt_over_ids(
     cfg: DynamicConfig,
     stats: GradStats,
     update_last: bool = False,
+    cache: CacheConfig | None = None,
 ) -> tuple[float, int, Adapter]:
     """Read (N,) ids with adaptation on: -> (total nats over the N-1 predicted characters, N-1,
     the Adapter holding the adapted copy). Each piece but the first reads the `context`
     characters before it without scoring them. With update_last the step after the last segment
-    is taken too (to sample from the adapted weights)."""
+    is taken too (to sample from the adapted weights). With `cache`, the scored predictions are
+    mixed with a continuous cache (cache.py); the gradient steps stay on the network's own loss."""
     n = len(ids) - 1
     if n < 1:
         raise CharwiseError("the text is too short to evaluate: it needs at least 2 characters")
@@ -201,6 +204,9 @@ def adapt_over_ids(
     state = _burn_in(m, ids, first, burn, amp)
     acc = torch.float32 if device.type == "mps" else torch.float64
     total = torch.zeros((), dtype=acc, device=device)
+    mem = None
+    if cache is not None:
+        mem = ContinuousCache(cache, K, m.cfg.vocab_size, device)
     T = cfg.segment
     for t0 in range(0, piece, T):
         w = min(T, piece - t0)
@@ -214,14 +220,14 @@ def adapt_over_ids(
                 y[s, : b - a] = ids[a + 1 : b + 1]
         x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits, new = m(x_t, state)
+            logits, new, h = m(x_t, state, return_hidden=True)
         loss = F.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]),
             y_t.reshape(-1),
             ignore_index=-100,
             reduction="sum",
         )
-        total += loss.detach()
+        total += loss.detach() if mem is None else mem.score(h, logits, y_t)
         if ad.active and (t0 + T < piece or update_last):
             # Sum over streams of each stream's mean segment loss (see the module's docstring).
             ad.step(list(torch.autograd.grad(loss / T, ad.params)))
@@ -244,10 +250,14 @@ def _burn_in(m: CharRNN, ids: np.ndarray, first: list[int], burn: int, amp: bool
 
 
 def dynamic_loss_over_ids(
-    model: CharRNN, ids: np.ndarray, cfg: DynamicConfig, stats: GradStats
+    model: CharRNN,
+    ids: np.ndarray,
+    cfg: DynamicConfig,
+    stats: GradStats,
+    cache: CacheConfig | None = None,
 ) -> tuple[float, int]:
     """(N,) ids -> (total nats of predicting ids[1:] with adaptation on, N-1)."""
-    total, n, _ = adapt_over_ids(model, ids, cfg, stats)
+    total, n, _ = adapt_over_ids(model, ids, cfg, stats, cache=cache)
     return total, n
 
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import CharwiseError
 from ..nn.model import CharRNN
+from .cache import CacheConfig, ContinuousCache
 from .windowed import windowed_loss
 
 LN2 = math.log(2.0)
@@ -53,9 +54,16 @@ def loss_over_ids(
     device: torch.device | str | None = None,
     amp_dtype=None,
     context: int = 256,
+    cache: CacheConfig | None = None,
 ) -> tuple[float, int]:
     """(N,) ids -> (total nats over the N-1 predicted characters, N-1). A model that carries
-    no state (the transformer) is scored by sliding windows instead (windowed.py)."""
+    no state (the transformer) is scored by sliding windows instead (windowed.py). With `cache`,
+    each prediction is mixed with a continuous cache of the stream's recent hidden states
+    (cache.py)."""
+    if cache is not None and not model.carries_state:
+        raise CharwiseError(
+            "the continuous cache reads an RNN's hidden states; this model has none"
+        )
     if not model.carries_state:
         return windowed_loss(model, ids, batch=streams, device=device, amp_dtype=amp_dtype)
     n = len(ids) - 1
@@ -75,6 +83,9 @@ def loss_over_ids(
     # Summed on the device (no host sync per window); MPS has no float64.
     acc = torch.float32 if torch.device(device).type == "mps" else torch.float64
     total = torch.zeros((), dtype=acc, device=device)
+    mem = None
+    if cache is not None:
+        mem = ContinuousCache(cache, streams, model.cfg.vocab_size, device)
     for t0 in range(0, steps, window):
         # Stream s reads ids[start_s + t0 :][:w]. Windows are cut from `ids` as needed, so a
         # memory-mapped text of any size costs (streams, window) of RAM, not a copy of it.
@@ -92,7 +103,13 @@ def loss_over_ids(
         with torch.autocast(
             device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None
         ):
-            logits, state = model(x, state)
+            if mem is not None:
+                logits, state, h = model(x, state, return_hidden=True)
+            else:
+                logits, state = model(x, state)
+        if mem is not None:
+            total += mem.score(h, logits, y)
+            continue
         total += F.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]),
             y.reshape(-1),

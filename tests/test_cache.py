@@ -1,0 +1,137 @@
+"""The continuous cache (use/cache.py, runs/dynamic.cache_evaluate): with a fixed weight it is
+the paper's formula, written out here one character at a time; each character is scored before
+it joins the cache or trains the gate; it lowers the loss on a repetitive text, alone and beside
+dynamic evaluation; and runs without hidden states and cache flags without --cache are refused
+in one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from charwise.cli import main
+from charwise.config import DataConfig
+from charwise.errors import CharwiseError
+from charwise.ngram import NGramConfig, train_ngram
+from charwise.runs.dynamic import cache_evaluate, dynamic_evaluate
+from charwise.runs.load import load
+from charwise.use.cache import GATE_EVERY, CacheConfig
+from charwise.use.evaluate import loss_over_ids
+from test_dynamic import FAST, REPEATED, _training_text, train_run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    return train_run(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def run(run_dir):
+    return load(run_dir)
+
+
+def _reference(model, ids, cfg: CacheConfig) -> float:
+    """Grave et al.'s cache with a fixed weight, one character at a time: position t attends to
+    the last `cache_size` hidden states h_j (j < t) with softmax(theta h_t . h_j / H), predicts
+    the character that followed each; p = (1 - lam) p_model + lam p_cache (p_model alone at t=0)."""
+    x = torch.tensor(ids[:-1], dtype=torch.long)[None]
+    logits, _, h = model(x, None, return_hidden=True)
+    pm, h = torch.softmax(logits[0].float(), -1), h[0].float()
+    total = 0.0
+    for t in range(len(ids) - 1):
+        p = float(pm[t, ids[t + 1]])
+        j0 = max(0, t - cfg.cache_size)
+        if t > 0:
+            att = torch.softmax(cfg.cache_theta / h.shape[1] * (h[j0:t] @ h[t]), 0)
+            nxt = torch.tensor(ids[j0 + 1 : t + 1])
+            pc = float(att[nxt == ids[t + 1]].sum())
+            p = (1 - cfg.cache_lambda) * p + cfg.cache_lambda * pc
+        total -= np.log(p)
+    return total
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("window", [7, 64])
+def test_fixed_weight_is_the_papers_formula(run, window):
+    """A ring smaller than the text (entries are evicted) and windows cut anywhere: the same
+    loss as the formula written out."""
+    ids = run.read_files(run.path.parent / "repeated.txt")[0][:150]
+    cfg = CacheConfig(cache_size=40, cache_theta=10.0, cache_lambda=0.3, cache_gate_lr=0.0)
+    got, n = loss_over_ids(run.model, ids, streams=1, window=window, cache=cfg)
+    assert n == len(ids) - 1
+    assert got == pytest.approx(_reference(run.model, ids, cfg), rel=1e-5)
+
+
+def test_characters_are_scored_before_they_train_the_gate(run):
+    """The gate steps every GATE_EVERY characters, after scoring them: over the first
+    GATE_EVERY its learning rate cannot change the loss. Over many it does, the same wherever
+    the windows are cut (the gate learns on the text's positions, not on windows)."""
+    ids = run.read_files(run.path.parent / "repeated.txt")[0]
+    fixed, learnt = CacheConfig(cache_gate_lr=0.0), CacheConfig(cache_gate_lr=50.0)
+    head = ids[: GATE_EVERY + 1]
+    one = [loss_over_ids(run.model, head, streams=1, cache=c)[0] for c in (fixed, learnt)]
+    assert one[0] == pytest.approx(one[1], rel=1e-9)
+    many = [
+        loss_over_ids(run.model, ids, streams=1, window=20, cache=c)[0] for c in (fixed, learnt)
+    ]
+    assert many[1] < many[0] - 10, many  # a repetitive text: the gate learns to trust the cache
+    other = loss_over_ids(run.model, ids, streams=1, window=64, cache=learnt)[0]
+    assert other == pytest.approx(many[1], rel=1e-5)
+
+
+def test_the_cache_lowers_the_loss_on_a_repetitive_text(run, run_dir):
+    text = run_dir.parent / "repeated.txt"
+    static = run.evaluate_files([text]).nats_per_char
+    res, seconds = cache_evaluate(run, files=text)
+    assert res.chars == len(REPEATED) - 1 and seconds > 0
+    assert res.nats_per_char < static - 0.5, (static, res.nats_per_char)
+
+
+def test_beside_dynamic_evaluation(run):
+    """Dynamic evaluation taking no step, with the cache, is static evaluation with the cache;
+    taking steps, the cache lowers dynamic evaluation's loss further on a repetitive text."""
+    ids = run.read_files(run.path.parent / "repeated.txt")[0]
+    fixed = CacheConfig(cache_gate_lr=0.0)
+    still = dataclasses.replace(FAST, lr=0.0, decay=1.0, streams=2, context=16)
+    dyn = dynamic_evaluate(run, ids, cfg=still, cache=fixed)
+    total, n = loss_over_ids(run.model, ids, streams=2, context=16, cache=fixed)
+    assert dyn.result.chars == n
+    assert dyn.result.nats_per_char == pytest.approx(total / n, rel=1e-5)
+    plain = dynamic_evaluate(run, ids, cfg=FAST).result.nats_per_char
+    both = dynamic_evaluate(run, ids, cfg=FAST, cache=CacheConfig())
+    assert both.cache == CacheConfig() and both.to_dict()["cache"]["cache_size"] == 2000
+    assert both.result.nats_per_char < plain - 0.05, (plain, both.result.nats_per_char)
+
+
+def test_runs_without_hidden_states_are_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text(_training_text(), encoding="utf-8")
+    train_ngram(
+        DataConfig(sources=(str(tmp_path / "t.txt"),)), NGramConfig(order=3), tmp_path / "ng"
+    )
+    with pytest.raises(CharwiseError, match="hidden states"):
+        cache_evaluate(load(tmp_path / "ng"), split="val")
+    assert main(["eval", str(tmp_path / "ng"), "--split", "val", "--cache"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hidden states" in err[0]
+
+
+def test_cli_eval_cache_and_its_flags(run_dir, capsys):
+    d = str(run_dir)
+    assert main(["eval", d, "--split", "val", "--cache", "--cache-size", "300", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["cache"]["cache_size"] == 300 and out["chars_per_s"] > 0
+    want, _ = cache_evaluate(load(run_dir), split="val", cache=CacheConfig(cache_size=300))
+    assert out["nats_per_char"] == pytest.approx(want.nats_per_char, rel=1e-9)
+    text = str(run_dir.parent / "repeated.txt")
+    assert main(["eval", d, text, "--cache", "--dynamic", "--stats-chars", "500"]) == 0
+    assert "with the cache" in capsys.readouterr().out
+    assert main(["eval", d, "--split", "val", "--cache-lambda", "0.2"]) != 0
+    assert "--cache-lambda set the continuous cache: add --cache" in capsys.readouterr().err
+    assert main(["eval", d, "--split", "val", "--cache", "--cache-lambda", "1"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--cache-lambda" in err[0]
