@@ -202,9 +202,7 @@ def test_evolution_samples_at_exact_steps(small_text, tmp_path):
     assert m["command"] == command_line(exp, opts)
 
 
-def test_a_timed_experiment_on_row_splits_scores_test_statically_and_dynamically(
-    small_text, tmp_path
-):
+def test_a_timed_experiment_on_row_splits_scores_test_every_way(small_text, tmp_path):
     # warpeace-hour's shape: a time budget, char-rnn's row split, dynamic evaluation beside.
     timed = replace(TINY, kind="gru", max_time=1.5, eval_every=1000, sample_every=1000)
     exp = Experiment(
@@ -217,6 +215,7 @@ def test_a_timed_experiment_on_row_splits_scores_test_statically_and_dynamically
         temperatures=(1.0,),
         sample_length=20,
         dynamic=True,
+        cache=True,
         ngram_order=3,
     )
     opts = ExperimentOptions(text=str(small_text), out=str(tmp_path / "hour"), device="cpu")
@@ -228,8 +227,12 @@ def test_a_timed_experiment_on_row_splits_scores_test_statically_and_dynamically
     static, dynamic = m["test"], m["test_dynamic"]
     assert dynamic["chars"] == static["chars"] > 0
     assert dynamic["nats_per_char"] != static["nats_per_char"]  # the weights moved while scoring
+    for key in ("test_cache", "test_dynamic_cache"):  # the continuous cache beside, both ways
+        assert m[key]["chars"] == static["chars"]
+        assert m[key]["nats_per_char"] not in (static["nats_per_char"], dynamic["nats_per_char"])
     rows = "\n".join(_loss_rows(m))
-    assert "test, dynamic evaluation" in rows and "| test, baseline: 3-gram" in rows
+    assert "test, dynamic evaluation (" in rows and "| test, baseline: 3-gram" in rows
+    assert "test, the continuous cache (" in rows and "dynamic evaluation and the cache (" in rows
     g = m["ngram"]
     assert g["order"] == 3 and g["test"]["chars"] == static["chars"]
     assert 0 < g["val"]["nats_per_char"] < math.log(len(set(small_text.read_text())))

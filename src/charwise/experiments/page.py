@@ -114,12 +114,17 @@ def _loss_rows(m: dict[str, Any]) -> list[str]:
                 f"| {split}, baseline: {g['order']}-gram (Kneser-Ney) | "
                 f"{r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} |"
             )
-    r = m.get("test_dynamic")
-    if r:
-        rows.append(
-            f"| test, dynamic evaluation ({r['chars_per_s']:,.0f} chars/s) | "
-            f"{r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} |"
-        )
+    for key, what in (
+        ("test_dynamic", "dynamic evaluation"),
+        ("test_cache", "the continuous cache"),
+        ("test_dynamic_cache", "dynamic evaluation and the cache"),
+    ):
+        r = m.get(key)
+        if r:
+            rows.append(
+                f"| test, {what} ({r['chars_per_s']:,.0f} chars/s) | "
+                f"{r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} |"
+            )
     return rows
 
 

@@ -133,6 +133,7 @@ class Experiment:
     line_list: bool = False  # the text is a list of lines (names): count real vs novel ones
     bits_per_byte: bool = False  # report bits per byte (the text is modelled as bytes)
     dynamic: bool = False  # also score the test split with dynamic evaluation (its defaults)
+    cache: bool = False  # also score it with the continuous cache, alone and with dynamic eval
     ngram_order: int | None = option(None, ge=1)  # an n-gram baseline on the same split
 
     def __post_init__(self) -> None:

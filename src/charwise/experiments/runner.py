@@ -30,13 +30,15 @@ from ..errors import CharwiseError
 from ..fields import option, validate
 from ..ngram import NGramConfig, train_ngram
 from ..nn.devices import pick_device
-from ..runs.dynamic import dynamic_evaluate
+from ..runs.dynamic import cache_evaluate, dynamic_evaluate
 from ..runs.format import read_config
 from ..runs.load import load
 from ..runs.run import Run
 from ..training.events import Callbacks
 from ..training.lifecycle import resume, train
 from ..training.state import BEST_FILE, STATE_FILE
+from ..use.cache import CacheConfig
+from ..use.evaluate import EvalResult
 from ..use.sampling import SampleOptions
 from ..version import __version__
 from . import views
@@ -164,14 +166,25 @@ def split_loss(run: Run, name: str) -> dict[str, float] | None:
     return {"nats_per_char": r.nats_per_char, "bits_per_char": r.bits_per_char, "chars": r.chars}
 
 
-def dynamic_test(run: Run) -> dict[str, float]:
-    """The test split scored with dynamic evaluation at its defaults (runs/dynamic.py)."""
-    r = dynamic_evaluate(run, split="test")
+def dynamic_test(run: Run, cache: bool = False) -> dict[str, float]:
+    """The test split scored with dynamic evaluation at its defaults (runs/dynamic.py), with
+    the continuous cache at its defaults (use/cache.py) if `cache`."""
+    r = dynamic_evaluate(run, split="test", cache=CacheConfig() if cache else None)
+    return _scored(r.result, r.chars_per_s)
+
+
+def cache_test(run: Run) -> dict[str, float]:
+    """The test split scored with the continuous cache at its defaults, no gradient steps."""
+    r, seconds = cache_evaluate(run, split="test")
+    return _scored(r, r.chars / max(seconds, 1e-9))
+
+
+def _scored(r: EvalResult, chars_per_s: float) -> dict[str, float]:
     return {
-        "nats_per_char": r.result.nats_per_char,
-        "bits_per_char": r.result.bits_per_char,
-        "chars": r.result.chars,
-        "chars_per_s": round(r.chars_per_s, 1),
+        "nats_per_char": r.nats_per_char,
+        "bits_per_char": r.bits_per_char,
+        "chars": r.chars,
+        "chars_per_s": round(chars_per_s, 1),
     }
 
 
@@ -277,6 +290,9 @@ def run_experiment(
     }
     if exp.dynamic and metrics["test"] is not None:
         metrics["test_dynamic"] = dynamic_test(run)
+    if exp.cache and metrics["test"] is not None:
+        metrics["test_cache"] = cache_test(run)
+        metrics["test_dynamic_cache"] = dynamic_test(run, cache=True)
     if exp.ngram_order:
         metrics["ngram"] = ngram_baseline(cfg.data, exp.ngram_order)
     if exp.line_list:
