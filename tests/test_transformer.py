@@ -259,6 +259,8 @@ def test_sample_eval_and_info_work_on_a_transformer_run(cli_run, short_text, cap
             ["inspect", "--show", "h", "--out", "EXPORTED"],
             "a transformer has no h; choose from mlp",
         ),
+        (["eval", "--split", "val", "--dynamic"], "written for recurrent networks"),
+        (["eval", "--split", "val", "--cache"], "reads an RNN's hidden states"),
     ],
 )
 def test_what_a_transformer_lacks_is_a_clear_error(cli_run, capsys, cmd, said):

@@ -71,7 +71,7 @@ class DynamicResult:
 
 
 def network_of(run: Run | str | Path) -> CharRNN:
-    """The run's network, or a one-line error for a kind without gradients."""
+    """The run's recurrent network, or a one-line error for a kind without one."""
     if not isinstance(run, Run):
         raise CharwiseError(
             f"dynamic evaluation takes a loaded run (charwise.load(path)) or its path, not "
@@ -80,10 +80,16 @@ def network_of(run: Run | str | Path) -> CharRNN:
     try:
         return run.network()
     except NoNetworkError:
-        raise CharwiseError(
-            f"dynamic evaluation takes gradient steps, and this is {run.label}, which has no "
-            "gradient (its model is counts); use a trained RNN run"
-        ) from None
+        # An n-gram has nothing to step; a transformer has gradients but no state to carry
+        # the text from one segment to the next, which the method's pieces rely on.
+        why = (
+            "is written for recurrent networks (their state carries the text across segments), "
+            f"and this is {run.label}"
+            if run.inspectable
+            else f"takes gradient steps, and this is {run.label}, which has no gradient (its "
+            "model is counts)"
+        )
+        raise CharwiseError(f"dynamic evaluation {why}; use a trained RNN run") from None
 
 
 def _loaded(run: Run | str | Path) -> Run:
