@@ -14,14 +14,12 @@ import pytest
 import torch
 
 from charwise.cli import main
-from charwise.config import DataConfig
 from charwise.errors import CharwiseError
-from charwise.ngram import NGramConfig, train_ngram
 from charwise.runs.dynamic import cache_evaluate, dynamic_evaluate
 from charwise.runs.load import load
 from charwise.use.cache import GATE_EVERY, CacheConfig
 from charwise.use.evaluate import loss_over_ids
-from test_dynamic import FAST, REPEATED, _training_text, train_run
+from test_dynamic import FAST, REPEATED, ngram_run, train_run
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +107,7 @@ def test_beside_dynamic_evaluation(run):
 
 
 def test_runs_without_hidden_states_are_refused_in_one_line(tmp_path, capsys):
-    (tmp_path / "t.txt").write_text(_training_text(), encoding="utf-8")
-    train_ngram(
-        DataConfig(sources=(str(tmp_path / "t.txt"),)), NGramConfig(order=3), tmp_path / "ng"
-    )
+    ngram_run(tmp_path)
     with pytest.raises(CharwiseError, match="hidden states"):
         cache_evaluate(load(tmp_path / "ng"), split="val")
     assert main(["eval", str(tmp_path / "ng"), "--split", "val", "--cache"]) != 0

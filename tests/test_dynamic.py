@@ -202,11 +202,15 @@ def test_python_api_takes_a_run_or_its_path(run_dir):
         charwise.dynamic_evaluate(42, split="test")
 
 
+def ngram_run(d):
+    """A 3-gram counted on the training text, in d / "ng"."""
+    (d / "t.txt").write_text(_training_text(), encoding="utf-8")
+    train_ngram(DataConfig(sources=(str(d / "t.txt"),)), NGramConfig(order=3), d / "ng")
+    return d / "ng"
+
+
 def test_ngram_runs_are_refused_in_one_line(tmp_path, capsys):
-    (tmp_path / "t.txt").write_text(_training_text(), encoding="utf-8")
-    train_ngram(
-        DataConfig(sources=(str(tmp_path / "t.txt"),)), NGramConfig(order=3), tmp_path / "ng"
-    )
+    ngram_run(tmp_path)
     with pytest.raises(CharwiseError, match="n-gram run, which has no gradient"):
         dynamic_evaluate(load(tmp_path / "ng"), split="val")
     assert main(["eval", str(tmp_path / "ng"), "--split", "val", "--dynamic"]) != 0

@@ -70,26 +70,32 @@ class DynamicResult:
         }
 
 
-def network_of(run: Run | str | Path) -> CharRNN:
-    """The run's recurrent network, or a one-line error for a kind without one."""
+def network_of(run: Run | str | Path, method: str = "dynamic evaluation", why: str = "") -> CharRNN:
+    """The run's recurrent network, or a one-line error naming `method` for a kind without
+    one (`why`: what the method needs, said before the run's kind)."""
     if not isinstance(run, Run):
         raise CharwiseError(
-            f"dynamic evaluation takes a loaded run (charwise.load(path)) or its path, not "
+            f"{method} takes a loaded run (charwise.load(path)) or its path, not "
             f"{type(run).__name__}"
         )
     try:
         return run.network()
     except NoNetworkError:
         # An n-gram has nothing to step; a transformer has gradients but no state to carry
-        # the text from one segment to the next, which the method's pieces rely on.
-        why = (
-            "is written for recurrent networks (their state carries the text across segments), "
-            f"and this is {run.label}"
-            if run.inspectable
-            else f"takes gradient steps, and this is {run.label}, which has no gradient (its "
-            "model is counts)"
-        )
-        raise CharwiseError(f"dynamic evaluation {why}; use a trained RNN run") from None
+        # the text from one segment to the next, which dynamic evaluation's pieces rely on.
+        if why:
+            why = f"{why}, and this is {run.label}"
+        elif run.inspectable:
+            why = (
+                "is written for recurrent networks (their state carries the text across "
+                f"segments), and this is {run.label}"
+            )
+        else:
+            why = (
+                f"takes gradient steps, and this is {run.label}, which has no gradient (its "
+                "model is counts)"
+            )
+        raise CharwiseError(f"{method} {why}; use a trained RNN run") from None
 
 
 def _loaded(run: Run | str | Path) -> Run:
@@ -209,17 +215,7 @@ def cache_evaluate(
     """The run's loss with the continuous cache (no gradient steps) over one of: (N,) ids, text
     files, or its own split -> (the result, scoring seconds)."""
     run = _loaded(run)
-    if not isinstance(run, Run):
-        raise CharwiseError(
-            f"cache_evaluate takes a loaded run or its path, not {type(run).__name__}"
-        )
-    try:
-        net = run.network()
-    except NoNetworkError:
-        raise CharwiseError(
-            f"the continuous cache reads an RNN's hidden states, and this is {run.label}; "
-            "use a trained RNN run"
-        ) from None
+    net = network_of(run, "the continuous cache", "reads an RNN's hidden states")
     ids, unknown, desc = _text(run, ids, files, split, "cache_evaluate")
     cache = cache or CacheConfig()
     # Side-by-side streams (speed) each cache only their own piece: no more of them than there

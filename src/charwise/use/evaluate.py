@@ -103,18 +103,15 @@ def loss_over_ids(
         with torch.autocast(
             device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None
         ):
-            if mem is not None:
-                logits, state, h = model(x, state, return_hidden=True)
-            else:
-                logits, state = model(x, state)
+            logits, state, h = model(x, state, return_hidden=True)  # h: already computed
         if mem is not None:
             total += mem.score(h, logits, y)
-            continue
-        total += F.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]),
-            y.reshape(-1),
-            ignore_index=-100,
-            reduction="sum",
-        )
+        else:
+            total += F.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]),
+                y.reshape(-1),
+                ignore_index=-100,
+                reduction="sum",
+            )
     model.train(was_training)
     return float(total), n
