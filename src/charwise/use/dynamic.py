@@ -204,9 +204,7 @@ def adapt_over_ids(
     state = _burn_in(m, ids, first, burn, amp)
     acc = torch.float32 if device.type == "mps" else torch.float64
     total = torch.zeros((), dtype=acc, device=device)
-    mem = None
-    if cache is not None:
-        mem = ContinuousCache(cache, K, m.cfg.vocab_size, device)
+    mem = None if cache is None else ContinuousCache(cache, K, m.cfg.vocab_size, device)
     T = cfg.segment
     for t0 in range(0, piece, T):
         w = min(T, piece - t0)
@@ -250,14 +248,10 @@ def _burn_in(m: CharRNN, ids: np.ndarray, first: list[int], burn: int, amp: bool
 
 
 def dynamic_loss_over_ids(
-    model: CharRNN,
-    ids: np.ndarray,
-    cfg: DynamicConfig,
-    stats: GradStats,
-    cache: CacheConfig | None = None,
+    model: CharRNN, ids: np.ndarray, cfg: DynamicConfig, stats: GradStats
 ) -> tuple[float, int]:
     """(N,) ids -> (total nats of predicting ids[1:] with adaptation on, N-1)."""
-    total, n, _ = adapt_over_ids(model, ids, cfg, stats, cache=cache)
+    total, n, _ = adapt_over_ids(model, ids, cfg, stats)
     return total, n
 
 

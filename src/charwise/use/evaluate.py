@@ -83,9 +83,7 @@ def loss_over_ids(
     # Summed on the device (no host sync per window); MPS has no float64.
     acc = torch.float32 if torch.device(device).type == "mps" else torch.float64
     total = torch.zeros((), dtype=acc, device=device)
-    mem = None
-    if cache is not None:
-        mem = ContinuousCache(cache, streams, model.cfg.vocab_size, device)
+    mem = None if cache is None else ContinuousCache(cache, streams, model.cfg.vocab_size, device)
     for t0 in range(0, steps, window):
         # Stream s reads ids[start_s + t0 :][:w]. Windows are cut from `ids` as needed, so a
         # memory-mapped text of any size costs (streams, window) of RAM, not a copy of it.
