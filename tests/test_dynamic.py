@@ -20,7 +20,13 @@ from charwise.errors import CharwiseError
 from charwise.ngram import NGramConfig, train_ngram
 from charwise.runs.dynamic import adapted_sample, dynamic_evaluate
 from charwise.runs.load import load
-from charwise.use.dynamic import Adapter, DynamicConfig, adapt_over_ids, gradient_stats
+from charwise.use.dynamic import (
+    Adapter,
+    DynamicConfig,
+    adapt_over_ids,
+    gradient_stats,
+    working_copy,
+)
 from charwise.use.evaluate import loss_over_ids
 from charwise.use.sampling import SampleOptions
 
@@ -110,6 +116,34 @@ def test_no_step_is_static_evaluation(run, streams):
     dyn = dynamic_evaluate(run, ids, cfg=cfg).result
     total, n = loss_over_ids(run.model, ids, streams=streams, context=16)
     assert dyn.chars == n and dyn.nats_per_char == pytest.approx(total / n, rel=1e-6, abs=1e-6)
+
+
+def test_the_adapted_copy_computes_eval_mode_outputs_with_its_fused_rnn_training(run):
+    """cuDNN's RNN backward runs only in training mode, so the copy's fused RNN trains while the
+    model around it stays in eval mode: no dropout, the same outputs as the caller's model."""
+    m = working_copy(run.model)
+    assert m.rnn.training and not m.training and not run.model.rnn.training
+    x = torch.tensor(run.split("val")[:64], dtype=torch.long)[None]
+    with torch.no_grad():
+        ref, _ = run.model(x)
+        got, _ = m(x)
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_dynamic_evaluation_and_the_cache_run_on_cuda(run_dir):
+    """On CUDA (cuDNN's RNN, whose backward needs training mode) dynamic evaluation takes its
+    steps, alone and with the cache: the loss on the repetitive text falls as on the CPU. The
+    static loss agrees with the CPU's to TF32's rounding."""
+    from charwise.use.cache import CacheConfig
+
+    cpu, gpu = load(run_dir), load(run_dir, device="cuda")
+    ids = cpu.read_files(run_dir.parent / "repeated.txt")[0]
+    static = gpu.evaluate(ids).nats_per_char
+    assert static == pytest.approx(cpu.evaluate(ids).nats_per_char, rel=1e-2)
+    for cache in (None, CacheConfig()):
+        dyn = dynamic_evaluate(gpu, ids, cfg=FAST, cache=cache).result
+        assert dyn.nats_per_char < static - 0.3, (static, dyn.nats_per_char, cache)
 
 
 def _reference_loop(model, ids, cfg, stats):

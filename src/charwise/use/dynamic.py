@@ -91,6 +91,11 @@ def _params(model: CharRNN) -> list[torch.Tensor]:
 def working_copy(model: CharRNN) -> CharRNN:
     """A copy of the model to adapt (eval mode, gradients on): the caller's stays as it is."""
     m = copy.deepcopy(model).eval()
+    # cuDNN keeps what its RNN backward needs only in training mode ("cudnn RNN backward can
+    # only be called in training mode"): the fused module trains, the model around it stays in
+    # eval mode, so no dropout is drawn (the fused module itself has none) and it computes the
+    # same outputs as in eval mode.
+    m.rnn.train()
     for p in m.parameters():
         p.requires_grad_(True)
     return m
