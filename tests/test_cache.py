@@ -1,8 +1,8 @@
 """The continuous cache (use/cache.py, runs/dynamic.cache_evaluate): with a fixed weight it is
 the paper's formula, written out here one character at a time; each character is scored before
 it joins the cache or trains the gate; it lowers the loss on a repetitive text, alone and beside
-dynamic evaluation; and runs without hidden states and cache flags without --cache are refused
-in one line."""
+dynamic evaluation; tuning its theta on validation text keeps the best trial and walks towards
+it; and runs without hidden states and cache flags without --cache are refused in one line."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from charwise.cli import main
 from charwise.errors import CharwiseError
 from charwise.runs.dynamic import cache_evaluate, dynamic_evaluate
 from charwise.runs.load import load
-from charwise.use.cache import GATE_EVERY, CacheConfig
+from charwise.use.cache import GATE_EVERY, CacheConfig, cache_streams
+from charwise.use.cache_tune import tune_cache
 from charwise.use.evaluate import loss_over_ids
 from test_dynamic import FAST, REPEATED, ngram_run, train_run
 
@@ -85,8 +86,9 @@ def test_characters_are_scored_before_they_train_the_gate(run):
 def test_the_cache_lowers_the_loss_on_a_repetitive_text(run, run_dir):
     text = run_dir.parent / "repeated.txt"
     static = run.evaluate_files([text]).nats_per_char
-    res, seconds = cache_evaluate(run, files=text)
-    assert res.chars == len(REPEATED) - 1 and seconds > 0
+    got = cache_evaluate(run, files=text)
+    res = got.result
+    assert res.chars == len(REPEATED) - 1 and got.seconds > 0 and got.cache == CacheConfig()
     assert res.nats_per_char < static - 0.5, (static, res.nats_per_char)
 
 
@@ -120,7 +122,7 @@ def test_cli_eval_cache_and_its_flags(run_dir, capsys):
     assert main(["eval", d, "--split", "val", "--cache", "--cache-size", "300", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["cache"]["cache_size"] == 300 and out["chars_per_s"] > 0
-    want, _ = cache_evaluate(load(run_dir), split="val", cache=CacheConfig(cache_size=300))
+    want = cache_evaluate(load(run_dir), split="val", cache=CacheConfig(cache_size=300)).result
     assert out["nats_per_char"] == pytest.approx(want.nats_per_char, rel=1e-9)
     text = str(run_dir.parent / "repeated.txt")
     assert main(["eval", d, text, "--cache", "--dynamic", "--stats-chars", "500"]) == 0
@@ -130,3 +132,47 @@ def test_cli_eval_cache_and_its_flags(run_dir, capsys):
     assert main(["eval", d, "--split", "val", "--cache", "--cache-lambda", "1"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--cache-lambda" in err[0]
+
+
+def test_tuning_theta_walks_to_the_best_trial_and_is_used(run, run_dir, capsys):
+    """From a theta far too flat, tuning on a repetitive text walks theta up while the loss
+    falls, keeps the best trial's theta, and cache_evaluate / dynamic_evaluate / the CLI score
+    with it."""
+    ids = run.read_files(run_dir.parent / "repeated.txt")[0]
+    flat = CacheConfig(cache_theta=0.5, cache_size=300, cache_gate_lr=0.0)
+    best, trials = tune_cache(run.model, ids, flat)
+    losses = [t.nats_per_char for t in trials]
+    assert trials[0].cache_theta == 0.5 and best.cache_theta > 0.5
+    assert best.cache_theta == min(trials, key=lambda t: t.nats_per_char).cache_theta
+    assert min(losses) < losses[0] - 0.05, losses
+    assert [t.cache_theta for t in trials[:3]] == [0.5, 1.0, 2.0]  # up by 2x while it falls
+    # The trials' losses are what cache_evaluate reports for the same settings.
+    again = cache_evaluate(run, ids, cache=best).result.nats_per_char
+    total, n = loss_over_ids(run.model, ids, streams=cache_streams(len(ids), best), cache=best)
+    assert again == pytest.approx(total / n, rel=1e-9)
+    assert again == pytest.approx(min(losses), rel=1e-6)
+
+    got = cache_evaluate(run, split="val", cache=flat, tune_on_val=True)
+    assert (
+        got.trials
+        and got.cache.cache_theta == min(got.trials, key=lambda t: t.nats_per_char).cache_theta
+    )
+    plain = cache_evaluate(run, split="val", cache=got.cache).result.nats_per_char
+    assert got.result.nats_per_char == pytest.approx(plain, rel=1e-9)
+    dyn = dynamic_evaluate(run, split="val", cfg=FAST, cache=flat, tune_on_val=True, tune_chars=400)
+    assert (
+        dyn.cache_trials
+        and dyn.cache.cache_theta
+        == min(dyn.cache_trials, key=lambda t: t.nats_per_char).cache_theta
+    )
+
+    d = str(run_dir)
+    assert main(["eval", d, "--split", "val", "--cache", "--tune", "--cache-theta", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "tune        cache theta 0.5:" in out and "chosen      --cache-theta" in out
+    assert main(["eval", d, "--split", "val", "--cache", "--tune", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["cache_trials"] and rec["tune_seconds"] >= 0
+    assert main(["eval", d, "--split", "val", "--tune"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "add --dynamic or --cache" in err[0]

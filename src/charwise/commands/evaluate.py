@@ -4,7 +4,6 @@ with a continuous cache of the text just read (runs/dynamic.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from ..runs.dynamic import TUNE_CHARS, DynamicResult, cache_evaluate, dynamic_ev
 from ..runs.load import load
 from ..runs.run import SPLITS
 from ..use.cache import CacheConfig
+from ..use.cache_tune import CacheTrial
 from ..use.dynamic import DynamicConfig
 from ..use.dynamic_tune import Trial
 from ._options import add_options, build, collect
@@ -26,7 +26,7 @@ class EvalCommand:
     json: bool = False  # print one JSON object
     device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
     dynamic: bool = False  # adapt to the text while reading it (dynamic evaluation, Krause 2018)
-    tune: bool = False  # with --dynamic: first choose --lr, --decay, --segment on the val split
+    tune: bool = False  # first choose on the val split: --lr, --decay, --segment; --cache-theta
     tune_chars: int = option(TUNE_CHARS, ge=2)  # validation characters each tuning trial reads
     cache: bool = False  # mix each prediction with a cache of the text just read (Grave 2017)
 
@@ -60,19 +60,33 @@ def run(args) -> int:
         )
     cache = CacheConfig(**cached) if cmd.cache else None
     if not cmd.dynamic:
-        extra = [flag(k) for k in given] + [
-            flag(k) for k in ("tune", "tune_chars") if k in collect(args, EvalCommand)
-        ]
-        if extra:
-            raise CharwiseError(f"{', '.join(extra)} set dynamic evaluation: add {flag('dynamic')}")
+        if given:
+            extra = ", ".join(flag(k) for k in given)
+            raise CharwiseError(f"{extra} set dynamic evaluation: add {flag('dynamic')}")
+        tuning = [flag(k) for k in ("tune", "tune_chars") if k in collect(args, EvalCommand)]
+        if tuning and cache is None:
+            raise CharwiseError(
+                f"{', '.join(tuning)} tune dynamic evaluation or the cache: add "
+                f"{flag('dynamic')} or {flag('cache')}"
+            )
     else:
         return _dynamic(r, cmd, DynamicConfig(**given), args.files, cache)
     speed, extra = "", {}
     if cache is not None:
-        res, seconds = cache_evaluate(r, files=args.files or None, split=cmd.split, cache=cache)
-        cps = res.chars / max(seconds, 1e-9)
-        speed = f"\nspeed       {cps:,.0f} characters/s (with the cache)"
-        extra = {"cache": dataclasses.asdict(cache), "chars_per_s": cps, "seconds": seconds}
+        cr = cache_evaluate(
+            r,
+            files=args.files or None,
+            split=cmd.split,
+            cache=cache,
+            tune_on_val=cmd.tune,
+            tune_chars=cmd.tune_chars,
+            on_trial=_cache_trial_printer(cmd),
+        )
+        res = cr.result
+        if cmd.tune and not cmd.json:
+            print(_chosen_theta(cr.cache, cr.tune_seconds))
+        speed = f"\nspeed       {cr.chars_per_s:,.0f} characters/s (with the cache)"
+        extra = {k: v for k, v in cr.to_dict().items() if k not in res.to_dict()}
     elif cmd.split:
         res = r.evaluate(r.split(cmd.split))
     else:
@@ -87,6 +101,19 @@ def run(args) -> int:
     if res.unknown_chars:
         print(f"skipped     {res.unknown_chars:,} characters outside the vocabulary: {res.unknown}")
     return 0
+
+
+def _cache_trial_printer(cmd: EvalCommand):
+    def on_trial(t: CacheTrial) -> None:
+        if not cmd.json:
+            print(f"tune        cache theta {t.cache_theta:.3g}: {t.nats_per_char:.4f} nats/char")
+
+    return on_trial
+
+
+def _chosen_theta(cache: CacheConfig, seconds: float | None = None) -> str:
+    took = "" if seconds is None else f" ({seconds:.0f} s)"
+    return f"chosen      {flag('cache_theta')} {cache.cache_theta:.3g}{took}"
 
 
 def _dynamic(
@@ -109,6 +136,7 @@ def _dynamic(
         tune_chars=cmd.tune_chars,
         on_trial=on_trial,
         cache=cache,
+        on_cache_trial=_cache_trial_printer(cmd),
     )
     if cmd.json:
         print(json.dumps(dr.to_dict()))
@@ -119,6 +147,8 @@ def _dynamic(
             f"chosen      {flag('segment')} {c.segment} {flag('lr')} {c.lr:.3g} "
             f"{flag('decay')} {c.decay:.3g} ({dr.tune_seconds:.0f} s)"
         )
+        if dr.cache is not None:
+            print(_chosen_theta(dr.cache))
     print(
         f"bits/char   {res.bits_per_char:.4f}\nnats/char   {res.nats_per_char:.4f}\n"
         f"perplexity  {res.perplexity:.3f}\ncharacters  {res.chars:,}\n"

@@ -175,8 +175,8 @@ def dynamic_test(run: Run, cache: bool = False) -> dict[str, float]:
 
 def cache_test(run: Run) -> dict[str, float]:
     """The test split scored with the continuous cache at its defaults, no gradient steps."""
-    r, seconds = cache_evaluate(run, split="test")
-    return _scored(r, r.chars / max(seconds, 1e-9))
+    r = cache_evaluate(run, split="test")
+    return _scored(r.result, r.chars_per_s)
 
 
 def _scored(r: EvalResult, chars_per_s: float) -> dict[str, float]:

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..errors import CharwiseError
 from ..nn.model import CharRNN
-from ..use.cache import CacheConfig
+from ..use.cache import CacheConfig, cache_streams
+from ..use.cache_tune import CacheTrial, tune_cache
 from ..use.dynamic import (
     DynamicConfig,
     GradStats,
@@ -52,6 +53,7 @@ class DynamicResult:
     trials: tuple[Trial, ...] = ()  # the tuning's trials, in order
     stats: GradStats | None = None  # the RMS term used (pass it on to skip measuring it again)
     cache: CacheConfig | None = None  # the continuous cache's settings, when it was used
+    cache_trials: tuple[CacheTrial, ...] = ()  # the cache's tuning trials, in order
 
     @property
     def chars_per_s(self) -> float:
@@ -67,6 +69,32 @@ class DynamicResult:
             "tune_seconds": self.tune_seconds,
             "trials": [t.to_dict() for t in self.trials],
             "cache": None if self.cache is None else dataclasses.asdict(self.cache),
+            "cache_trials": [t.to_dict() for t in self.cache_trials],
+        }
+
+
+@dataclass(frozen=True)
+class CacheResult:
+    """The loss with the continuous cache, the settings it used and what it cost."""
+
+    result: EvalResult
+    cache: CacheConfig  # the settings used (the tuned theta after tuning)
+    seconds: float  # scoring time, without the tuning
+    tune_seconds: float = 0.0
+    trials: tuple[CacheTrial, ...] = ()  # the tuning's trials, in order
+
+    @property
+    def chars_per_s(self) -> float:
+        return self.result.chars / max(self.seconds, 1e-9)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.result.to_dict(),
+            "cache": dataclasses.asdict(self.cache),
+            "chars_per_s": self.chars_per_s,
+            "seconds": self.seconds,
+            "tune_seconds": self.tune_seconds,
+            "cache_trials": [t.to_dict() for t in self.trials],
         }
 
 
@@ -96,6 +124,13 @@ def network_of(run: Run | str | Path, method: str = "dynamic evaluation", why: s
                 "model is counts)"
             )
         raise CharwiseError(f"{method} {why}; use a trained RNN run") from None
+
+
+def _val_for_tuning(run: Run, chars: int) -> np.ndarray:
+    val = run.split("val")[: chars + 1]
+    if len(val) < 2:
+        raise CharwiseError("the run has no validation text to tune on (its val split is empty)")
+    return val
 
 
 def _loaded(run: Run | str | Path) -> Run:
@@ -145,13 +180,15 @@ def dynamic_evaluate(
     on_trial: Callable[[Trial], None] | None = None,
     stats: GradStats | None = None,
     cache: CacheConfig | None = None,
+    on_cache_trial: Callable[[CacheTrial], None] | None = None,
 ) -> DynamicResult:
     """The run's loss with dynamic evaluation over one of: (N,) ids, text files, or its own
     split ("val", "test"). With tune_on_val the settings are first chosen on the first
     `tune_chars` characters of the validation split (use/dynamic_tune.py). `stats`: a previous
     result's statistics, reused when measured with the same segment length and model. With
-    `cache` the scored predictions are also mixed with a continuous cache (the tuning runs
-    without it)."""
+    `cache` the scored predictions are also mixed with a continuous cache; with tune_on_val its
+    theta is then chosen on the same validation text, with the trained weights (each method is
+    tuned on its own, which is cheaper than tuning them together)."""
     cfg = cfg or DynamicConfig()
     run = _loaded(run)
     net = network_of(run)
@@ -160,15 +197,14 @@ def dynamic_evaluate(
     if stats is not None:
         measure.cache[stats.segment] = stats
     trials: list[Trial] = []
+    cache_trials: list[CacheTrial] = []
     tune_s = 0.0
     if tune_on_val:
         t = time.perf_counter()
-        val = run.split("val")[: tune_chars + 1]
-        if len(val) < 2:
-            raise CharwiseError(
-                "the run has no validation text to tune on (its val split is empty)"
-            )
+        val = _val_for_tuning(run, tune_chars)
         cfg, trials = tune(net, val, cfg, measure, on_trial)
+        if cache is not None:
+            cache, cache_trials = tune_cache(net, val, cache, on_cache_trial)
         tune_s = time.perf_counter() - t - measure.seconds
     used = measure(cfg.segment)
     t = time.perf_counter()
@@ -183,6 +219,7 @@ def dynamic_evaluate(
         tuple(trials),
         used,
         cache,
+        tuple(cache_trials),
     )
 
 
@@ -211,19 +248,32 @@ def cache_evaluate(
     files: str | Path | list[str | Path] | None = None,
     split: str | None = None,
     cache: CacheConfig | None = None,
-) -> tuple[EvalResult, float]:
+    tune_on_val: bool = False,
+    tune_chars: int = TUNE_CHARS,
+    on_trial: Callable[[CacheTrial], None] | None = None,
+) -> CacheResult:
     """The run's loss with the continuous cache (no gradient steps) over one of: (N,) ids, text
-    files, or its own split -> (the result, scoring seconds)."""
+    files, or its own split. With tune_on_val its theta is first chosen on the first
+    `tune_chars` characters of the validation split (use/cache_tune.py)."""
     run = _loaded(run)
     net = network_of(run, "the continuous cache", "reads an RNN's hidden states")
     ids, unknown, desc = _text(run, ids, files, split, "cache_evaluate")
     cache = cache or CacheConfig()
-    # Side-by-side streams (speed) each cache only their own piece: no more of them than there
-    # are pieces at least a cache long, or a short text would never fill one.
-    streams = max(1, min(32, (len(ids) - 1) // cache.cache_size))
+    trials: list[CacheTrial] = []
+    tune_s = 0.0
+    if tune_on_val:
+        t = time.perf_counter()
+        cache, trials = tune_cache(net, _val_for_tuning(run, tune_chars), cache, on_trial)
+        tune_s = time.perf_counter() - t
     t = time.perf_counter()
-    total, n = loss_over_ids(net, ids, streams=streams, cache=cache)
-    return result_from_nats(total, n, unknown, desc), time.perf_counter() - t
+    total, n = loss_over_ids(net, ids, streams=cache_streams(len(ids), cache), cache=cache)
+    return CacheResult(
+        result_from_nats(total, n, unknown, desc),
+        cache,
+        time.perf_counter() - t,
+        tune_s,
+        tuple(trials),
+    )
 
 
 def adapted_sample(

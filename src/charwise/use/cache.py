@@ -47,6 +47,13 @@ class CacheConfig:
         validate(self)
 
 
+def cache_streams(n: int, cfg: CacheConfig, most: int = 32) -> int:
+    """Side-by-side streams (speed) for scoring n ids with the cache. Each stream caches only its
+    own piece: no more of them than there are pieces at least a cache long, or a short text would
+    never fill one."""
+    return max(1, min(most, (n - 1) // cfg.cache_size))
+
+
 class ContinuousCache:
     """Per-stream rings of (hidden state, next character) and the mixing gate, for K streams
     read side by side. `score` mixes one window's predictions with the cache, then stores the
