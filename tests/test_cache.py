@@ -15,6 +15,7 @@ import torch
 
 from charwise.cli import main
 from charwise.errors import CharwiseError
+from charwise.ngram.cache import NGramCacheConfig, cache_loss_over_ids
 from charwise.runs.dynamic import cache_evaluate, dynamic_evaluate
 from charwise.runs.load import load
 from charwise.use.cache import GATE_EVERY, CacheConfig, cache_streams
@@ -108,13 +109,28 @@ def test_beside_dynamic_evaluation(run):
     assert both.result.nats_per_char < plain - 0.05, (plain, both.result.nats_per_char)
 
 
-def test_runs_without_hidden_states_are_refused_in_one_line(tmp_path, capsys):
-    ngram_run(tmp_path)
+def test_an_ngram_runs_cache_is_its_counts_of_the_text_read(tmp_path, capsys, run_dir):
+    """The network cache's API refuses an n-gram run (no hidden states); on the command line an
+    n-gram run's --cache is the dynamic n-gram (ngram/cache.py), whose settings are its own."""
+    ng = ngram_run(tmp_path)
     with pytest.raises(CharwiseError, match="hidden states"):
-        cache_evaluate(load(tmp_path / "ng"), split="val")
-    assert main(["eval", str(tmp_path / "ng"), "--split", "val", "--cache"]) != 0
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "hidden states" in err[0]
+        cache_evaluate(load(ng), split="val")
+    run = load(ng)
+    want, n = cache_loss_over_ids(run.model, run.split("val"), NGramCacheConfig(cache_order=3))
+    assert main(["eval", str(ng), "--split", "val", "--cache", "--cache-order", "3", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["chars"] == n and rec["nats_per_char"] == pytest.approx(want / n, rel=1e-12)
+    assert rec["cache"] == {"cache_order": 3, "cache_lambda": 0.1}
+    assert main(["eval", str(ng), "--split", "val", "--cache", "--tune"]) == 0
+    assert "chosen      --cache-order" in capsys.readouterr().out
+    for args, words in (
+        ([str(ng), "--cache", "--cache-theta", "30"], "--cache-theta set a network's cache"),
+        ([str(run_dir), "--cache", "--cache-order", "3"], "sets an n-gram run's cache"),
+        ([str(ng), "--cache-order", "3"], "add --cache"),
+    ):
+        assert main(["eval", *args, "--split", "val"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
 
 
 def test_cli_eval_cache_and_its_flags(run_dir, capsys):

@@ -1,21 +1,26 @@
 """`charwise eval RUN_DIR FILE...`: bits and nats per character and perplexity over any text;
 with --dynamic, adapting to the text while reading it, and with --cache, mixing each prediction
-with a continuous cache of the text just read (runs/dynamic.py)."""
+with a continuous cache of the text just read (runs/dynamic.py); an n-gram run's --cache is its
+counts of the text just read (ngram/cache.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from dataclasses import dataclass
 
 from ..errors import CharwiseError
 from ..fields import option
+from ..ngram.cache import NGramCacheConfig, cache_loss_over_ids, tune_cache
 from ..runs.dynamic import TUNE_CHARS, DynamicResult, cache_evaluate, dynamic_evaluate
 from ..runs.load import load
-from ..runs.run import SPLITS
+from ..runs.run import SPLITS, Run
 from ..use.cache import CacheConfig
 from ..use.cache_tune import CacheTrial
 from ..use.dynamic import DynamicConfig
 from ..use.dynamic_tune import Trial
+from ..use.evaluate import EvalResult, result_from_nats
 from ._options import add_options, build, collect
 from .flags import flag
 
@@ -42,6 +47,11 @@ def register(sub) -> None:
     add_options(p, EvalCommand)
     add_options(p.add_argument_group("dynamic evaluation (with --dynamic)"), DynamicConfig)
     add_options(p.add_argument_group("continuous cache (with --cache)"), CacheConfig)
+    add_options(
+        p.add_argument_group("an n-gram run's cache (with --cache; also --cache-lambda)"),
+        NGramCacheConfig,
+        skip={"cache_lambda"},
+    )
     p.set_defaults(func=run)
 
 
@@ -54,10 +64,12 @@ def run(args) -> int:
         raise CharwiseError(f"give text files to evaluate on or --split val|test|train, {which}")
     given = collect(args, DynamicConfig)
     cached = collect(args, CacheConfig)
-    if cached and not cmd.cache:
-        raise CharwiseError(
-            f"{', '.join(flag(k) for k in cached)} set the continuous cache: add {flag('cache')}"
-        )
+    ngram_cached = collect(args, NGramCacheConfig, skip={"cache_lambda"})
+    if (cached or ngram_cached) and not cmd.cache:
+        names = ", ".join(flag(k) for k in [*cached, *ngram_cached])
+        raise CharwiseError(f"{names} set the continuous cache: add {flag('cache')}")
+    if ngram_cached and r.count_model() is None:
+        raise CharwiseError(f"{flag('cache_order')} sets an n-gram run's cache; this is a network")
     cache = CacheConfig(**cached) if cmd.cache else None
     if not cmd.dynamic:
         if given:
@@ -72,7 +84,17 @@ def run(args) -> int:
     else:
         return _dynamic(r, cmd, DynamicConfig(**given), args.files, cache)
     speed, extra = "", {}
-    if cache is not None:
+    if cache is not None and r.count_model() is not None:
+        network_only = [flag(k) for k in cached if k != "cache_lambda"]
+        if network_only:
+            raise CharwiseError(
+                f"{', '.join(network_only)} set a network's cache; an n-gram run's cache takes "
+                f"{flag('cache_order')} and {flag('cache_lambda')}"
+            )
+        ng = NGramCacheConfig(**ngram_cached, **{k: v for k, v in cached.items()})
+        res, cps, extra = _ngram_cache(r, cmd, args.files, ng)
+        speed = f"\nspeed       {cps:,.0f} characters/s (with the text read counted)"
+    elif cache is not None:
         cr = cache_evaluate(
             r,
             files=args.files or None,
@@ -101,6 +123,46 @@ def run(args) -> int:
     if res.unknown_chars:
         print(f"skipped     {res.unknown_chars:,} characters outside the vocabulary: {res.unknown}")
     return 0
+
+
+def _ngram_cache(
+    r: Run, cmd: EvalCommand, files: list[str], cfg: NGramCacheConfig
+) -> tuple[EvalResult, float, dict]:
+    """An n-gram run scored with its counts of the text read (ngram/cache.py), the order and
+    weight first chosen on the val split with --tune: (result, chars/s, what JSON adds)."""
+    tune_s = 0.0
+    if cmd.tune:
+        t = time.perf_counter()
+        val = r.split("val")[: cmd.tune_chars + 1]
+        if len(val) < 2:
+            raise CharwiseError(
+                "the run has no validation text to tune on (its val split is empty)"
+            )
+        cfg, grid = tune_cache(r.count_model(), val)
+        tune_s = time.perf_counter() - t
+        if not cmd.json:
+            for (order, lam), nats in grid.items():
+                print(f"tune        cache order {order} lambda {lam:g}: {nats:.4f} nats/char")
+            print(
+                f"chosen      {flag('cache_order')} {cfg.cache_order} {flag('cache_lambda')} "
+                f"{cfg.cache_lambda:g} ({tune_s:.0f} s)"
+            )
+    unknown, desc = 0, ""
+    if files:
+        ids, unknown, desc = r.read_files(files)
+    else:
+        ids = r.split(cmd.split)
+    t = time.perf_counter()
+    total, n = cache_loss_over_ids(r.count_model(), ids, cfg)
+    seconds = time.perf_counter() - t
+    cps = n / max(seconds, 1e-9)
+    extra = {
+        "cache": dataclasses.asdict(cfg),
+        "chars_per_s": cps,
+        "seconds": seconds,
+        "tune_seconds": tune_s,
+    }
+    return result_from_nats(total, n, unknown, desc), cps, extra
 
 
 def _cache_trial_printer(cmd: EvalCommand):

@@ -263,6 +263,9 @@ class NGramRun(Run):
     def loss_over_ids(self, ids: np.ndarray) -> tuple[float, int]:
         return self.model.loss_over_ids(ids)
 
+    def count_model(self) -> NGramModel:
+        return self.model
+
     @property
     def label(self) -> str:
         return "an n-gram run"

@@ -80,6 +80,11 @@ class Run:
         """The recurrent network (a CharRNN) that export and dynamic evaluation work on."""
         raise NoNetworkError(f"this is {self.label}: it has no cells to inspect")
 
+    def count_model(self):
+        """The count-based model (an NGramModel) that `eval --cache` mixes with counts of the
+        text read (ngram/cache.py); None for a network, whose cache reads its hidden states."""
+        return None
+
     def inspect_model(self):
         """The network whose predictions and units inspect and the page record (a CharRNN or
         a CharTransformer: inspect/record.record takes either)."""
