@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from ..errors import CharwiseError
 from ..fields import option
 from ..ngram.cache import NGramCacheConfig, cache_loss_over_ids, tune_cache
-from ..runs.dynamic import TUNE_CHARS, DynamicResult, cache_evaluate, dynamic_evaluate
+from ..runs.dynamic import (
+    TUNE_CHARS,
+    DynamicResult,
+    cache_evaluate,
+    dynamic_evaluate,
+    tuning_text,
+)
 from ..runs.load import load
 from ..runs.run import SPLITS, Run
 from ..use.cache import CacheConfig
@@ -31,7 +37,7 @@ class EvalCommand:
     json: bool = False  # print one JSON object
     device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N, mps or auto
     dynamic: bool = False  # adapt to the text while reading it (dynamic evaluation, Krause 2018)
-    tune: bool = False  # first choose on the val split: --lr, --decay, --segment; --cache-theta
+    tune: bool = False  # first choose --dynamic's and --cache's settings on the val split
     tune_chars: int = option(TUNE_CHARS, ge=2)  # validation characters each tuning trial reads
     cache: bool = False  # mix each prediction with a cache of the text just read (Grave 2017)
 
@@ -91,7 +97,7 @@ def run(args) -> int:
                 f"{', '.join(network_only)} set a network's cache; an n-gram run's cache takes "
                 f"{flag('cache_order')} and {flag('cache_lambda')}"
             )
-        ng = NGramCacheConfig(**ngram_cached, **{k: v for k, v in cached.items()})
+        ng = NGramCacheConfig(**ngram_cached, **cached)  # cached: --cache-lambda at most
         res, cps, extra = _ngram_cache(r, cmd, args.files, ng)
         speed = f"\nspeed       {cps:,.0f} characters/s (with the text read counted)"
     elif cache is not None:
@@ -133,12 +139,7 @@ def _ngram_cache(
     tune_s = 0.0
     if cmd.tune:
         t = time.perf_counter()
-        val = r.split("val")[: cmd.tune_chars + 1]
-        if len(val) < 2:
-            raise CharwiseError(
-                "the run has no validation text to tune on (its val split is empty)"
-            )
-        cfg, grid = tune_cache(r.count_model(), val)
+        cfg, grid = tune_cache(r.count_model(), tuning_text(r, cmd.tune_chars))
         tune_s = time.perf_counter() - t
         if not cmd.json:
             for (order, lam), nats in grid.items():

@@ -126,7 +126,9 @@ def network_of(run: Run | str | Path, method: str = "dynamic evaluation", why: s
         raise CharwiseError(f"{method} {why}; use a trained RNN run") from None
 
 
-def _val_for_tuning(run: Run, chars: int) -> np.ndarray:
+def tuning_text(run: Run, chars: int) -> np.ndarray:
+    """The first `chars` characters of the run's validation split, as (chars+1,) ids: what the
+    tunings read."""
     val = run.split("val")[: chars + 1]
     if len(val) < 2:
         raise CharwiseError("the run has no validation text to tune on (its val split is empty)")
@@ -201,7 +203,7 @@ def dynamic_evaluate(
     tune_s = 0.0
     if tune_on_val:
         t = time.perf_counter()
-        val = _val_for_tuning(run, tune_chars)
+        val = tuning_text(run, tune_chars)
         cfg, trials = tune(net, val, cfg, measure, on_trial)
         if cache is not None:
             cache, cache_trials = tune_cache(net, val, cache, on_cache_trial)
@@ -263,7 +265,7 @@ def cache_evaluate(
     tune_s = 0.0
     if tune_on_val:
         t = time.perf_counter()
-        cache, trials = tune_cache(net, _val_for_tuning(run, tune_chars), cache, on_trial)
+        cache, trials = tune_cache(net, tuning_text(run, tune_chars), cache, on_trial)
         tune_s = time.perf_counter() - t
     t = time.perf_counter()
     total, n = loss_over_ids(net, ids, streams=cache_streams(len(ids), cache), cache=cache)
