@@ -98,8 +98,8 @@ def cache_loss_over_ids(
 def tune_cache(
     model: NGramModel,
     ids: np.ndarray,
-    orders: tuple[int, ...] = (3, 5, 8, 12),
-    lams: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5),
+    orders: tuple[int, ...] = (3, 5, 8, 12, 20, 30),
+    lams: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
 ) -> tuple[NGramCacheConfig, dict[tuple[int, float], float]]:
     """(N,) held-out ids -> (the order and weight with the lowest loss on them, every pair's
     nats/char)."""
