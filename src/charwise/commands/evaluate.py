@@ -84,7 +84,7 @@ def run(args) -> int:
         tuning = [flag(k) for k in ("tune", "tune_chars") if k in collect(args, EvalCommand)]
         if tuning and cache is None:
             raise CharwiseError(
-                f"{', '.join(tuning)} tune dynamic evaluation or the cache: add "
+                f"{', '.join(tuning)} choose the settings of dynamic evaluation or the cache: add "
                 f"{flag('dynamic')} or {flag('cache')}"
             )
     else:
