@@ -235,6 +235,10 @@ def test_a_timed_experiment_on_row_splits_scores_test_every_way(small_text, tmp_
     assert "test, the continuous cache (" in rows and "dynamic evaluation and the cache (" in rows
     g = m["ngram"]
     assert g["order"] == 3 and g["test"]["chars"] == static["chars"]
+    # The n-gram with a cache of its own beside the network's cache rows (ngram/cache.py).
+    assert g["test_cache"]["chars"] == static["chars"]
+    assert g["test_cache"]["nats_per_char"] != g["test"]["nats_per_char"]
+    assert "| test, baseline: the 3-gram with a cache of its own (order " in rows
     assert 0 < g["val"]["nats_per_char"] < math.log(len(set(small_text.read_text())))
     assert _ngram_line(m) == ("3-gram (validation)", g["val"]["bits_per_char"])
     pytest.importorskip("matplotlib")

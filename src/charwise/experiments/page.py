@@ -114,6 +114,14 @@ def _loss_rows(m: dict[str, Any]) -> list[str]:
                 f"| {split}, baseline: {g['order']}-gram (Kneser-Ney) | "
                 f"{r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} |"
             )
+    r = g.get("test_cache") if g else None
+    if r:
+        c = r["cache"]
+        rows.append(
+            f"| test, baseline: the {g['order']}-gram with a cache of its own (order "
+            f"{c['cache_order']}, weight {c['cache_lambda']:g}) | {r['nats_per_char']:.4f} | "
+            f"{r['bits_per_char']:.4f} |"
+        )
     for key, what in (
         ("test_dynamic", "dynamic evaluation"),
         ("test_cache", "the continuous cache"),
