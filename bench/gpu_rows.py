@@ -9,10 +9,10 @@ share of the GPU, so compare them side by side, never with a run that had the GP
 - War and Peace and the Linux kernel sample on the paper's split (80/10/10 over 100 rows, as
   `charwise experiment paper-table`): the paper's widest cells, a 3x512 LSTM and a 3x512 GRU.
 
-Then each paper-split run is scored on its test split: statically, with the continuous cache, and
-with dynamic evaluation (tuned on the validation split) with and without the cache; every run is
-sampled at a few temperatures. One JSON file holds it all (configs, learning curves, scores, speeds,
-samples, the machine).
+Then each paper-split run is scored on its test split: statically, with the continuous cache
+(its theta chosen on the validation split with --tune-cache), and with dynamic evaluation (tuned
+on the validation split) with and without the cache; every run is sampled at a few temperatures.
+One JSON file holds it all (configs, learning curves, scores, speeds, samples, the machine).
 
     python3 bench/gpu_rows.py --data ../shared/data --out /tmp/gpu --budget 300
     python3 bench/gpu_rows.py --data SMALL --device cpu --budget 5 --only ts-gru   # a dry run
