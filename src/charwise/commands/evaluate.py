@@ -84,8 +84,8 @@ def run(args) -> int:
         tuning = [flag(k) for k in ("tune", "tune_chars") if k in collect(args, EvalCommand)]
         if tuning and cache is None:
             raise CharwiseError(
-                f"{', '.join(tuning)} choose the settings of dynamic evaluation or the cache: add "
-                f"{flag('dynamic')} or {flag('cache')}"
+                f"{', '.join(tuning)}: nothing to tune (the settings chosen are dynamic "
+                f"evaluation's or the cache's): add {flag('dynamic')} or {flag('cache')}"
             )
     else:
         return _dynamic(r, cmd, DynamicConfig(**given), args.files, cache)

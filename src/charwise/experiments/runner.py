@@ -30,6 +30,7 @@ from ..errors import CharwiseError
 from ..fields import option, validate
 from ..ngram import NGramConfig, train_ngram
 from ..ngram.cache import cache_loss_over_ids as ngram_cache_loss
+from ..ngram.cache import static_probs
 from ..ngram.cache import tune_cache as tune_ngram_cache
 from ..nn.devices import pick_device
 from ..runs.dynamic import cache_evaluate, dynamic_evaluate
@@ -201,16 +202,18 @@ def ngram_baseline(data: DataConfig, order: int, cache: bool = False) -> dict[st
     t0 = time.perf_counter()
     res = train_ngram(data, NGramConfig(order=order))
     out: dict[str, Any] = {"order": order}
-    for name, ids in (("val", res.val), ("test", res.test)):
-        if len(ids) >= 2:
-            total, n = res.model.loss_over_ids(ids)
-            out[name] = _nats(total, n)
-    if cache and len(res.val) >= 2 and len(res.test) >= 2:
+    # Each split's probabilities once: the static scores and the cache's mix both read them.
+    probs = {
+        name: static_probs(res.model, ids)
+        for name, ids in (("val", res.val), ("test", res.test))
+        if len(ids) >= 2
+    }
+    for name, p in probs.items():
+        out[name] = _nats(float(-np.log(p).sum()), len(p))
+    if cache and len(probs) == 2:
         cfg, _ = tune_ngram_cache(res.model, res.val[: NGRAM_CACHE_TUNE_CHARS + 1])
-        out["test_cache"] = {
-            **_nats(*ngram_cache_loss(res.model, res.test, cfg)),
-            "cache": asdict(cfg),
-        }
+        total, n = ngram_cache_loss(res.model, res.test, cfg, static=probs["test"])
+        out["test_cache"] = {**_nats(total, n), "cache": asdict(cfg)}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 

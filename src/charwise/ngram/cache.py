@@ -84,13 +84,18 @@ def mixed_nats(static: np.ndarray, read: np.ndarray, lam: float) -> float:
 
 
 def cache_loss_over_ids(
-    model: NGramModel, ids: np.ndarray, cfg: NGramCacheConfig | None = None
+    model: NGramModel,
+    ids: np.ndarray,
+    cfg: NGramCacheConfig | None = None,
+    static: np.ndarray | None = None,
 ) -> tuple[float, int]:
-    """(N,) ids -> (total nats of predicting ids[1:] with the dynamic n-gram, N-1)."""
+    """(N,) ids -> (total nats of predicting ids[1:] with the dynamic n-gram, N-1). `static`:
+    static_probs(model, ids) if the caller already has them."""
     cfg = cfg or NGramCacheConfig()
     if len(ids) < 2:
         raise CharwiseError("the text is too short to evaluate: it needs at least 2 characters")
-    static = static_probs(model, ids)
+    if static is None:
+        static = static_probs(model, ids)
     read = read_probs(ids, cfg.cache_order, model.vocab.size)
     return mixed_nats(static, read, cfg.cache_lambda), len(ids) - 1
 
