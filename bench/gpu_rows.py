@@ -5,7 +5,8 @@ share of the GPU, so compare them side by side, never with a run that had the GP
 
 - tinyshakespeare (90/10 contiguous split, as bench/quality.py and bench/transformer.py): the RNN
   recipe of docs/scale.md (3x1024 GRU, dropout 0.5) against a transformer of nanoGPT's
-  shakespeare-char size (6 layers x 384, 6 heads, context 256, dropout 0.2), both AdamW;
+  shakespeare-char size (6 layers x 384, 6 heads, context 256, dropout 0.2 also on the
+  attention probabilities), both AdamW;
 - War and Peace and the Linux kernel sample on the paper's split (80/10/10 over 100 rows, as
   `charwise experiment paper-table`): the paper's widest cells, a 3x512 LSTM and a 3x512 GRU.
 
@@ -48,8 +49,8 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "ts-transformer": (
         "tinyshakespeare.txt",
         f"{TS} --model transformer --layers 6 --hidden 384 --heads 6 --block 256 --dropout 0.2 "
-        "--optimizer adamw --lr 1e-3 --weight-decay 0.1 --warmup 100 --batch-size 64 "
-        "--seq-len 256 --eval-every 250".split(),
+        "--attn-dropout 0.2 --optimizer adamw --lr 1e-3 --weight-decay 0.1 --warmup 100 "
+        "--batch-size 64 --seq-len 256 --eval-every 250".split(),
     ),
     "wp-lstm": (
         "warpeace.txt",

@@ -50,6 +50,9 @@ def test_sizes_default_by_kind():
         ModelConfig(vocab_size=5, kind="transformer", hidden=30)
     with pytest.raises(CharwiseError, match="RNN settings"):
         ModelConfig(vocab_size=5, kind="transformer", weight_drop=0.1)
+    assert tf.attn_dropout == 0.0
+    with pytest.raises(CharwiseError, match="attn_dropout is a transformer setting"):
+        ModelConfig(vocab_size=5, attn_dropout=0.1)
 
 
 # -- the network ---------------------------------------------------------------------------------
@@ -64,6 +67,21 @@ def test_causal_a_later_character_changes_no_earlier_logit(positions):
         b, _ = m(y)
     assert torch.equal(a[:, :9], b[:, :9])
     assert not torch.allclose(a[:, 9:], b[:, 9:])
+
+
+def test_attention_dropout_draws_only_in_training():
+    # dropout 0 everywhere else, so any randomness comes from the attention probabilities.
+    x = torch.randint(0, 11, (2, 16))
+    plain, dropped = tiny_model().train(), tiny_model(attn_dropout=0.5).train()
+    assert torch.equal(plain(x)[0], plain(x)[0])
+    torch.manual_seed(1)
+    a = dropped(x)[0]
+    assert not torch.allclose(a, dropped(x)[0])
+    torch.manual_seed(1)
+    assert torch.equal(a, dropped(x)[0])  # the same draw for the same seed
+    dropped.eval()
+    with torch.no_grad():
+        assert torch.equal(dropped(x)[0], tiny_model()(x)[0])  # same weights, no draw in eval
 
 
 def test_a_window_longer_than_the_context_is_a_clear_error():
@@ -175,11 +193,21 @@ def test_window_batches_are_reproducible_and_split_between_ranks():
 
 
 # -- training, the run directory, resuming -------------------------------------------------------
-def test_overfits_a_tiny_text(tmp_path):
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize(
+    "device, attn_dropout",
+    [("cpu", 0.0), ("cpu", 0.1), pytest.param("cuda", 0.1, marks=CUDA)],
+)
+def test_overfits_a_tiny_text(tmp_path, device, attn_dropout):
+    # On CUDA with attn_dropout the fused (flash) kernel draws the attention dropout itself.
     text = OVERFIT_TEXT * 4
     (tmp_path / "t.txt").write_text(text, encoding="utf-8")
-    cfg = tf_config(
-        tmp_path / "t.txt",
+    cfg = tiny_config(
+        [tmp_path / "t.txt"],
+        model={**TINY_TF, "dropout": 0.0, "attn_dropout": attn_dropout},
+        device=device,
         data={"split": (1.0, 0.0, 0.0)},
         batch_size=8,
         seq_len=16,

@@ -60,7 +60,7 @@ RESUME_CHANGEABLE = frozenset(
 )
 # Regularisation settings a fine-tuning run (--init-from) may set; the rest of the model (the
 # architecture) comes from the base run, since its weights must fit.
-FINETUNE_MODEL_SETTINGS = ("dropout", "embed_dropout", "weight_drop")
+FINETUNE_MODEL_SETTINGS = ("dropout", "embed_dropout", "weight_drop", "attn_dropout")
 
 
 def _with_default_limit(cfg: RunConfig) -> RunConfig:
@@ -158,7 +158,7 @@ def train(
 ) -> TrainResult:
     """Train a new model on cfg.data into run directory `out`. With `init_from`, start from that
     run's weights (fine-tuning): its architecture, vocabulary and text mode (bytes or
-    characters) are kept; cfg.model's regularisation (dropout, embed_dropout, weight_drop)
+    characters) are kept; cfg.model's regularisation (FINETUNE_MODEL_SETTINGS)
     applies.
 
     Raises RunExistsError when `out` holds a run already, DivergedError when the loss
