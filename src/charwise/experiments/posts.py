@@ -78,7 +78,7 @@ TINYSHAKESPEARE = Experiment(
         eval_every=500,
         sample_every=1000,
         lr=2e-3,
-        about="~30 min on a GPU",
+        about="~5 min on an H200 (estimated: not run)",
     ),
     claim="A 3-layer RNN with 512 units per layer learns the format of a play: speaker names in "
     "capitals, line breaks, archaic-sounding dialogue, though the meaning wanders.",
@@ -116,7 +116,7 @@ SHAKESPEARE = Experiment(
         eval_every=1000,
         sample_every=2000,
         lr=2e-3,
-        about="~1.5 h on a GPU",
+        about="~13 min on an H200 (estimated: not run)",
     ),
     claim="On all of Shakespeare (4.4 MB in the post) the 3x512 network writes passages that look "
     "like the plays: names, stage layout, iambic-ish lines.",
@@ -154,7 +154,7 @@ WARPEACE = Experiment(
         eval_every=500,
         sample_every=100,
         lr=2e-3,
-        about="~1 h on a GPU",
+        about="~6 min on an H200 (estimated: not run)",
     ),
     claim="Samples taken while training show the order of learning: first the word-and-space "
     "structure, then short words, longer words, punctuation and quotations, and only late "
@@ -194,7 +194,7 @@ LATEX = Experiment(
         eval_every=1000,
         sample_every=2000,
         lr=2e-3,
-        about="~1.5 h on a GPU",
+        about="~13 min on an H200 (estimated: not run)",
     ),
     claim="On the raw LaTeX of an algebraic geometry book (16 MB in the post) the samples almost "
     "compile: lemmas, proofs, \\begin / \\end pairs and math, with occasional mismatched "
@@ -233,7 +233,7 @@ LINUX = Experiment(
         eval_every=2000,
         sample_every=5000,
         lr=2e-3,
-        about="hours on a GPU (the post: 3 layers, ~10M parameters, a few days)",
+        about="~25 min on an H200 (estimated: not run; the post: a few days)",
     ),
     claim="Trained on the kernel's C (474 MB in the post, a 3-layer LSTM of ~10M parameters) the "
     "samples look like kernel code: comments, indentation, #include and #define lines, mostly "
@@ -273,7 +273,7 @@ PAULGRAHAM = Experiment(
         eval_every=500,
         sample_every=1000,
         lr=2e-3,
-        about="~30 min on a GPU",
+        about="~3 min on an H200 (estimated: not run)",
     ),
     claim="On 1 MB of essays a 2x512 LSTM (3.5M parameters, dropout 0.5) writes startup-essay "
     "English; at low temperature it falls into a loop of the likeliest phrase.",
@@ -314,7 +314,7 @@ ENWIK8 = Experiment(
         eval_every=5000,
         sample_every=10000,
         lr=2e-3,
-        about="a day on a GPU",
+        about="~1 h on an H200, plus evaluating 10 MB (estimated: not run)",
     ),
     claim="On 100 MB of raw Wikipedia XML the LSTM learns the markup as well as the prose: "
     "[[links]], {{templates}}, XML tags, even plausible URLs, while the facts are invented.",

@@ -151,7 +151,7 @@ PAPER_TABLE = PaperTable(
         seq_len=100,
         lr=2e-3,
         dropout=0.25,
-        about="72 cells of 20,000 steps: a GPU for a day",
+        about="72 cells of 20,000 steps: ~5 h on an H200, one cell at a time (estimated: not run)",
     ),
     published=(
         Published("warpeace", "best LSTM", 1.077, f"{PAPER_URL}: its test cross-entropy table"),
