@@ -68,7 +68,7 @@ class ModelConfig:
     # nanoGPT drops attention probabilities at its `dropout`; off by default here because with
     # dropout_p > 0 torch leaves its fused CPU attention kernel (a ~1.8x slower step). On CUDA
     # the flash kernel draws it fused.
-    attn_dropout: float = option(0.0, ge=0, lt=1)  # transformer: on the attention probabilities
+    attn_dropout: float = option(0.0, ge=0, lt=1)  # transformer: dropout on the attention weights
     # Rotary: left the unigram plateau by step ~40 where learned positions were still on it at
     # step 130 (same run, 600 s bench settings: loss 2.17 against 2.49 at step 100).
     positions: str = option("rope", choices=POSITIONS)  # transformer: rotary (rope) or learned
