@@ -3,6 +3,8 @@ network scored with its continuous cache (`charwise eval --cache`) should be com
 
     .venv/bin/python bench/ngram_cache.py --data ../shared/data/linux_kernel_sample.txt
     .venv/bin/python bench/ngram_cache.py --data ../shared/data/warpeace.txt --order 20
+    .venv/bin/python bench/ngram_cache.py --data ../shared/data/linux_kernel_sample.txt \
+        --orders 30,50,80     # is the search's largest order a plateau?
 
 Counts the n-gram on the train split (80/10/10 over 100 rows, as the paper and `charwise
 experiment paper-table`), chooses the read-text model's order and weight on the first
@@ -30,6 +32,11 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--order", type=int, default=20, help="the static n-gram's order")
     ap.add_argument("--tune-chars", type=int, default=200_000)
+    ap.add_argument(
+        "--orders",
+        default="3,5,8,12,20,30",
+        help="the read-text orders the tuning tries, comma-separated (default: tune_cache's)",
+    )
     args = ap.parse_args()
     rec: dict = {
         "data": args.data,
@@ -42,7 +49,8 @@ def main() -> None:
     res = train_ngram(data, NGramConfig(order=args.order))
     rec["count_seconds"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
-    cfg, grid = tune_cache(res.model, res.val[: args.tune_chars + 1])
+    orders = tuple(int(o) for o in args.orders.split(","))
+    cfg, grid = tune_cache(res.model, res.val[: args.tune_chars + 1], orders=orders)
     rec["tune_seconds"] = round(time.perf_counter() - t, 1)
     rec["tuned"] = {"order": cfg.cache_order, "lam": cfg.cache_lambda}
     rec["grid"] = {f"{o},{lam}": round(v, 5) for (o, lam), v in grid.items()}
